@@ -1,0 +1,1 @@
+"""The ``medialens`` command line."""

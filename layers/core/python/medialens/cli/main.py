@@ -1,0 +1,383 @@
+"""``medialens``: ingest, search, status, workers and models, for both local profiles.
+
+Commands are thin: they wire the library to the terminal (rich progress, tables, JSON).
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from medialens.domain.assets import Asset, AssetStatus, MediaType
+from medialens.domain.moments import Modality
+from medialens.domain.search import SearchFilters, SearchMode, SearchQuery
+from medialens.reporting import asset_row, summary
+from medialens.services import Services
+from medialens.settings import Profile, Settings, get_settings
+
+app = typer.Typer(help="medialens: find the moment where X is said or shown.", no_args_is_help=True)
+models_app = typer.Typer(help="The model store: build models from packaged weights, list them.")
+local_app = typer.Typer(help="Local AWS emulation helpers.")
+app.add_typer(models_app, name="models")
+app.add_typer(local_app, name="local")
+
+console = Console()
+err_console = Console(stderr=True)
+
+STATUS_STYLE = {"SUCCEEDED": "green", "FAILED": "red", "RUNNING": "yellow", "QUEUED": "cyan"}
+
+
+def _settings() -> Settings:
+    get_settings.cache_clear()
+    return get_settings()
+
+
+def _local_services(settings: Settings) -> Services:
+    """Services for commands that only read or upload (no pipeline in this process)."""
+    if settings.profile is Profile.EMBEDDED:
+        from medialens.local.notifications import DropNotifications
+
+        notifications = DropNotifications(settings.home / "notifications.sqlite3")
+        return Services(settings, on_drop_object_created=notifications.record)
+    return Services(settings)
+
+
+def _emulated(settings: Settings) -> bool:
+    return settings.profile is Profile.AWS and settings.aws_endpoint_url is not None
+
+
+def _result_line(path: str, asset: Asset | None) -> str:
+    if asset is None:
+        return f"[yellow]?[/] {path}  not admitted yet"
+    status = asset.status.value
+    style = STATUS_STYLE.get(status, "white")
+    media = asset.media_type.value if asset.media_type else "-"
+    if asset.status is AssetStatus.SUCCEEDED:
+        detail = f"{asset.moment_count} moments in {asset.elapsed_seconds:.1f}s"
+    elif asset.status is AssetStatus.FAILED:
+        detail = asset.error_reason or asset.error_code or "failed"
+    else:
+        detail = f"at {asset.stage or 'admission'}"
+    mark = {"SUCCEEDED": "✓", "FAILED": "✗"}.get(status, "…")
+    return f"[{style}]{mark} {status:<9}[/] {path}  [dim]{asset.asset_id} {media}[/]  {detail}"
+
+
+WaitFunction = Callable[..., list[Asset]]
+
+
+def _wait_with_progress(wait: WaitFunction, asset_ids: list[str], timeout_s: float) -> list[Asset]:
+    """Shows one bar of assets reaching a terminal state while ``wait`` blocks."""
+    with Progress(
+        TextColumn("[bold]analysing"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[detail]}"),
+        TimeElapsedColumn(),
+        console=err_console,
+        transient=True,
+    ) as progress:
+        task = progress.add_task("analyse", total=len(asset_ids), detail="")
+
+        def on_progress(assets: list[Asset]) -> None:
+            done = sum(1 for a in assets if a.status.terminal)
+            failed = sum(1 for a in assets if a.status is AssetStatus.FAILED)
+            running = [a.stage for a in assets if not a.status.terminal and a.stage]
+            detail = f"[red]{failed} failed[/] " if failed else ""
+            detail += f"[dim]{running[0]}[/]" if running else ""
+            progress.update(task, completed=done, detail=detail)
+
+        return wait(asset_ids, timeout_s=timeout_s, on_progress=on_progress)
+
+
+def _poll_registry(services: Services) -> WaitFunction:
+    """Waiting when the pipeline runs elsewhere (a background runner, AWS): read the registry."""
+
+    def wait_for(asset_ids: list[str], timeout_s: float, on_progress: Callable[[list[Asset]], None]) -> list[Asset]:
+        deadline = time.monotonic() + timeout_s
+        while True:
+            assets = [a for a in (services.registry.get(i) for i in asset_ids) if a is not None]
+            on_progress(assets)
+            if (
+                len(assets) == len(asset_ids) and all(a.status.terminal for a in assets)
+            ) or time.monotonic() > deadline:
+                return assets
+            time.sleep(0.5)
+
+    return wait_for
+
+
+def _spawn_background_runner(settings: Settings) -> None:
+    logs = settings.home / "logs"
+    logs.mkdir(parents=True, exist_ok=True)
+    with (logs / "runner.out").open("ab") as out:
+        subprocess.Popen(
+            [sys.executable, "-m", "medialens.cli.main", "worker", "--until-idle"],
+            stdout=out,
+            stderr=out,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+
+
+@app.command()
+def ingest(
+    paths: Annotated[list[Path], typer.Argument(help="Files or folders to upload to the drop bucket.")],
+    wait: Annotated[bool, typer.Option("--wait/--no-wait", help="Block until every file is analysed.")] = False,
+    timeout: Annotated[float, typer.Option(help="Seconds to wait at most with --wait.")] = 3600,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the results as JSON.")] = False,
+) -> None:
+    """Upload files to the drop bucket and analyse them (exit code 1 if any file failed)."""
+    from medialens.uploads import plan_uploads, upload
+
+    settings = _settings()
+    plan, skipped = plan_uploads(paths, settings.drop_prefix)
+    if not plan:
+        err_console.print(
+            "[yellow]nothing to ingest[/]" + (f" ({len(skipped)} hidden files skipped)" if skipped else "")
+        )
+        raise typer.Exit(0)
+    services = _local_services(settings)
+    with Progress(
+        TextColumn("[bold]uploading"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=err_console,
+        transient=True,
+    ) as progress:
+        task = progress.add_task("upload", total=len(plan))
+        uploaded = upload(services, plan, on_uploaded=lambda _: progress.advance(task))
+    err_console.print(f"uploaded {len(uploaded)} files to s3://{settings.drop_bucket}/{settings.drop_prefix}")
+    asset_ids = [u.asset_id for u in uploaded]
+
+    if settings.profile is Profile.EMBEDDED or _emulated(settings):
+        from medialens.local.runtime import LocalRuntime, RuntimeBusyError
+
+        if not wait:
+            if settings.profile is Profile.EMBEDDED:
+                _spawn_background_runner(settings)
+                err_console.print("analysis runs in the background; follow it with [bold]medialens status[/]")
+            else:
+                err_console.print("queued; a [bold]medialens worker[/] process analyses them")
+            raise typer.Exit(0)
+        try:
+            with LocalRuntime(settings) as runtime:
+                assets = _wait_with_progress(runtime.wait_for, asset_ids, timeout)
+        except RuntimeBusyError:
+            err_console.print("[dim]another medialens process runs the pipeline; waiting for it[/]")
+            assets = _wait_with_progress(_poll_registry(services), asset_ids, timeout)
+    elif wait:
+        assets = _wait_with_progress(_poll_registry(services), asset_ids, timeout)
+    else:
+        raise typer.Exit(0)
+
+    by_id = {a.asset_id: a for a in assets}
+    if as_json:
+        rows = [
+            {
+                "path": str(u.path),
+                **(asset_row(by_id[u.asset_id]) if u.asset_id in by_id else {"asset_id": u.asset_id}),
+            }
+            for u in uploaded
+        ]
+        console.print_json(json.dumps({"results": rows}))
+    else:
+        for item in uploaded:
+            console.print(_result_line(str(item.path), by_id.get(item.asset_id)), highlight=False, soft_wrap=True)
+    failed = sum(1 for a in assets if a.status is AssetStatus.FAILED)
+    unfinished = len(uploaded) - sum(1 for a in assets if a.status.terminal)
+    if not as_json:
+        ok = len(uploaded) - failed - unfinished
+        err_console.print(f"{ok} succeeded, {failed} failed" + (f", {unfinished} unfinished" if unfinished else ""))
+    raise typer.Exit(1 if failed or unfinished else 0)
+
+
+@app.command()
+def search(
+    query: Annotated[str, typer.Argument(help="What was said or shown.")],
+    k: Annotated[int, typer.Option("-k", "--top", min=1, max=100, help="How many moments.")] = 10,
+    mode: Annotated[SearchMode, typer.Option(help="keyword (BM25), semantic (k-NN) or hybrid.")] = SearchMode.HYBRID,
+    media_type: Annotated[list[MediaType] | None, typer.Option("--media-type", help="Only these media types.")] = None,
+    modality: Annotated[list[Modality] | None, typer.Option("--modality", help="Only these modalities.")] = None,
+    asset: Annotated[list[str] | None, typer.Option("--asset", help="Only these asset ids.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print hits as JSON.")] = False,
+) -> None:
+    """Find the moments that match a query."""
+    from medialens.search import SearchService
+
+    settings = _settings()
+    services = _local_services(settings)
+    request = SearchQuery(
+        text=query,
+        mode=mode,
+        k=k,
+        filters=SearchFilters(media_types=media_type or None, modalities=modality or None, asset_ids=asset or None),
+    )
+    response = SearchService(services.index, services.embedder).search(request)
+    if as_json:
+        fields = ("asset_id", "source", "media_type", "modality", "start", "end", "page", "text", "score")
+        hits = [{f: getattr(hit, f) for f in fields} for hit in response.hits]
+        print(
+            json.dumps(
+                {"query": query, "mode": mode.value, "took_ms": round(response.took_ms, 2), "hits": hits},
+                default=str,
+            )
+        )
+        return
+    if not response.hits:
+        console.print("[yellow]no matching moments[/]")
+        return
+    table = Table(title=f"{query!r} ({mode.value}, {response.took_ms:.0f} ms)", show_lines=True)
+    for column in ("score", "source", "where", "text"):
+        table.add_column(column, overflow="fold")
+    for hit in response.hits:
+        if hit.start is not None:
+            where = f"{hit.start:.1f}-{hit.end if hit.end is not None else hit.start:.1f}s"
+        else:
+            where = f"page {hit.page}" if hit.page else "-"
+        text = hit.text if len(hit.text) < 240 else hit.text[:237] + "…"
+        table.add_row(f"{hit.score:.3f}", hit.source.rsplit("/", 1)[-1], f"{hit.modality.value}\n{where}", text)
+    console.print(table)
+
+
+@app.command()
+def status(
+    asset_id: Annotated[str | None, typer.Argument(help="One asset (default: all).")] = None,
+    only: Annotated[AssetStatus | None, typer.Option("--status", help="Only assets in this status.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print as JSON.")] = False,
+) -> None:
+    """Every asset with its source, media type, status, error reason and timings."""
+    settings = _settings()
+    services = _local_services(settings)
+    if asset_id:
+        asset = services.registry.get(asset_id)
+        if asset is None:
+            err_console.print(f"[red]no asset {asset_id}[/]")
+            raise typer.Exit(2)
+        row = asset_row(asset) | {"events": [e.model_dump(mode="json") for e in services.registry.events(asset_id)]}
+        row["artifacts"] = asset.artifacts
+        print(json.dumps(row, indent=None if as_json else 2))
+        return
+    assets = services.registry.iter_all(status=only)
+    if as_json:
+        print(json.dumps({"assets": [asset_row(a) for a in assets], "summary": summary(assets)}))
+        return
+    table = Table(title=f"{len(assets)} assets in {settings.home}" if settings.profile is Profile.EMBEDDED else None)
+    for column in ("asset", "source", "type", "status", "moments", "seconds", "reason / stage"):
+        table.add_column(column, overflow="fold")
+    for asset in assets:
+        style = STATUS_STYLE.get(asset.status.value, "white")
+        note = asset.error_reason if asset.status is AssetStatus.FAILED else (asset.stage or "")
+        table.add_row(
+            asset.asset_id,
+            asset.source.key,
+            asset.media_type.value if asset.media_type else "-",
+            f"[{style}]{asset.status.value}[/]",
+            str(asset.moment_count),
+            f"{asset.elapsed_seconds:.1f}",
+            note or "",
+        )
+    console.print(table)
+    metrics = summary(assets)
+    console.print(
+        "by status: "
+        + ", ".join(f"{k} {v}" for k, v in sorted(metrics["by_status"].items()))
+        + (f" | failures: {metrics['failures_by_code']}" if metrics["failures_by_code"] else "")
+    )
+
+
+@app.command()
+def worker(
+    until_idle: Annotated[bool, typer.Option("--until-idle", help="Exit once nothing is left to do.")] = False,
+    light_workers: Annotated[int, typer.Option(min=1, help="Concurrent light-step pollers.")] = 2,
+) -> None:
+    """Run the pipeline's workers (and, in the embedded profile, its orchestration)."""
+    from medialens.local.runtime import LocalRuntime, RuntimeBusyError
+
+    settings = _settings()
+    try:
+        runtime = LocalRuntime(settings, light_workers=light_workers).start()
+    except RuntimeBusyError as error:
+        err_console.print(f"[yellow]{error}[/]")
+        raise typer.Exit(0) from error
+    try:
+        if until_idle:
+            runtime.wait_until_idle()
+        else:
+            err_console.print("workers running; Ctrl-C to stop")
+            while True:
+                time.sleep(3600)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        runtime.stop()
+
+
+@models_app.command("build")
+def models_build(
+    quantization: Annotated[
+        list[str] | None, typer.Option("--quantization", "-q", help="fp32 and/or int8 (default: both).")
+    ] = None,
+    name: Annotated[str | None, typer.Option(help="Model name (default: the configured text embedder).")] = None,
+) -> None:
+    """Build models from packaged weights into the model cache (skipped when already verified)."""
+    from medialens.ml.store import ModelStore
+
+    settings = _settings()
+    store = ModelStore(settings.models_dir)
+    model = name or settings.text_embedding_model
+    for quant in quantization or ["fp32", "int8"]:
+        started = time.perf_counter()
+        artifact = store.resolve(model, quant)
+        size = sum(f.stat().st_size for f in artifact.path.iterdir() if f.is_file())
+        err_console.print(
+            f"[green]✓[/] {artifact.manifest.model_id}  {size / 2**20:.1f} MiB  "
+            f"[dim]{artifact.path} ({time.perf_counter() - started:.1f}s)[/]"
+        )
+
+
+@models_app.command("list")
+def models_list(as_json: Annotated[bool, typer.Option("--json", help="Print manifests as JSON.")] = False) -> None:
+    """Models in the cache, with their manifests (name, version, quantization, sha256)."""
+    from medialens.ml.store import ModelStore
+
+    manifests = ModelStore(_settings().models_dir).list()
+    if as_json:
+        print(json.dumps([m.model_dump(mode="json") for m in manifests], indent=2))
+        return
+    table = Table()
+    for column in ("model", "quantization", "dimensions", "source", "files"):
+        table.add_column(column, overflow="fold")
+    for manifest in manifests:
+        files = "\n".join(f"{name} {digest[:12]}" for name, digest in manifest.files.items())
+        table.add_row(
+            f"{manifest.name}@{manifest.version}", manifest.quantization, str(manifest.dimensions), manifest.source, files
+        )
+    console.print(table)
+
+
+@local_app.command("provision")
+def local_provision() -> None:
+    """Create the pipeline's queues, state machine, buckets, table and event rule at AWS_ENDPOINT_URL."""
+    from medialens.orchestration.provision import provision
+
+    settings = _settings()
+    if not _emulated(settings):
+        err_console.print("[red]set AWS_ENDPOINT_URL to an AWS emulator (LocalStack, moto server) first[/]")
+        raise typer.Exit(2)
+    resources = provision(settings, storage=True)
+    print(json.dumps({"state_machine_arn": resources.state_machine_arn, "queues": resources.queue_urls}, indent=2))
+
+
+if __name__ == "__main__":
+    app()

@@ -1,0 +1,100 @@
+"""Assets: one per source object revision, with its status, error reason and stage timings."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class MediaType(StrEnum):
+    DOCUMENT = "document"
+    VIDEO = "video"
+    AUDIO = "audio"
+    IMAGE = "image"
+    UNKNOWN = "unknown"
+
+
+class AssetStatus(StrEnum):
+    QUEUED = "QUEUED"
+    RUNNING = "RUNNING"
+    SUCCEEDED = "SUCCEEDED"
+    FAILED = "FAILED"
+
+    @property
+    def terminal(self) -> bool:
+        return self in (AssetStatus.SUCCEEDED, AssetStatus.FAILED)
+
+
+class SourceObject(BaseModel):
+    """Where the asset came from: the drop-bucket object and the revision that was analysed."""
+
+    bucket: str
+    key: str
+    etag: str
+    size: int = Field(ge=0)
+    version_id: str | None = None
+
+    @property
+    def uri(self) -> str:
+        return f"s3://{self.bucket}/{self.key}"
+
+    @property
+    def revision(self) -> str:
+        return self.version_id or self.etag
+
+
+class StageTiming(BaseModel):
+    stage: str
+    started_at: datetime
+    ended_at: datetime | None = None
+
+    @property
+    def seconds(self) -> float | None:
+        if self.ended_at is None:
+            return None
+        return (self.ended_at - self.started_at).total_seconds()
+
+
+class Asset(BaseModel):
+    asset_id: str
+    source: SourceObject
+    status: AssetStatus = AssetStatus.QUEUED
+    media_type: MediaType | None = None
+    error_code: str | None = None
+    error_reason: str | None = None
+    stage: str | None = Field(default=None, description="The stage running now, or the one that failed.")
+    timings: list[StageTiming] = Field(default_factory=list)
+    metadata: dict[str, Any] = Field(default_factory=dict, description="What probe found.")
+    artifacts: dict[str, str] = Field(default_factory=dict, description="Artifact name -> s3:// URI.")
+    moment_count: int = 0
+    pipeline_version: str
+    execution_name: str | None = None
+    created_at: datetime = Field(default_factory=utcnow)
+    updated_at: datetime = Field(default_factory=utcnow)
+    row_version: int = Field(default=0, description="Optimistic-concurrency token of the registry row.")
+
+    def stage_seconds(self) -> dict[str, float]:
+        """Total seconds per stage; a stage run several times (Map, retries) adds up."""
+        totals: dict[str, float] = {}
+        for timing in self.timings:
+            if timing.seconds is not None:
+                totals[timing.stage] = totals.get(timing.stage, 0.0) + timing.seconds
+        return totals
+
+    @property
+    def elapsed_seconds(self) -> float:
+        return (self.updated_at - self.created_at).total_seconds()
+
+
+class AuditEvent(BaseModel):
+    asset_id: str
+    kind: str
+    detail: str = ""
+    at: datetime = Field(default_factory=utcnow)

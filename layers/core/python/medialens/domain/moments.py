@@ -1,0 +1,55 @@
+"""Passages (extracted text before embedding) and moments (what the index holds)."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+from pydantic import BaseModel, Field
+
+from medialens.domain.assets import MediaType
+
+
+class Modality(StrEnum):
+    DOCUMENT = "document"
+    SPEECH = "speech"
+    SCREEN_TEXT = "screen_text"
+    IMAGE_TEXT = "image_text"
+
+
+class Passage(BaseModel):
+    """A chunk of an asset's text with where it sits: page for documents, seconds for media."""
+
+    index: int = Field(ge=0)
+    text: str
+    modality: Modality = Modality.DOCUMENT
+    page: int | None = Field(default=None, ge=1)
+    section: str | None = None
+    start: float | None = Field(default=None, ge=0)
+    end: float | None = Field(default=None, ge=0)
+    confidence: float | None = None
+
+    @property
+    def locator(self) -> str:
+        """Where the passage sits, stable across re-runs of the same step."""
+        if self.start is not None:
+            return f"t{self.start:.3f}-{self.end if self.end is not None else self.start:.3f}#{self.index}"
+        return f"p{self.page or 0}#{self.index}"
+
+
+class Moment(BaseModel):
+    """One index document: a findable span of an asset."""
+
+    moment_id: str
+    asset_id: str
+    source: str = Field(description="s3:// URI of the source object.")
+    media_type: MediaType
+    modality: Modality
+    text: str
+    start: float | None = None
+    end: float | None = None
+    page: int | None = None
+    section: str | None = None
+    vector: list[float] | None = None
+    confidence: float | None = None
+    model_versions: dict[str, str] = Field(default_factory=dict)
+    pipeline_version: str

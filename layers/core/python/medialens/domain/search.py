@@ -1,0 +1,55 @@
+"""Search requests and answers, shared by the CLI, the API and both index backends."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+from pydantic import BaseModel, Field
+
+from medialens.domain.assets import MediaType
+from medialens.domain.moments import Modality
+
+MAX_QUERY_CHARS = 1000
+
+
+class SearchMode(StrEnum):
+    KEYWORD = "keyword"
+    SEMANTIC = "semantic"
+    HYBRID = "hybrid"
+
+
+class SearchFilters(BaseModel):
+    media_types: list[MediaType] | None = None
+    asset_ids: list[str] | None = None
+    modalities: list[Modality] | None = None
+
+    @property
+    def empty(self) -> bool:
+        return not (self.media_types or self.asset_ids or self.modalities)
+
+
+class SearchQuery(BaseModel):
+    text: str = Field(min_length=1, max_length=MAX_QUERY_CHARS)
+    mode: SearchMode = SearchMode.HYBRID
+    k: int = Field(default=10, ge=1, le=100)
+    filters: SearchFilters = Field(default_factory=SearchFilters)
+
+
+class SearchHit(BaseModel):
+    asset_id: str
+    source: str
+    media_type: MediaType
+    modality: Modality
+    start: float | None = None
+    end: float | None = None
+    page: int | None = None
+    text: str
+    score: float
+    moment_id: str
+
+
+class SearchResponse(BaseModel):
+    query: str
+    mode: SearchMode
+    hits: list[SearchHit]
+    took_ms: float

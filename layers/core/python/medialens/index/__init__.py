@@ -1,0 +1,1 @@
+"""The moment index: one interface, an embedded LanceDB backend and an OpenSearch backend."""

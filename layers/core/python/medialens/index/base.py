@@ -1,0 +1,47 @@
+"""The index interface every backend implements; search logic (fusion) lives outside backends."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from medialens.domain.moments import Moment
+from medialens.domain.search import SearchFilters
+
+
+@dataclass(frozen=True, slots=True)
+class ScoredMoment:
+    """A backend's raw hit. ``score`` is BM25 for keyword and cosine similarity for semantic."""
+
+    moment: Moment
+    score: float
+
+
+class MomentIndex(ABC):
+    @abstractmethod
+    def upsert(self, moments: Sequence[Moment]) -> int:
+        """Insert or replace by ``moment_id``; returns how many were written."""
+
+    @abstractmethod
+    def delete_asset(self, asset_id: str) -> int:
+        """Remove every moment of an asset; returns how many were removed."""
+
+    @abstractmethod
+    def delete_stale(self, asset_id: str, keep_ids: set[str]) -> int:
+        """Remove an asset's moments not in ``keep_ids`` (a re-run that produced fewer)."""
+
+    @abstractmethod
+    def keyword(self, text: str, k: int, filters: SearchFilters) -> list[ScoredMoment]:
+        """BM25 over moment text, best first."""
+
+    @abstractmethod
+    def semantic(self, vector: Sequence[float], k: int, filters: SearchFilters) -> list[ScoredMoment]:
+        """k-NN by cosine similarity over normalised vectors, best first."""
+
+    @abstractmethod
+    def count(self, asset_id: str | None = None) -> int:
+        """Moments in the index, or of one asset."""
+
+    def optimize(self) -> None:  # noqa: B027 - optional hook: compaction, index (re)builds
+        """Compact and (re)build secondary indexes; backends that need no upkeep do nothing."""

@@ -1,0 +1,122 @@
+"""Score fusion shared by every index backend: pure functions over ranked ``ScoredMoment`` lists.
+
+Both functions dedupe by ``moment_id`` (the first, best-ranked occurrence in a list counts) and
+order their output by fused score, then by the best rank the moment reached in any input list,
+then by ``moment_id``, so equal inputs always give the same order.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+
+from medialens.domain.moments import Moment
+from medialens.index.base import ScoredMoment
+
+DEFAULT_RRF_K = 60  # the constant from Cormack et al. (2009); damps the weight of the very top ranks
+
+
+@dataclass(slots=True)
+class _Candidate:
+    moment: Moment
+    best_rank: int
+    score: float = 0.0
+    ranks: dict[int, int] = field(default_factory=dict)  # list index -> 1-based rank there
+    scores: dict[int, float] = field(default_factory=dict)  # list index -> raw score there
+
+
+def _first_occurrences(results: Sequence[ScoredMoment]) -> list[ScoredMoment]:
+    """Drops repeats of a ``moment_id`` within one list, keeping the earlier (better) one."""
+    seen: set[str] = set()
+    unique: list[ScoredMoment] = []
+    for hit in results:
+        if hit.moment.moment_id not in seen:
+            seen.add(hit.moment.moment_id)
+            unique.append(hit)
+    return unique
+
+
+def _collect(result_lists: Iterable[Sequence[ScoredMoment]]) -> dict[str, _Candidate]:
+    """Every distinct moment with its best 1-based rank and, per list, its raw score."""
+    candidates: dict[str, _Candidate] = {}
+    for list_index, results in enumerate(result_lists):
+        for rank, hit in enumerate(_first_occurrences(results), start=1):
+            candidate = candidates.get(hit.moment.moment_id)
+            if candidate is None:
+                candidate = candidates[hit.moment.moment_id] = _Candidate(hit.moment, rank)
+            candidate.best_rank = min(candidate.best_rank, rank)
+            candidate.ranks[list_index] = rank
+            candidate.scores[list_index] = hit.score
+    return candidates
+
+
+def _ordered(candidates: Iterable[_Candidate]) -> list[ScoredMoment]:
+    ranked = sorted(candidates, key=lambda c: (-c.score, c.best_rank, c.moment.moment_id))
+    return [ScoredMoment(moment=c.moment, score=c.score) for c in ranked]
+
+
+def min_max_normalise(scores: Sequence[float]) -> list[float]:
+    """Maps scores linearly onto [0, 1], best to 1.0 and worst to 0.0.
+
+    When every score is equal (one result, or a tie across the whole list) each gets 1.0: they
+    are all the best match the list has, and 0.0 would wrongly read as "no match".
+    """
+    if not scores:
+        return []
+    low, high = min(scores), max(scores)
+    if not math.isfinite(low) or not math.isfinite(high):
+        raise ValueError("scores must be finite")
+    if high == low:
+        return [1.0] * len(scores)
+    span = high - low
+    return [(score - low) / span for score in scores]
+
+
+def reciprocal_rank_fusion(
+    result_lists: Sequence[Sequence[ScoredMoment]], k: int = DEFAULT_RRF_K
+) -> list[ScoredMoment]:
+    """Reciprocal rank fusion: ``score = sum(1 / (k + rank))`` over the lists a moment is in.
+
+    Only ranks matter, so lists with incomparable scores (BM25, cosine) fuse without tuning.
+    Scores are the raw RRF sums, at most ``len(result_lists) / (k + 1)``; best first.
+    """
+    if k < 0:
+        raise ValueError("k must be >= 0")
+    candidates = _collect(result_lists)
+    for candidate in candidates.values():
+        candidate.score = sum(1.0 / (k + rank) for rank in candidate.ranks.values())
+    return _ordered(candidates.values())
+
+
+def weighted_fusion(
+    keyword: Sequence[ScoredMoment], semantic: Sequence[ScoredMoment], alpha: float = 0.5
+) -> list[ScoredMoment]:
+    """Convex blend ``alpha * cosine + (1 - alpha) * minmax(bm25)``, scores in [0, 1], best first.
+
+    ``alpha`` is the semantic weight (1.0 = semantic only, 0.0 = keyword only). BM25 is min-max
+    normalised within ``keyword`` (see :func:`min_max_normalise` for single results and ties);
+    cosine similarity is used as is, clamped to [0, 1] since a negative cosine means unrelated.
+    A moment missing from a list gets 0 from that list.
+    """
+    if not 0.0 <= alpha <= 1.0:
+        raise ValueError("alpha must be within [0, 1]")
+    keyword = _first_occurrences(keyword)
+    semantic = _first_occurrences(semantic)
+    if not all(math.isfinite(hit.score) for hit in (*keyword, *semantic)):
+        raise ValueError("scores must be finite")
+    candidates = _collect([keyword, semantic])
+    keyword_scores = dict(
+        zip(
+            (hit.moment.moment_id for hit in keyword),
+            min_max_normalise([hit.score for hit in keyword]),
+            strict=True,
+        )
+    )
+    for moment_id, candidate in candidates.items():
+        cosine = candidate.scores.get(1)
+        semantic_part = min(max(cosine, 0.0), 1.0) if cosine is not None else 0.0
+        blended = alpha * semantic_part + (1.0 - alpha) * keyword_scores.get(moment_id, 0.0)
+        # Rounding in the blend must not leak past the documented bounds.
+        candidate.score = min(max(blended, 0.0), 1.0)
+    return _ordered(candidates.values())

@@ -1,0 +1,1 @@
+"""Local runtime: the AWS pipeline on one machine (embedded or against an AWS emulator)."""

@@ -1,0 +1,298 @@
+"""The whole pipeline on one machine.
+
+Embedded profile: an in-process moto server runs SQS and Step Functions (executing the real ASL);
+blobs, registry and index are files under ``MEDIALENS_HOME``. Emulated-AWS profile
+(``AWS_ENDPOINT_URL``): the same pollers and workers run against the emulator's resources.
+Either way the handlers are the Lambda handlers and the heavy worker is the container's loop.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+import time
+import warnings
+from collections.abc import Callable, Iterable
+from typing import Any
+
+import requests
+from botocore.exceptions import ClientError
+from filelock import FileLock, Timeout
+
+from medialens import aws
+from medialens.admission import execution_arn, start_execution
+from medialens.domain.assets import Asset, AssetStatus, AuditEvent
+from medialens.local.notifications import DropNotifications, event_body
+from medialens.local.poller import EventSourcePoller, Handler
+from medialens.orchestration.provision import Resources, dead_letter_queue_name, provision
+from medialens.services import Services, set_services
+from medialens.settings import Profile, Settings
+from medialens.worker.heavy import HeavyWorker, HeavyWorkerConfig
+
+FAILED_EXECUTION_STATES = frozenset({"FAILED", "TIMED_OUT", "ABORTED"})
+
+
+class RuntimeBusyError(RuntimeError):
+    """Another process already runs the embedded pipeline for this MEDIALENS_HOME."""
+
+
+def configure_local_process(settings: Settings) -> None:
+    """Logs to a file instead of the terminal; no X-Ray or EMF stdout locally."""
+    logs = settings.home / "logs"
+    logs.mkdir(parents=True, exist_ok=True)
+    os.environ.setdefault("MEDIALENS_LOG_FILE", str(logs / "pipeline.log"))
+    os.environ.setdefault("POWERTOOLS_TRACE_DISABLED", "true")
+    os.environ.setdefault("POWERTOOLS_METRICS_DISABLED", "true")
+    os.environ.setdefault("POWERTOOLS_SERVICE_NAME", "medialens-local")
+    for noisy in ("werkzeug", "moto", "botocore", "urllib3"):
+        logging.getLogger(noisy).setLevel(logging.CRITICAL)
+    # EMF is off locally, so Powertools' "no metrics to publish" warning says nothing useful.
+    warnings.filterwarnings("ignore", message="No application metrics to publish")
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class LocalRuntime:
+    def __init__(
+        self,
+        settings: Settings,
+        light_workers: int = 2,
+        heavy_config: HeavyWorkerConfig | None = None,
+        run_heavy_worker: bool = True,
+        state_machine_overrides: Callable[[dict[str, Any]], None] | None = None,
+    ) -> None:
+        self.base_settings = settings
+        self.settings = settings
+        self.light_workers = light_workers
+        self.heavy_config = heavy_config
+        self.run_heavy_worker = run_heavy_worker
+        self.state_machine_overrides = state_machine_overrides
+        self.embedded = settings.profile is Profile.EMBEDDED
+        self.stop_event = threading.Event()
+        self.threads: list[threading.Thread] = []
+        self.pollers: list[EventSourcePoller] = []
+        self.heavy: HeavyWorker | None = None
+        self.resources = Resources()
+        self._moto: Any = None
+        self._lock: FileLock | None = None
+        self.notifications: DropNotifications | None = None
+        self.services: Services | None = None
+
+    # --- lifecycle ---------------------------------------------------------------------------------
+
+    def start(self) -> LocalRuntime:
+        configure_local_process(self.base_settings)
+        if self.embedded:
+            self._acquire_lock()
+            self._start_moto()
+            self.notifications = DropNotifications(self.settings.home / "notifications.sqlite3")
+        services = Services(
+            self.settings, on_drop_object_created=self.notifications.record if self.notifications else None
+        )
+        self.services = services
+        set_services(services)
+        self.resources = provision(
+            self.settings, storage=not self.embedded, definition_transform=self.state_machine_overrides
+        )
+        self.settings.state_machine_arn = self.resources.state_machine_arn
+        self._start_workers(services)
+        if self.embedded:
+            self._resume_unfinished(services)
+            self._spawn("outbox-pump", self._pump_notifications)
+        self._spawn("execution-watcher", self._watch_executions)
+        return self
+
+    def stop(self) -> None:
+        self.stop_event.set()
+        for thread in self.threads:
+            thread.join(timeout=15)
+        set_services(None)
+        aws.reset_clients()
+        aws.reset_queue_urls()
+        if self._moto is not None:
+            self._moto.stop()
+            self._moto = None
+        if self._lock is not None:
+            self._lock.release()
+            self._lock = None
+
+    def __enter__(self) -> LocalRuntime:
+        return self.start()
+
+    def __exit__(self, *_: object) -> None:
+        self.stop()
+
+    def _acquire_lock(self) -> None:
+        self.base_settings.home.mkdir(parents=True, exist_ok=True)
+        lock = FileLock(str(self.base_settings.home / "runner.lock"))
+        try:
+            lock.acquire(timeout=0)
+        except Timeout as error:
+            raise RuntimeBusyError(
+                f"another medialens process runs the pipeline for {self.base_settings.home}"
+            ) from error
+        self._lock = lock
+
+    def _start_moto(self) -> None:
+        from moto.server import ThreadedMotoServer
+
+        port = _free_port()
+        # moto's Step Functions interpreter calls SQS on its own server: it must know the port.
+        os.environ["MOTO_PORT"] = str(port)
+        self._moto = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+        self._moto.start()
+        endpoint = f"http://127.0.0.1:{port}"
+        # moto keeps its state in process-wide backends: start from nothing, as a new process would.
+        requests.post(f"{endpoint}/moto-api/reset", timeout=10).raise_for_status()
+        response = requests.post(
+            f"{endpoint}/moto-api/config", json={"stepfunctions": {"execute_state_machine": True}}, timeout=10
+        )
+        response.raise_for_status()
+        self.settings = self.base_settings.model_copy(
+            update={"aws_endpoint_url": endpoint, "profile_override": Profile.EMBEDDED}
+        )
+
+    # --- workers -----------------------------------------------------------------------------------
+
+    def _spawn(self, name: str, target: Callable[[], None]) -> None:
+        thread = threading.Thread(target=target, name=name, daemon=True)
+        thread.start()
+        self.threads.append(thread)
+
+    def _add_poller(self, queue: str, handler: Handler, function_name: str, batch_size: int, wait_s: int = 1) -> None:
+        poller = EventSourcePoller(
+            aws.sqs(self.settings),
+            self.resources.queue_urls[queue],
+            handler,
+            function_name=function_name,
+            region=self.settings.region,
+            batch_size=batch_size,
+            wait_time_s=wait_s,
+        )
+        self.pollers.append(poller)
+        self._spawn(f"poller-{function_name}", lambda: poller.run(self.stop_event))
+
+    def _start_workers(self, services: Services) -> None:
+        # Imported here: handlers build their Powertools loggers at import, after the log file is set.
+        from medialens.handlers import dlq, ingest, light
+
+        settings = self.settings
+        self._add_poller(settings.ingest_queue, ingest.handler, "medialens-ingest", batch_size=10)
+        for n in range(self.light_workers):
+            self._add_poller(settings.light_queue, light.handler, f"medialens-light-{n}", batch_size=1)
+        for queue in (settings.ingest_queue, settings.light_queue, settings.heavy_queue):
+            self._add_poller(dead_letter_queue_name(queue), dlq.handler, f"medialens-dlq-{queue}", batch_size=10)
+        if self.run_heavy_worker:  # off when the GPU worker runs elsewhere (or a test plays it dead)
+            self.heavy = HeavyWorker(services, self.resources.queue_urls[settings.heavy_queue], self.heavy_config)
+            heavy = self.heavy
+            self._spawn("heavy-worker", lambda: heavy.run(self.stop_event))
+
+    # --- embedded admission and recovery -------------------------------------------------------------
+
+    def _pump_notifications(self) -> None:
+        assert self.notifications is not None
+        sqs = aws.sqs(self.settings)
+        url = self.resources.queue_urls[self.settings.ingest_queue]
+        while not self.stop_event.is_set():
+            pending = self.notifications.pending()
+            for start in range(0, len(pending), 10):
+                chunk = pending[start : start + 10]
+                sqs.send_message_batch(
+                    QueueUrl=url,
+                    Entries=[
+                        {"Id": str(p.row_id), "MessageBody": event_body(p.info, self.settings.region)} for p in chunk
+                    ],
+                )
+                self.notifications.mark_delivered([p.row_id for p in chunk])
+            self.stop_event.wait(0.2)
+
+    def _resume_unfinished(self, services: Services) -> None:
+        """In-flight work died with the previous process's moto: start those executions again."""
+        for status in (AssetStatus.QUEUED, AssetStatus.RUNNING):
+            for asset in services.registry.iter_all(status=status):
+                services.registry.add_event(AuditEvent(asset_id=asset.asset_id, kind="resumed", detail=status.value))
+                start_execution(services, asset)
+
+    def _watch_executions(self) -> None:
+        """A safety net: an execution that ended badly without its MarkFailed step still shows."""
+        assert self.services is not None
+        services = self.services
+        sfn = aws.stepfunctions(self.settings)
+        while not self.stop_event.wait(1.0):
+            try:
+                for status in (AssetStatus.QUEUED, AssetStatus.RUNNING):
+                    for asset in services.registry.iter_all(status=status):
+                        self._check_execution(services, sfn, asset)
+            except Exception:
+                logging.getLogger(__name__).exception("execution watcher failed")
+
+    def _check_execution(self, services: Services, sfn: Any, asset: Asset) -> None:
+        if not asset.execution_name:
+            return
+        try:
+            described = sfn.describe_execution(executionArn=execution_arn(services, asset.execution_name))
+        except ClientError:
+            return  # not started (yet) in this emulator
+        if described["status"] in FAILED_EXECUTION_STATES:
+            fresh = services.registry.get(asset.asset_id)
+            if fresh is not None and not fresh.status.terminal:
+                error, cause = described.get("error") or "", described.get("cause") or ""
+                reason = f"workflow {described['status'].lower()}: {error} {cause}"
+                services.registry.mark_failed(asset.asset_id, described.get("error") or "States.Failed", reason.strip())
+
+    # --- waiting -----------------------------------------------------------------------------------
+
+    def pending_admissions(self) -> int:
+        return self.notifications.pending_count() if self.notifications else 0
+
+    def _queue_depth(self, queue: str) -> int:
+        attributes = aws.sqs(self.settings).get_queue_attributes(
+            QueueUrl=self.resources.queue_urls[queue],
+            AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
+        )["Attributes"]
+        return int(attributes.get("ApproximateNumberOfMessages", 0)) + int(
+            attributes.get("ApproximateNumberOfMessagesNotVisible", 0)
+        )
+
+    def idle(self) -> bool:
+        assert self.services is not None
+        if self.pending_admissions() or self._queue_depth(self.settings.ingest_queue):
+            return False
+        registry = self.services.registry
+        return not any(registry.list_assets(status=s, limit=1)[0] for s in (AssetStatus.QUEUED, AssetStatus.RUNNING))
+
+    def wait_until_idle(self, timeout_s: float = 3600, settle_s: float = 0.5) -> bool:
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if self.idle():
+                time.sleep(settle_s)  # an admission may be between queue and registry
+                if self.idle():
+                    return True
+            time.sleep(0.2)
+        return False
+
+    def wait_for(
+        self,
+        asset_ids: Iterable[str],
+        timeout_s: float = 3600,
+        on_progress: Callable[[list[Asset]], None] | None = None,
+    ) -> list[Asset]:
+        """Blocks until every asset is SUCCEEDED or FAILED (or the timeout passes)."""
+        assert self.services is not None
+        wanted = list(dict.fromkeys(asset_ids))
+        deadline = time.monotonic() + timeout_s
+        while True:
+            assets = [a for a in (self.services.registry.get(i) for i in wanted) if a is not None]
+            if on_progress is not None:
+                on_progress(assets)
+            if len(assets) == len(wanted) and all(a.status.terminal for a in assets):
+                return assets
+            if time.monotonic() > deadline:
+                return assets
+            time.sleep(0.2)

@@ -1,0 +1,1 @@
+"""Model runtimes (one base class per model kind, lazy loading) and the model store."""

@@ -1,0 +1,179 @@
+"""Sentence embeddings on onnxruntime, from a model in the model store (no torch)."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+import numpy as np
+import onnxruntime as ort
+from tokenizers import Tokenizer
+
+from medialens.ml.base import FloatMatrix, TextEmbedder
+from medialens.ml.store import PACKAGED_MODELS, ModelArtifact, ModelStore, check_quantization
+from medialens.settings import Settings, get_settings
+
+_PREFERRED_PROVIDERS = ("CUDAExecutionProvider", "CPUExecutionProvider")
+
+
+def select_providers() -> list[str]:
+    """CUDA first when this onnxruntime build has it, CPU always as the fallback."""
+    available = ort.get_available_providers()
+    return [provider for provider in _PREFERRED_PROVIDERS if provider in available]
+
+
+class OnnxTextEmbedder(TextEmbedder):
+    """A BERT-style sentence encoder whose graph ends in pooled, L2-normalised embeddings.
+
+    Loads lazily: the first ``embed`` resolves the model from the store (building or pulling it if
+    needed), then creates the tokenizer and the session. ``embed`` is safe to call from several
+    threads: onnxruntime sessions are, and the tokenizer is only configured during load.
+    """
+
+    def __init__(
+        self,
+        store: ModelStore,
+        name: str,
+        quantization: str,
+        version: str | None = None,
+        *,
+        intra_op_threads: int = 0,
+        max_batch_tokens: int = 1024,
+        providers: Sequence[str] | None = None,
+    ) -> None:
+        super().__init__()
+        self.name = name
+        self.quantization = check_quantization(quantization)
+        self._store = store
+        self._requested_version = version or store.default_version(name)
+        self._intra_op_threads = intra_op_threads  # 0: onnxruntime's default, one per physical core
+        self._max_batch_tokens = max_batch_tokens
+        self._providers = list(providers) if providers is not None else None
+        self._pad_id = 0
+        self._artifact: ModelArtifact | None = None
+        self._tokenizer: Tokenizer | None = None
+        self._session: ort.InferenceSession | None = None
+        self._input_names: set[str] = set()
+
+    @property
+    def version(self) -> str:
+        return f"{self.name}@{self._requested_version}+{self.quantization}"
+
+    @property
+    def dimensions(self) -> int:
+        if self._artifact is not None:
+            return self._artifact.manifest.dimensions
+        spec = PACKAGED_MODELS.get(self.name)
+        if spec is not None and spec.version == self._requested_version:
+            return spec.dimensions
+        self.load()
+        assert self._artifact is not None
+        return self._artifact.manifest.dimensions
+
+    @property
+    def artifact(self) -> ModelArtifact:
+        self.load()
+        assert self._artifact is not None
+        return self._artifact
+
+    @property
+    def providers(self) -> list[str]:
+        """The execution providers the session actually uses (after load)."""
+        self.load()
+        assert self._session is not None
+        return list(self._session.get_providers())
+
+    def _load(self) -> None:
+        artifact = self._store.resolve(self.name, self.quantization, self._requested_version)
+        tokenizer = Tokenizer.from_file(str(artifact.tokenizer_path))
+        # The packaged tokenizer.json carries an export's settings (truncate at 128, pad every
+        # sequence to 128): use the model's window instead, and no fixed padding.
+        self._pad_id = int((tokenizer.padding or {}).get("pad_id", 0))
+        tokenizer.enable_truncation(max_length=artifact.manifest.max_seq_length)
+        tokenizer.no_padding()  # embed pads each batch itself, to that batch's longest text
+
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = self._intra_op_threads
+        options.inter_op_num_threads = 1  # the graph is one chain: no parallel branches to run
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        session = ort.InferenceSession(
+            str(artifact.model_path), sess_options=options, providers=self._providers or select_providers()
+        )
+        self._input_names = {node.name for node in session.get_inputs()}
+        self._tokenizer, self._session, self._artifact = tokenizer, session, artifact
+
+    def embed(self, texts: Sequence[str], batch_size: int = 32) -> FloatMatrix:
+        if isinstance(texts, str):
+            raise TypeError("embed takes a sequence of texts; use embed_query for one string")
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be positive, got {batch_size}")
+        if not texts:
+            return np.zeros((0, self.dimensions), dtype=np.float32)
+        self.load()
+        assert self._tokenizer is not None and self._session is not None
+        encodings = self._tokenizer.encode_batch(list(texts))
+        lengths = [len(encoding.ids) for encoding in encodings]
+        out = np.empty((len(texts), self.dimensions), dtype=np.float32)
+        for indices in self._batches(lengths, batch_size):
+            longest = lengths[indices[0]]
+            ids = np.full((len(indices), longest), self._pad_id, dtype=np.int64)
+            mask = np.zeros((len(indices), longest), dtype=np.int64)
+            types = np.zeros((len(indices), longest), dtype=np.int64)
+            for row, index in enumerate(indices):
+                encoding, length = encodings[index], lengths[index]
+                ids[row, :length] = encoding.ids
+                mask[row, :length] = encoding.attention_mask
+                types[row, :length] = encoding.type_ids
+            feed = {"input_ids": ids, "attention_mask": mask, "token_type_ids": types}
+            feed = {name: value for name, value in feed.items() if name in self._input_names}
+            (vectors,) = self._session.run(["sentence_embedding"], feed)
+            out[indices] = vectors
+        return out
+
+    def _batches(self, lengths: Sequence[int], batch_size: int) -> Iterator[list[int]]:
+        """Indices longest first, at most ``batch_size`` texts and ``max_batch_tokens`` padded
+        tokens a batch (a longer text goes alone): similar lengths waste little on padding, and
+        attention's batch x heads x length^2 scores stay small enough to be fast on CPU."""
+        order = sorted(range(len(lengths)), key=lambda i: lengths[i], reverse=True)
+        batch: list[int] = []
+        for index in order:
+            if batch and (len(batch) == batch_size or (len(batch) + 1) * lengths[batch[0]] > self._max_batch_tokens):
+                yield batch
+                batch = []
+            batch.append(index)
+        if batch:
+            yield batch
+
+
+_embedders: dict[tuple[str, str, Path], TextEmbedder] = {}
+_embedders_lock = threading.Lock()
+
+
+def get_text_embedder(settings: Settings | None = None) -> TextEmbedder:
+    """The process-wide embedder for the configured model, one per (name, quantization, cache)."""
+    settings = settings or get_settings()
+    key = (
+        settings.text_embedding_model,
+        settings.text_embedding_quantization,
+        settings.models_dir.resolve(),
+    )
+    with _embedders_lock:
+        embedder = _embedders.get(key)
+        if embedder is None:
+            store = ModelStore(settings.models_dir)
+            if settings.model_store_uri:
+                from medialens import aws
+
+                store = ModelStore(
+                    settings.models_dir, s3_client=aws.s3(settings), remote_root=settings.model_store_uri
+                )
+            embedder = OnnxTextEmbedder(store, settings.text_embedding_model, settings.text_embedding_quantization)
+            _embedders[key] = embedder
+        return embedder
+
+
+def reset_text_embedders() -> None:
+    """Forgets cached embedders (tests that change settings)."""
+    with _embedders_lock:
+        _embedders.clear()

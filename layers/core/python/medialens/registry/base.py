@@ -1,0 +1,148 @@
+"""Registry interface. Backends store whole ``Asset`` documents with a version number; every
+change is a compare-and-set through ``mutate``, so parallel steps (Map branches) never lose
+each other's timings and a terminal status is never overwritten by a late message."""
+
+from __future__ import annotations
+
+import random
+import time
+from abc import ABC, abstractmethod
+from collections.abc import Callable
+from datetime import datetime
+
+from medialens.domain.assets import Asset, AssetStatus, AuditEvent, MediaType, StageTiming, utcnow
+
+
+class ConcurrentUpdateError(RuntimeError):
+    """Another writer kept winning the compare-and-set."""
+
+
+class AssetRegistry(ABC):
+    max_attempts = 20
+
+    # --- storage primitives --------------------------------------------------------------------
+
+    @abstractmethod
+    def create_if_absent(self, asset: Asset) -> tuple[Asset, bool]:
+        """Store ``asset`` unless its id exists; returns the stored asset and whether it is new."""
+
+    @abstractmethod
+    def get(self, asset_id: str) -> Asset | None: ...
+
+    @abstractmethod
+    def _compare_and_set(self, asset: Asset, expected_version: int) -> bool:
+        """Replace the stored asset if its row_version is still ``expected_version``."""
+
+    @abstractmethod
+    def list_assets(
+        self, status: AssetStatus | None = None, limit: int = 100, cursor: str | None = None
+    ) -> tuple[list[Asset], str | None]:
+        """Assets oldest first, with a cursor for the next page (None at the end)."""
+
+    @abstractmethod
+    def delete(self, asset_id: str) -> bool: ...
+
+    @abstractmethod
+    def add_event(self, event: AuditEvent) -> None: ...
+
+    @abstractmethod
+    def events(self, asset_id: str) -> list[AuditEvent]: ...
+
+    # --- operations built on compare-and-set -----------------------------------------------------
+
+    def mutate(self, asset_id: str, change: Callable[[Asset], None]) -> Asset:
+        for attempt in range(self.max_attempts):
+            current = self.get(asset_id)
+            if current is None:
+                raise KeyError(f"unknown asset {asset_id}")
+            updated = current.model_copy(deep=True)
+            change(updated)
+            updated.updated_at = utcnow()
+            updated.row_version = current.row_version + 1
+            if self._compare_and_set(updated, current.row_version):
+                return updated
+            time.sleep(random.uniform(0, 0.01 * (attempt + 1)))  # back off from the other writer
+        raise ConcurrentUpdateError(f"asset {asset_id}: too many concurrent updates")
+
+    def iter_all(self, status: AssetStatus | None = None) -> list[Asset]:
+        assets: list[Asset] = []
+        cursor: str | None = None
+        while True:
+            page, cursor = self.list_assets(status=status, limit=500, cursor=cursor)
+            assets.extend(page)
+            if cursor is None:
+                return assets
+
+    def start_stage(self, asset_id: str, stage: str, at: datetime | None = None) -> Asset:
+        def change(asset: Asset) -> None:
+            if asset.status is AssetStatus.QUEUED:
+                asset.status = AssetStatus.RUNNING
+            asset.stage = stage
+            asset.timings.append(StageTiming(stage=stage, started_at=at or utcnow()))
+
+        return self.mutate(asset_id, change)
+
+    def end_stage(self, asset_id: str, stage: str, at: datetime | None = None) -> Asset:
+        """Close the stage's open timing; a success also clears the reason of an earlier failed try."""
+
+        def change(asset: Asset) -> None:
+            if not asset.status.terminal:
+                asset.error_code = asset.error_reason = None
+            for timing in reversed(asset.timings):
+                if timing.stage == stage and timing.ended_at is None:
+                    timing.ended_at = at or utcnow()
+                    return
+
+        return self.mutate(asset_id, change)
+
+    def record_probe(self, asset_id: str, media_type: MediaType, metadata: dict[str, object]) -> Asset:
+        def change(asset: Asset) -> None:
+            asset.media_type = media_type
+            asset.metadata = dict(metadata)
+
+        return self.mutate(asset_id, change)
+
+    def add_artifacts(self, asset_id: str, artifacts: dict[str, str]) -> Asset:
+        return self.mutate(asset_id, lambda asset: asset.artifacts.update(artifacts))
+
+    def record_error(self, asset_id: str, code: str, reason: str, stage: str | None = None) -> Asset:
+        """Keep a step's reason before the workflow's Catch makes it terminal (moto drops Cause)."""
+
+        def change(asset: Asset) -> None:
+            if asset.status.terminal:
+                return
+            asset.error_code, asset.error_reason = code, reason
+            if stage:
+                asset.stage = stage
+            for timing in reversed(asset.timings):
+                if timing.stage == (stage or asset.stage) and timing.ended_at is None:
+                    timing.ended_at = utcnow()
+                    break
+
+        return self.mutate(asset_id, change)
+
+    def mark_failed(self, asset_id: str, code: str, reason: str | None) -> Asset:
+        """Make the failure terminal. A reason the failing step recorded is more specific than what
+        the workflow's Catch carries, so it is kept."""
+
+        def change(asset: Asset) -> None:
+            if asset.status is AssetStatus.SUCCEEDED:
+                return
+            asset.status = AssetStatus.FAILED
+            if not asset.error_reason:
+                asset.error_code, asset.error_reason = code, reason or code
+
+        asset = self.mutate(asset_id, change)
+        self.add_event(AuditEvent(asset_id=asset_id, kind="failed", detail=asset.error_reason or code))
+        return asset
+
+    def mark_succeeded(self, asset_id: str, moment_count: int) -> Asset:
+        def change(asset: Asset) -> None:
+            asset.status = AssetStatus.SUCCEEDED
+            asset.stage = None
+            asset.error_code = asset.error_reason = None
+            asset.moment_count = moment_count
+
+        asset = self.mutate(asset_id, change)
+        self.add_event(AuditEvent(asset_id=asset_id, kind="succeeded", detail=f"{moment_count} moments"))
+        return asset

@@ -1,0 +1,105 @@
+"""The search service: one query in, ranked hits out, the same for the CLI, the API and any
+index backend. Backends return raw scores; the mode, fusion and display scaling live here."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+
+from medialens.domain.search import SearchFilters, SearchHit, SearchMode, SearchQuery, SearchResponse
+from medialens.index.base import MomentIndex, ScoredMoment
+from medialens.index.fusion import DEFAULT_RRF_K, reciprocal_rank_fusion, weighted_fusion
+from medialens.ml.base import TextEmbedder
+
+FUSIONS = ("weighted", "rrf")
+
+# Hybrid search fuses this many candidates per list for each hit it returns: a moment ranked
+# modestly by both lists can still surface above one ranked high by only one of them.
+HYBRID_CANDIDATES_PER_HIT = 4
+
+
+def display_keyword_scores(hits: Sequence[ScoredMoment]) -> list[ScoredMoment]:
+    """BM25 divided by the best BM25 of the query: the top hit shows 1.0, the rest keep their
+    proportion. (Min-max scaling would show the last real match as 0.0.)"""
+    if not hits:
+        return []
+    best = max(hit.score for hit in hits)
+    if best <= 0.0:
+        return [ScoredMoment(hit.moment, 1.0) for hit in hits]
+    return [ScoredMoment(hit.moment, min(max(hit.score / best, 0.0), 1.0)) for hit in hits]
+
+
+def to_hit(scored: ScoredMoment) -> SearchHit:
+    moment = scored.moment
+    return SearchHit(
+        asset_id=moment.asset_id,
+        source=moment.source,
+        media_type=moment.media_type,
+        modality=moment.modality,
+        start=moment.start,
+        end=moment.end,
+        page=moment.page,
+        text=moment.text,
+        score=scored.score,
+        moment_id=moment.moment_id,
+    )
+
+
+class SearchService:
+    """Runs keyword (BM25), semantic (cosine k-NN) or hybrid (both, fused) searches.
+
+    The embedder is loaded on the first semantic or hybrid query, so a process that only
+    serves keyword searches never reads model weights.
+    """
+
+    def __init__(
+        self,
+        index: MomentIndex,
+        embedder: TextEmbedder,
+        fusion: str = "weighted",
+        *,
+        alpha: float = 0.5,
+        rrf_k: int = DEFAULT_RRF_K,
+    ) -> None:
+        """``fusion``: "weighted" (``alpha`` = semantic weight) or "rrf" (constant ``rrf_k``)."""
+        if fusion not in FUSIONS:
+            raise ValueError(f"fusion must be one of {FUSIONS}, got {fusion!r}")
+        if not 0.0 <= alpha <= 1.0:
+            raise ValueError("alpha must be within [0, 1]")
+        if rrf_k < 0:
+            raise ValueError("rrf_k must be >= 0")
+        self.index = index
+        self.embedder = embedder
+        self.fusion = fusion
+        self.alpha = alpha
+        self.rrf_k = rrf_k
+
+    def _query_vector(self, text: str) -> list[float]:
+        self.embedder.load()  # idempotent; the first call pays for reading the weights
+        return [float(x) for x in self.embedder.embed_query(text)]
+
+    def _semantic(self, text: str, k: int, filters: SearchFilters) -> list[ScoredMoment]:
+        return self.index.semantic(self._query_vector(text), k, filters)
+
+    def _hybrid(self, text: str, k: int, filters: SearchFilters) -> list[ScoredMoment]:
+        candidates = k * HYBRID_CANDIDATES_PER_HIT
+        keyword = self.index.keyword(text, candidates, filters)
+        semantic = self._semantic(text, candidates, filters)
+        if self.fusion == "rrf":
+            fused = reciprocal_rank_fusion([keyword, semantic], k=self.rrf_k)
+        else:
+            fused = weighted_fusion(keyword, semantic, alpha=self.alpha)
+        return fused[:k]
+
+    def search(self, query: SearchQuery) -> SearchResponse:
+        started = time.perf_counter()
+        if query.mode is SearchMode.KEYWORD:
+            scored = display_keyword_scores(self.index.keyword(query.text, query.k, query.filters))
+        elif query.mode is SearchMode.SEMANTIC:
+            scored = self._semantic(query.text, query.k, query.filters)
+        else:
+            scored = self._hybrid(query.text, query.k, query.filters)
+        # A backend may return more than asked; the response never does.
+        hits = [to_hit(hit) for hit in scored[: query.k]]
+        took_ms = (time.perf_counter() - started) * 1000.0
+        return SearchResponse(query=query.text, mode=query.mode, hits=hits, took_ms=took_ms)

@@ -1,0 +1,49 @@
+"""Document branch: extract text with its pages and headings, chunk it into passage batches."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel
+
+from medialens.documents.chunking import chunk_passages
+from medialens.documents.extract import extract_document as extract_text
+from medialens.domain.messages import AssetRef, ExtractResult, PassageBatchRef, ProbeResult
+from medialens.errors import InvalidMediaError
+from medialens.media_types import DetectedType
+from medialens.services import Services
+from medialens.steps.common import artifact_uri, write_jsonl
+
+MAX_DOCUMENT_BYTES = 256 * 1024 * 1024
+
+
+class ExtractInput(BaseModel):
+    probe: ProbeResult
+
+
+def extract_document(services: Services, asset: AssetRef, raw_input: dict[str, Any]) -> ExtractResult:
+    probe = ExtractInput.model_validate(raw_input).probe
+    if probe.size > MAX_DOCUMENT_BYTES:
+        raise InvalidMediaError(
+            f"document is {probe.size / 2**20:.0f} MiB; the limit is {MAX_DOCUMENT_BYTES // 2**20} MiB"
+        )
+    data = services.blobs.get_bytes(asset.source.uri)
+    detected = DetectedType(media_type=probe.media_type, mime_type=probe.mime_type, extension=probe.extension)
+    document = extract_text(data, detected)
+    settings = services.settings
+    passages = chunk_passages(document, words=settings.passage_words, overlap=settings.passage_overlap_words)
+    if not passages:
+        raise InvalidMediaError("the document contains no text to index")
+
+    version = asset.pipeline_version
+    document_uri = artifact_uri(services, asset.asset_id, "extract_document", version, "document.json")
+    services.blobs.put_text(document_uri, document.model_dump_json())
+    batch_size = settings.embed_batch_passages
+    batches: list[PassageBatchRef] = []
+    for index, start in enumerate(range(0, len(passages), batch_size)):
+        chunk = passages[start : start + batch_size]
+        uri = artifact_uri(services, asset.asset_id, "extract_document", version, f"passages-{index:04d}.jsonl")
+        write_jsonl(services, uri, chunk)
+        batches.append(PassageBatchRef(index=index, uri=uri, count=len(chunk)))
+    services.registry.add_artifacts(asset.asset_id, {"document": document_uri})
+    return ExtractResult(batches=batches, passages=len(passages), pages=document.pages, characters=document.characters)

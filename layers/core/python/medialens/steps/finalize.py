@@ -1,0 +1,48 @@
+"""Terminal steps: SUCCEEDED with counts, or FAILED with the reason a person can act on."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel
+
+from medialens.domain.assets import AuditEvent
+from medialens.domain.messages import AssetRef, FailureInfo, IndexResult
+from medialens.errors import UnsupportedMediaError
+from medialens.services import Services
+
+
+class FinalizeInput(BaseModel):
+    indexed: IndexResult
+
+
+class TerminalResult(BaseModel):
+    status: str
+    reason: str | None = None
+
+
+def finalize(services: Services, asset: AssetRef, raw_input: dict[str, Any]) -> TerminalResult:
+    indexed = FinalizeInput.model_validate(raw_input).indexed
+    services.registry.mark_succeeded(asset.asset_id, moment_count=indexed.indexed)
+    return TerminalResult(status="SUCCEEDED")
+
+
+def _describe(services: Services, asset: AssetRef, failure: FailureInfo) -> str:
+    if failure.error == UnsupportedMediaError.error_name:
+        stored = services.registry.get(asset.asset_id)
+        probe = stored.metadata if stored else {}
+        kind = f"{probe.get('mime_type', 'unknown')} ({probe.get('extension') or 'no extension'})"
+        return f"unsupported media type: {kind}; this pipeline has no analysis branch for it yet"
+    if failure.error in ("States.Timeout", "States.HeartbeatTimeout"):
+        stored = services.registry.get(asset.asset_id)
+        stage = stored.stage if stored else None
+        return f"step {stage or 'unknown'} timed out ({failure.error}); no worker answered in time"
+    return failure.cause or failure.error
+
+
+def mark_failed(services: Services, asset: AssetRef, raw_input: dict[str, Any]) -> TerminalResult:
+    failure = FailureInfo.model_validate(raw_input.get("error") or {})
+    reason = _describe(services, asset, failure)
+    stored = services.registry.mark_failed(asset.asset_id, failure.error, reason)
+    services.registry.add_event(AuditEvent(asset_id=asset.asset_id, kind="workflow-error", detail=failure.error))
+    return TerminalResult(status="FAILED", reason=stored.error_reason)

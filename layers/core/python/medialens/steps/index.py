@@ -1,0 +1,19 @@
+"""Index: upsert an asset's moments by deterministic id and drop the ones a re-run no longer has."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from medialens.domain.messages import AssetRef, IndexInput, IndexResult
+from medialens.domain.moments import Moment
+from medialens.services import Services
+from medialens.steps.common import read_jsonl
+
+
+def index_moments(services: Services, asset: AssetRef, raw_input: dict[str, Any]) -> IndexResult:
+    embedded = IndexInput.model_validate(raw_input).embedded
+    moments = [m for result in embedded for m in read_jsonl(services, result.uri, Moment)]
+    with services.index_write_lock:
+        written = services.index.upsert(moments)
+        removed = services.index.delete_stale(asset.asset_id, {m.moment_id for m in moments})
+    return IndexResult(indexed=written, removed_stale=removed)

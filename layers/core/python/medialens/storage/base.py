@@ -1,0 +1,68 @@
+"""The blob-store interface. Every address is ``s3://bucket/key`` in both profiles, so artifacts
+and messages look the same locally and on AWS."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlparse
+
+
+@dataclass(frozen=True, slots=True)
+class ObjectInfo:
+    bucket: str
+    key: str
+    size: int
+    etag: str
+    version_id: str | None = None
+
+    @property
+    def uri(self) -> str:
+        return f"s3://{self.bucket}/{self.key}"
+
+
+def parse_uri(uri: str) -> tuple[str, str]:
+    parsed = urlparse(uri)
+    if parsed.scheme != "s3" or not parsed.netloc:
+        raise ValueError(f"not an s3:// URI: {uri!r}")
+    return parsed.netloc, parsed.path.lstrip("/")
+
+
+def join_uri(bucket: str, *parts: str) -> str:
+    key = "/".join(p.strip("/") for p in parts if p)
+    return f"s3://{bucket}/{key}"
+
+
+class BlobStore(ABC):
+    @abstractmethod
+    def put_bytes(self, uri: str, data: bytes, content_type: str | None = None) -> ObjectInfo: ...
+
+    @abstractmethod
+    def put_file(self, uri: str, path: Path, content_type: str | None = None) -> ObjectInfo: ...
+
+    @abstractmethod
+    def get_bytes(self, uri: str) -> bytes: ...
+
+    @abstractmethod
+    def read_range(self, uri: str, start: int, length: int) -> bytes:
+        """Bytes [start, start+length): probes read a file's head without fetching it whole."""
+
+    @abstractmethod
+    def download(self, uri: str, path: Path) -> Path: ...
+
+    @abstractmethod
+    def head(self, uri: str) -> ObjectInfo | None: ...
+
+    @abstractmethod
+    def list_objects(self, uri_prefix: str) -> Iterator[ObjectInfo]: ...
+
+    @abstractmethod
+    def delete_prefix(self, uri_prefix: str) -> int: ...
+
+    def put_text(self, uri: str, text: str, content_type: str = "application/json") -> ObjectInfo:
+        return self.put_bytes(uri, text.encode("utf-8"), content_type)
+
+    def get_text(self, uri: str) -> str:
+        return self.get_bytes(uri).decode("utf-8")

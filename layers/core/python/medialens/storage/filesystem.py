@@ -1,0 +1,111 @@
+"""The embedded profile's S3: ``<root>/<bucket>/<key>``, atomic writes, S3-style ETags."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import tempfile
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+from medialens.storage.base import BlobStore, ObjectInfo, parse_uri
+
+ObjectCreatedHook = Callable[[ObjectInfo], None]
+
+
+def _md5_file(path: Path) -> str:
+    digest = hashlib.md5(usedforsecurity=False)
+    with path.open("rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+class FilesystemBlobStore(BlobStore):
+    """A directory per bucket. ``on_created`` plays S3's event notification for the drop bucket."""
+
+    def __init__(self, root: Path, on_created: ObjectCreatedHook | None = None) -> None:
+        self.root = root
+        self.on_created = on_created
+
+    def path_for(self, uri: str) -> Path:
+        bucket, key = parse_uri(uri)
+        parts = [bucket, *key.split("/")]
+        if any(p in ("", ".", "..") for p in parts[:-1]) or parts[-1] in (".", ".."):
+            raise ValueError(f"unsafe object key: {uri!r}")
+        return self.root.joinpath(*parts)
+
+    def _info(self, uri: str, path: Path) -> ObjectInfo:
+        bucket, key = parse_uri(uri)
+        return ObjectInfo(bucket=bucket, key=key, size=path.stat().st_size, etag=_md5_file(path))
+
+    def _commit(self, uri: str, write: Callable[[Path], None]) -> ObjectInfo:
+        target = self.path_for(uri)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp_name = tempfile.mkstemp(dir=target.parent, prefix=".tmp-")
+        os.close(fd)
+        tmp = Path(tmp_name)
+        try:
+            write(tmp)
+            tmp.replace(target)  # atomic: a reader sees the old object or the new one, never half
+        finally:
+            tmp.unlink(missing_ok=True)
+        info = self._info(uri, target)
+        if self.on_created is not None:
+            self.on_created(info)
+        return info
+
+    def put_bytes(self, uri: str, data: bytes, content_type: str | None = None) -> ObjectInfo:
+        def write(tmp: Path) -> None:
+            tmp.write_bytes(data)
+
+        return self._commit(uri, write)
+
+    def put_file(self, uri: str, path: Path, content_type: str | None = None) -> ObjectInfo:
+        def write(tmp: Path) -> None:
+            shutil.copyfile(path, tmp)
+
+        return self._commit(uri, write)
+
+    def get_bytes(self, uri: str) -> bytes:
+        return self._existing(uri).read_bytes()
+
+    def read_range(self, uri: str, start: int, length: int) -> bytes:
+        with self._existing(uri).open("rb") as fh:
+            fh.seek(start)
+            return fh.read(length)
+
+    def download(self, uri: str, path: Path) -> Path:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(self._existing(uri), path)
+        return path
+
+    def head(self, uri: str) -> ObjectInfo | None:
+        path = self.path_for(uri)
+        return self._info(uri, path) if path.is_file() else None
+
+    def list_objects(self, uri_prefix: str) -> Iterator[ObjectInfo]:
+        bucket, prefix = parse_uri(uri_prefix if "/" in uri_prefix[5:] else uri_prefix + "/")
+        bucket_dir = self.root / bucket
+        if not bucket_dir.is_dir():
+            return
+        for path in sorted(bucket_dir.rglob("*")):
+            if not path.is_file() or path.name.startswith(".tmp-"):
+                continue
+            key = path.relative_to(bucket_dir).as_posix()
+            if key.startswith(prefix):
+                yield self._info(f"s3://{bucket}/{key}", path)
+
+    def delete_prefix(self, uri_prefix: str) -> int:
+        removed = 0
+        for info in list(self.list_objects(uri_prefix)):
+            self.path_for(info.uri).unlink(missing_ok=True)
+            removed += 1
+        return removed
+
+    def _existing(self, uri: str) -> Path:
+        path = self.path_for(uri)
+        if not path.is_file():
+            raise FileNotFoundError(f"no such object: {uri}")
+        return path

@@ -1,0 +1,1 @@
+"""Running steps for the workflow: answering task tokens, heartbeats, the heavy worker loop."""

@@ -1,0 +1,163 @@
+"""Runs a step for a task token and answers Step Functions: success with the step's result, or
+failure with an error name the state machine's Retry/Catch understand. Also heartbeats."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+from botocore.exceptions import ClientError
+from pydantic import BaseModel
+
+from medialens import aws
+from medialens.domain.messages import AssetRef, EmbedInput, StepMessage, StepName
+from medialens.errors import MediaLensError
+from medialens.observability import get_logger
+from medialens.services import Services
+from medialens.steps.documents import extract_document
+from medialens.steps.embed import EmbedRequest, embed_requests
+from medialens.steps.finalize import finalize, mark_failed
+from medialens.steps.index import index_moments
+from medialens.steps.probe import probe
+
+logger = get_logger("medialens-tasks")
+
+StepFunction = Callable[[Services, AssetRef, dict[str, Any]], BaseModel]
+
+LIGHT_STEPS: dict[StepName, StepFunction] = {
+    StepName.PROBE: probe,
+    StepName.EXTRACT_DOCUMENT: extract_document,
+    StepName.INDEX_MOMENTS: index_moments,
+    StepName.FINALIZE: finalize,
+    StepName.MARK_FAILED: mark_failed,
+}
+HEAVY_STEPS = frozenset({StepName.EMBED_TEXT})
+# Bookkeeping steps do not get a stage timing: the failed stage must stay the one shown.
+UNTIMED_STEPS = frozenset({StepName.MARK_FAILED})
+INTERNAL_ERROR = "MediaLens.Internal"
+# The task is over (timed out, execution ended): a late answer is dropped, not retried.
+GONE_TASK_ERRORS = frozenset({"TaskTimedOut", "TaskDoesNotExist", "InvalidToken"})
+MAX_CAUSE_CHARS = 32_000
+
+
+class TaskAnswerer:
+    """SendTaskSuccess/Failure/Heartbeat, tolerant of tasks that are already over."""
+
+    def __init__(self, services: Services) -> None:
+        self.services = services
+
+    @property
+    def sfn(self) -> Any:
+        return aws.stepfunctions(self.services.settings)
+
+    def _call(self, what: str, send: Callable[[], object]) -> bool:
+        try:
+            send()
+        except ClientError as error:
+            code = error.response.get("Error", {}).get("Code", "")
+            if code in GONE_TASK_ERRORS:
+                logger.warning("task already over; answer dropped", extra={"answer": what, "code": code})
+                return False
+            raise
+        return True
+
+    def success(self, token: str, result: BaseModel) -> bool:
+        return self._call(
+            "success", lambda: self.sfn.send_task_success(taskToken=token, output=result.model_dump_json())
+        )
+
+    def failure(self, token: str, error: str, cause: str) -> bool:
+        return self._call(
+            "failure",
+            lambda: self.sfn.send_task_failure(taskToken=token, error=error, cause=cause[:MAX_CAUSE_CHARS]),
+        )
+
+    def heartbeat(self, token: str) -> bool:
+        return self._call("heartbeat", lambda: self.sfn.send_task_heartbeat(taskToken=token))
+
+    @contextmanager
+    def heartbeats(self, tokens: Sequence[str], every_s: float = 60.0) -> Iterator[None]:
+        """Keeps long tasks alive while the body runs (HeartbeatSeconds in the state machine)."""
+        stop = threading.Event()
+
+        def beat() -> None:
+            while not stop.wait(every_s):
+                for token in tokens:
+                    try:
+                        self.heartbeat(token)
+                    except ClientError:
+                        logger.exception("heartbeat failed")
+
+        thread = threading.Thread(target=beat, name="task-heartbeat", daemon=True)
+        thread.start()
+        try:
+            yield
+        finally:
+            stop.set()
+            thread.join(timeout=5)
+
+
+class TaskRunner:
+    def __init__(self, services: Services, heartbeat_every_s: float = 60.0) -> None:
+        self.services = services
+        self.answer = TaskAnswerer(services)
+        self.heartbeat_every_s = heartbeat_every_s
+
+    def _fail(self, message: StepMessage, error: Exception) -> None:
+        if isinstance(error, MediaLensError):
+            code, reason = error.error_name, error.reason
+            logger.info("step failed", extra={"step": message.step, "error": code, "reason": reason})
+        else:
+            code, reason = (
+                INTERNAL_ERROR,
+                f"internal error in step {message.step}: {type(error).__name__}: {error}",
+            )
+            logger.error("step crashed", exc_info=error, extra={"step": message.step})
+        if message.step is not StepName.MARK_FAILED:
+            self.services.registry.record_error(message.asset.asset_id, code, reason, stage=message.step.value)
+        self.answer.failure(message.task_token, code, reason)
+
+    def run(self, message: StepMessage) -> None:
+        """One light step: time it on the asset, run it, answer the task."""
+        step = LIGHT_STEPS.get(message.step)
+        if step is None:
+            self._fail(message, MediaLensError(f"step {message.step} is not a light step"))
+            return
+        asset_id = message.asset.asset_id
+        timed = message.step not in UNTIMED_STEPS
+        try:
+            with self.answer.heartbeats([message.task_token], self.heartbeat_every_s):
+                if timed:
+                    self.services.registry.start_stage(asset_id, message.step.value)
+                result = step(self.services, message.asset, message.input)
+                if timed:
+                    self.services.registry.end_stage(asset_id, message.step.value)
+        except Exception as error:
+            self._fail(message, error)
+            return
+        self.answer.success(message.task_token, result)
+
+    def run_heavy(self, messages: Sequence[StepMessage]) -> None:
+        """A batch of heavy steps answered together: one model call for all of them."""
+        embeds = [m for m in messages if m.step is StepName.EMBED_TEXT]
+        for other in (m for m in messages if m.step is not StepName.EMBED_TEXT):
+            self._fail(other, MediaLensError(f"step {other.step} is not a heavy step"))
+        if not embeds:
+            return
+        requests: list[EmbedRequest] = []
+        for message in embeds:
+            self.services.registry.start_stage(message.asset.asset_id, message.step.value)
+            requests.append(EmbedRequest(asset=message.asset, input=EmbedInput.model_validate(message.input)))
+        with self.answer.heartbeats([m.task_token for m in embeds], self.heartbeat_every_s):
+            try:
+                results = embed_requests(self.services, requests)
+            except Exception as error:
+                results = [error] * len(embeds)
+        for message, result in zip(embeds, results, strict=True):
+            if isinstance(result, Exception):
+                self._fail(message, result)
+            else:
+                self.services.registry.end_stage(message.asset.asset_id, message.step.value)
+                self.answer.success(message.task_token, result)

@@ -1,0 +1,58 @@
+"""End-to-end fixtures: the sample corpus and a running local pipeline."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from medialens.domain.assets import Asset
+from medialens.local.runtime import LocalRuntime
+from medialens.settings import Settings, get_settings
+from medialens.uploads import UploadedFile, plan_uploads, upload
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(REPO_ROOT / "scripts"))
+
+import make_sample_media  # noqa: E402 - the script that also feeds the demo
+
+
+@pytest.fixture(scope="session")
+def corpus(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, Any]]:
+    folder = tmp_path_factory.mktemp("media") / "sample-media"
+    expected = json.loads(make_sample_media.main(folder).read_text())
+    return folder, expected
+
+
+def fast_settings(**overrides: Any) -> Settings:
+    """Short visibility timeouts and few receives, so fault paths finish in seconds."""
+    get_settings.cache_clear()
+    return get_settings().model_copy(update={"visibility_timeout_s": 2, "max_receive_count": 2, **overrides})
+
+
+@pytest.fixture
+def start_runtime() -> Iterator[Callable[..., LocalRuntime]]:
+    started: list[LocalRuntime] = []
+
+    def start(settings: Settings | None = None, **kwargs: Any) -> LocalRuntime:
+        runtime = LocalRuntime(settings or fast_settings(), **kwargs).start()
+        started.append(runtime)
+        return runtime
+
+    yield start
+    for runtime in started:
+        runtime.stop()
+
+
+def ingest_and_wait(
+    runtime: LocalRuntime, paths: list[Path], timeout_s: float = 240
+) -> tuple[list[UploadedFile], dict[str, Asset]]:
+    assert runtime.services is not None
+    plan, _ = plan_uploads(paths, runtime.settings.drop_prefix)
+    uploaded = upload(runtime.services, plan)
+    assets = runtime.wait_for([u.asset_id for u in uploaded], timeout_s=timeout_s)
+    return uploaded, {a.asset_id: a for a in assets}

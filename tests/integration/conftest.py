@@ -1,0 +1,38 @@
+"""Integration fixtures: one model store per test session, built once from packaged weights."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from medialens.ml.store import ModelArtifact, ModelStore
+
+FIXTURES = Path(__file__).parents[1] / "fixtures"
+MINILM = "all-minilm-l6-v2"
+
+
+@pytest.fixture(scope="session")
+def model_store(tmp_path_factory: pytest.TempPathFactory) -> ModelStore:
+    """One model cache per test session: building fp32 + int8 takes a few seconds, so tests that
+    change or corrupt models copy folders out of it instead of rebuilding here."""
+    return ModelStore(tmp_path_factory.mktemp("models"))
+
+
+@pytest.fixture(scope="session")
+def minilm_fp32(model_store: ModelStore) -> ModelArtifact:
+    return model_store.resolve(MINILM, "fp32")
+
+
+@pytest.fixture(scope="session")
+def minilm_int8(model_store: ModelStore, minilm_fp32: ModelArtifact) -> ModelArtifact:
+    return model_store.resolve(MINILM, "int8")
+
+
+@pytest.fixture(scope="session")
+def minilm_reference() -> dict[str, Any]:
+    """Embeddings from sentence-transformers + torch (scripts/make_embedding_reference.py)."""
+    data: dict[str, Any] = json.loads((FIXTURES / "minilm_reference.json").read_text(encoding="utf-8"))
+    return data

@@ -1,0 +1,136 @@
+"""Both registry backends pass the same behaviour tests: SQLite (embedded) and DynamoDB (moto)."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import boto3
+import pytest
+from moto import mock_aws
+
+from medialens.domain.assets import Asset, AssetStatus, AuditEvent, MediaType, SourceObject
+from medialens.registry.base import AssetRegistry
+from medialens.registry.dynamodb import DynamoAssetRegistry, table_definition
+from medialens.registry.sqlite import SqliteAssetRegistry
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(params=["sqlite", "dynamodb"])
+def registry(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[AssetRegistry]:
+    if request.param == "sqlite":
+        yield SqliteAssetRegistry(tmp_path / "registry.sqlite3")
+        return
+    with mock_aws():
+        client = boto3.client("dynamodb", region_name="us-east-1")
+        client.create_table(**table_definition("assets"))
+        yield DynamoAssetRegistry(client, "assets")
+
+
+def _asset(n: int) -> Asset:
+    source = SourceObject(bucket="drop", key=f"incoming/{n}.txt", etag=f"e{n}", size=n)
+    return Asset(asset_id=f"a{n:04d}", source=source, pipeline_version="1", execution_name=f"a{n:04d}-p1")
+
+
+def test_create_is_idempotent(registry: AssetRegistry) -> None:
+    stored, created = registry.create_if_absent(_asset(1))
+    assert created and stored.status is AssetStatus.QUEUED
+    registry.start_stage("a0001", "probe")
+    again, created_again = registry.create_if_absent(_asset(1))
+    assert not created_again
+    assert again.status is AssetStatus.RUNNING  # the stored asset, not the new object
+    assert registry.get("missing") is None
+
+
+def test_stage_timings_and_success(registry: AssetRegistry) -> None:
+    registry.create_if_absent(_asset(1))
+    registry.start_stage("a0001", "probe")
+    registry.record_probe("a0001", MediaType.DOCUMENT, {"mime_type": "application/pdf"})
+    registry.end_stage("a0001", "probe")
+    for _ in range(2):  # a Map step runs a stage several times; durations add up
+        registry.start_stage("a0001", "embed_text")
+        registry.end_stage("a0001", "embed_text")
+    asset = registry.mark_succeeded("a0001", moment_count=7)
+    assert asset.status is AssetStatus.SUCCEEDED and asset.moment_count == 7
+    assert asset.media_type is MediaType.DOCUMENT
+    assert set(asset.stage_seconds()) == {"probe", "embed_text"}
+    assert len([t for t in asset.timings if t.stage == "embed_text"]) == 2
+    assert [e.kind for e in registry.events("a0001")] == ["succeeded"]
+
+
+def test_step_reason_wins_over_the_workflow_error(registry: AssetRegistry) -> None:
+    registry.create_if_absent(_asset(1))
+    registry.start_stage("a0001", "extract_document")
+    registry.record_error("a0001", "MediaLens.InvalidMedia", "PDF is corrupt", stage="extract_document")
+    failed = registry.mark_failed("a0001", "MediaLens.InvalidMedia", None)
+    assert failed.status is AssetStatus.FAILED
+    assert failed.error_reason == "PDF is corrupt"
+    assert failed.stage == "extract_document"
+    # A late message cannot resurrect a terminal asset.
+    registry.record_error("a0001", "MediaLens.Transient", "late")
+    assert registry.get("a0001").error_reason == "PDF is corrupt"  # type: ignore[union-attr]
+
+
+def test_success_of_a_retry_clears_the_earlier_reason(registry: AssetRegistry) -> None:
+    registry.create_if_absent(_asset(1))
+    registry.start_stage("a0001", "index_moments")
+    registry.record_error("a0001", "MediaLens.Transient", "index busy", stage="index_moments")
+    registry.start_stage("a0001", "index_moments")
+    registry.end_stage("a0001", "index_moments")
+    failed = registry.mark_failed("a0001", "States.Timeout", "finalize timed out")
+    assert failed.error_reason == "finalize timed out"
+
+
+def test_failure_without_step_reason_uses_the_workflow_reason(registry: AssetRegistry) -> None:
+    registry.create_if_absent(_asset(2))
+    failed = registry.mark_failed("a0002", "MediaLens.UnsupportedMediaType", "unsupported media type")
+    assert (failed.error_code, failed.error_reason) == (
+        "MediaLens.UnsupportedMediaType",
+        "unsupported media type",
+    )
+
+
+def test_concurrent_updates_are_not_lost(registry: AssetRegistry) -> None:
+    registry.create_if_absent(_asset(1))
+
+    def add(n: int) -> None:
+        registry.add_artifacts("a0001", {f"artifact-{n}": f"s3://x/{n}"})
+
+    threads = [threading.Thread(target=add, args=(n,)) for n in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    asset = registry.get("a0001")
+    assert asset is not None
+    assert len(asset.artifacts) == 8
+    assert asset.row_version == 8
+
+
+def test_listing_pages_through_everything_once(registry: AssetRegistry) -> None:
+    for n in range(7):
+        registry.create_if_absent(_asset(n))
+        registry.add_event(AuditEvent(asset_id=f"a{n:04d}", kind="queued"))
+    registry.mark_failed("a0003", "X", "bad")
+    seen, cursor = [], None
+    while True:
+        page, cursor = registry.list_assets(limit=3, cursor=cursor)
+        assert len(page) <= 3
+        seen += [a.asset_id for a in page]
+        if cursor is None:
+            break
+    assert sorted(seen) == [f"a{n:04d}" for n in range(7)]
+    failed, _ = registry.list_assets(status=AssetStatus.FAILED)
+    assert [a.asset_id for a in failed] == ["a0003"]
+    assert len(registry.iter_all(status=AssetStatus.QUEUED)) == 6
+
+
+def test_delete_removes_asset_and_events(registry: AssetRegistry) -> None:
+    registry.create_if_absent(_asset(1))
+    registry.add_event(AuditEvent(asset_id="a0001", kind="queued"))
+    assert registry.delete("a0001")
+    assert registry.get("a0001") is None
+    assert registry.events("a0001") == []
+    assert not registry.delete("a0001")
