@@ -17,7 +17,6 @@ from medialens.domain.assets import AssetStatus
 from medialens.domain.messages import StepName
 from medialens.domain.search import SearchMode, SearchQuery
 from medialens.local.runtime import LocalRuntime
-from medialens.search import SearchService
 from medialens.settings import Settings
 from medialens.worker import tasks
 
@@ -28,8 +27,7 @@ pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 def _find(runtime: LocalRuntime, query: str, k: int = 3) -> list[Any]:
     assert runtime.services is not None
-    service = SearchService(runtime.services.index, runtime.services.embedder)
-    return service.search(SearchQuery(text=query, k=k, mode=SearchMode.HYBRID)).hits
+    return runtime.services.search.search(SearchQuery(text=query, k=k, mode=SearchMode.HYBRID)).hits
 
 
 def test_sample_corpus_end_to_end(

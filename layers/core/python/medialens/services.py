@@ -15,6 +15,7 @@ if TYPE_CHECKING:
     from medialens.index.base import MomentIndex
     from medialens.ml.base import TextEmbedder
     from medialens.registry.base import AssetRegistry
+    from medialens.search import SearchService
     from medialens.storage.base import BlobStore
     from medialens.storage.filesystem import ObjectCreatedHook
 
@@ -74,6 +75,17 @@ class Services:
         from medialens.index.lance import LanceMomentIndex
 
         return LanceMomentIndex(self.settings.index_dir, dimensions=self.embedder_dimensions)
+
+    @cached_property
+    def search(self) -> SearchService:
+        from medialens.search import SearchService
+
+        return SearchService(
+            self.index,
+            self.embedder,
+            fusion=self.settings.search_fusion,
+            alpha=self.settings.search_semantic_weight,
+        )
 
     @property
     def embedder_dimensions(self) -> int:

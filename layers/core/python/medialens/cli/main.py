@@ -213,8 +213,6 @@ def search(
     as_json: Annotated[bool, typer.Option("--json", help="Print hits as JSON.")] = False,
 ) -> None:
     """Find the moments that match a query."""
-    from medialens.search import SearchService
-
     settings = _settings()
     services = _local_services(settings)
     request = SearchQuery(
@@ -223,7 +221,7 @@ def search(
         k=k,
         filters=SearchFilters(media_types=media_type or None, modalities=modality or None, asset_ids=asset or None),
     )
-    response = SearchService(services.index, services.embedder).search(request)
+    response = services.search.search(request)
     if as_json:
         fields = ("asset_id", "source", "media_type", "modality", "start", "end", "page", "text", "score")
         hits = [{f: getattr(hit, f) for f in fields} for hit in response.hits]
@@ -361,7 +359,11 @@ def models_list(as_json: Annotated[bool, typer.Option("--json", help="Print mani
     for manifest in manifests:
         files = "\n".join(f"{name} {digest[:12]}" for name, digest in manifest.files.items())
         table.add_row(
-            f"{manifest.name}@{manifest.version}", manifest.quantization, str(manifest.dimensions), manifest.source, files
+            f"{manifest.name}@{manifest.version}",
+            manifest.quantization,
+            str(manifest.dimensions),
+            manifest.source,
+            files,
         )
     console.print(table)
 

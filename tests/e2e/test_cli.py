@@ -1,0 +1,58 @@
+"""The installed command as a user runs it: separate processes sharing state in MEDIALENS_HOME."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
+
+CLI = str(Path(sys.executable).with_name("medialens"))
+
+
+def medialens(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([CLI, *args], capture_output=True, text=True, env=dict(os.environ), timeout=300, check=False)
+
+
+def test_ingest_then_search_then_status_in_separate_processes(
+    corpus: tuple[Path, dict[str, Any]], tmp_path: Path
+) -> None:
+    folder, _ = corpus
+    batch = tmp_path / "batch"
+    batch.mkdir()
+    for name in ("employee-handbook.pdf", "product-faq.html"):
+        (batch / name).write_bytes((folder / name).read_bytes())
+    (batch / "broken.pdf").write_bytes((folder / "bad/corrupt.pdf").read_bytes())
+    (batch / ".DS_Store").write_bytes(b"\x00\x00")  # hidden: skipped, not ingested
+
+    ingest = medialens("ingest", str(batch), "--wait")
+    assert ingest.returncode == 1, ingest.stderr  # one file failed: the exit code says so
+    lines = ingest.stdout.splitlines()
+    assert sum("SUCCEEDED" in line for line in lines) == 2
+    assert any("FAILED" in line and "broken.pdf" in line and "corrupt or truncated PDF" in line for line in lines)
+    assert "2 succeeded, 1 failed" in ingest.stderr
+
+    search = medialens("search", "how many vacation days do employees get", "-k", "3", "--json")
+    assert search.returncode == 0, search.stderr
+    hits = json.loads(search.stdout)["hits"]
+    assert set(hits[0]) == {"asset_id", "source", "media_type", "modality", "start", "end", "page", "text", "score"}
+    assert hits[0]["source"].endswith("/batch/employee-handbook.pdf") and hits[0]["page"] == 2
+    assert "25 vacation days" in hits[0]["text"]
+
+    status = medialens("status", "--json")
+    report = json.loads(status.stdout)
+    assert report["summary"]["by_status"] == {"SUCCEEDED": 2, "FAILED": 1}
+    assert report["summary"]["failures_by_code"] == {"MediaLens.InvalidMedia": 1}
+    failed = next(a for a in report["assets"] if a["status"] == "FAILED")
+    assert failed["source"].endswith("/batch/broken.pdf") and failed["stage"] == "extract_document"
+    assert all(a["timings"] for a in report["assets"])
+
+    again = medialens("ingest", str(batch), "--wait", "--json")  # unchanged files: same assets, no new work
+    assert {r["asset_id"] for r in json.loads(again.stdout)["results"]} == {a["asset_id"] for a in report["assets"]}
+    assert len(json.loads(medialens("status", "--json").stdout)["assets"]) == 3
