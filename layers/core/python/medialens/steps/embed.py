@@ -6,7 +6,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from medialens.domain.messages import AssetRef, EmbedInput, EmbedResult
+from pydantic import BaseModel, ValidationError
+
+from medialens.domain.messages import AssetRef, EmbedInput, EmbedResult, StepMessage
 from medialens.domain.moments import Moment, Passage
 from medialens.ids import moment_id_for
 from medialens.services import Services
@@ -19,6 +21,18 @@ class EmbedRequest:
     input: EmbedInput
 
 
+def embed_text(services: Services, messages: Sequence[StepMessage]) -> list[BaseModel | Exception]:
+    """The heavy worker's batch entry: every message's passages in one model call."""
+    requests: list[EmbedRequest | Exception] = []
+    for message in messages:
+        try:
+            requests.append(EmbedRequest(asset=message.asset, input=EmbedInput.model_validate(message.input)))
+        except ValidationError as error:
+            requests.append(error)
+    embedded = iter(embed_requests(services, [r for r in requests if isinstance(r, EmbedRequest)]))
+    return [r if isinstance(r, Exception) else next(embedded) for r in requests]
+
+
 def embed_requests(services: Services, requests: Sequence[EmbedRequest]) -> list[EmbedResult | Exception]:
     """Embeds every request's passages in one batched model call; a request whose passages cannot
     be read fails alone."""
@@ -26,7 +40,7 @@ def embed_requests(services: Services, requests: Sequence[EmbedRequest]) -> list
     for request in requests:
         try:
             loaded.append((request, read_jsonl(services, request.input.batch.uri, Passage)))
-        except Exception as error:
+        except Exception as error:  # noqa: BLE001 - reported per message, the others go on
             loaded.append(error)
     texts = [p.text for item in loaded if not isinstance(item, Exception) for p in item[1]]
     embedder = services.embedder

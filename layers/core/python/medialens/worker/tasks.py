@@ -12,12 +12,12 @@ from botocore.exceptions import ClientError
 from pydantic import BaseModel
 
 from medialens import aws
-from medialens.domain.messages import AssetRef, EmbedInput, StepMessage, StepName
+from medialens.domain.messages import AssetRef, StepMessage, StepName
 from medialens.errors import MediaLensError
 from medialens.observability import get_logger
 from medialens.services import Services
 from medialens.steps.documents import extract_document
-from medialens.steps.embed import EmbedRequest, embed_requests
+from medialens.steps.embed import embed_text
 from medialens.steps.finalize import finalize, mark_failed
 from medialens.steps.index import index_moments
 from medialens.steps.probe import probe
@@ -33,7 +33,27 @@ LIGHT_STEPS: dict[StepName, StepFunction] = {
     StepName.FINALIZE: finalize,
     StepName.MARK_FAILED: mark_failed,
 }
-HEAVY_STEPS = frozenset({StepName.EMBED_TEXT})
+BatchStepFunction = Callable[[Services, Sequence[StepMessage]], list[BaseModel | Exception]]
+
+
+def one_at_a_time(step: StepFunction) -> BatchStepFunction:
+    """A heavy step with no cross-message batching: each message runs alone and fails alone."""
+
+    def run(services: Services, messages: Sequence[StepMessage]) -> list[BaseModel | Exception]:
+        results: list[BaseModel | Exception] = []
+        for message in messages:
+            try:
+                results.append(step(services, message.asset, message.input))
+            except Exception as error:  # noqa: BLE001 - answered per message
+                results.append(error)
+        return results
+
+    return run
+
+
+HEAVY_STEPS: dict[StepName, BatchStepFunction] = {
+    StepName.EMBED_TEXT: embed_text,
+}
 # Bookkeeping steps do not get a stage timing: the failed stage must stay the one shown.
 UNTIMED_STEPS = frozenset({StepName.MARK_FAILED})
 INTERNAL_ERROR = "MediaLens.Internal"
@@ -134,30 +154,31 @@ class TaskRunner:
                 result = step(self.services, message.asset, message.input)
                 if timed:
                     self.services.registry.end_stage(asset_id, message.step.value)
-        except Exception as error:
+        except Exception as error:  # noqa: BLE001 - every failure is answered to the workflow
             self._fail(message, error)
             return
         self.answer.success(message.task_token, result)
 
     def run_heavy(self, messages: Sequence[StepMessage]) -> None:
-        """A batch of heavy steps answered together: one model call for all of them."""
-        embeds = [m for m in messages if m.step is StepName.EMBED_TEXT]
-        for other in (m for m in messages if m.step is not StepName.EMBED_TEXT):
-            self._fail(other, MediaLensError(f"step {other.step} is not a heavy step"))
-        if not embeds:
-            return
-        requests: list[EmbedRequest] = []
-        for message in embeds:
-            self.services.registry.start_stage(message.asset.asset_id, message.step.value)
-            requests.append(EmbedRequest(asset=message.asset, input=EmbedInput.model_validate(message.input)))
-        with self.answer.heartbeats([m.task_token for m in embeds], self.heartbeat_every_s):
-            try:
-                results = embed_requests(self.services, requests)
-            except Exception as error:
-                results = [error] * len(embeds)
-        for message, result in zip(embeds, results, strict=True):
-            if isinstance(result, Exception):
-                self._fail(message, result)
+        """Heavy messages grouped by step; each group is one call of its batch function, so a
+        model serves every message (and asset) of the group at once."""
+        groups: dict[StepName, list[StepMessage]] = {}
+        for message in messages:
+            if message.step in HEAVY_STEPS:
+                groups.setdefault(message.step, []).append(message)
             else:
-                self.services.registry.end_stage(message.asset.asset_id, message.step.value)
-                self.answer.success(message.task_token, result)
+                self._fail(message, MediaLensError(f"step {message.step} is not a heavy step"))
+        for step, group in groups.items():
+            for message in group:
+                self.services.registry.start_stage(message.asset.asset_id, step.value)
+            with self.answer.heartbeats([m.task_token for m in group], self.heartbeat_every_s):
+                try:
+                    results = HEAVY_STEPS[step](self.services, group)
+                except Exception as error:  # noqa: BLE001 - the batch call failed for every message
+                    results = [error] * len(group)
+            for message, result in zip(group, results, strict=True):
+                if isinstance(result, Exception):
+                    self._fail(message, result)
+                else:
+                    self.services.registry.end_stage(message.asset.asset_id, step.value)
+                    self.answer.success(message.task_token, result)
