@@ -46,3 +46,46 @@ lock: $(STAMP)
 
 clean:
 	rm -rf $(VENV) .medialens .pytest_cache .mypy_cache .ruff_cache
+
+# --- Infrastructure: the CDK app in infra/ (docs/deploy.md) ---------------------------------------
+# The aws-cdk CLI comes from package-lock.json (aws-cdk 2.x) into node_modules/.
+NODE_STAMP := node_modules/.installed
+CDK := node_modules/.bin/cdk
+CDK_ENV ?= dev
+LOCALSTACK_ENDPOINT ?= http://127.0.0.1:4566
+export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION ?= 20
+
+.PHONY: node-deps synth deploy diff localstack localstack-stop localstack-test
+
+$(NODE_STAMP): package.json package-lock.json
+	npm ci --no-audit --no-fund
+	touch $(NODE_STAMP)
+
+node-deps: $(NODE_STAMP)
+
+test: $(NODE_STAMP)
+
+synth: $(STAMP) $(NODE_STAMP)
+	$(CDK) synth -c env=$(CDK_ENV) --quiet
+
+diff: $(STAMP) $(NODE_STAMP)
+	$(CDK) diff --all -c env=$(CDK_ENV)
+
+# Needs AWS credentials and a Docker engine (the GPU worker image builds where deploy runs).
+deploy: $(STAMP) $(NODE_STAMP)
+	$(CDK) deploy --all -c env=$(CDK_ENV)
+
+localstack:
+	scripts/localstack.sh start
+
+localstack-stop:
+	scripts/localstack.sh stop
+
+# Starts LocalStack (host mode without Docker), runs the end-to-end suite against it, stops it.
+localstack-test: models
+	scripts/localstack.sh start
+	@status=0; \
+	dynamodb=localstack; [ "$$(scripts/localstack.sh mode)" = host ] && dynamodb=moto; \
+	MEDIALENS_LOCALSTACK=1 MEDIALENS_LOCALSTACK_DYNAMODB=$$dynamodb AWS_ENDPOINT_URL=$(LOCALSTACK_ENDPOINT) \
+	  $(BIN)/pytest -m localstack -p no:cacheprovider tests/e2e/test_localstack.py || status=$$?; \
+	scripts/localstack.sh stop; exit $$status

@@ -52,6 +52,23 @@ def check_statuses(expected: dict[str, Any], corpus: Path) -> list[str]:
     return problems
 
 
+def _found(query: dict[str, Any], hit: dict[str, Any]) -> bool:
+    if not make_sample_media.answers(query, hit["source"]) or query["expect_text_contains"] not in hit["text"]:
+        return False
+    if query["expect_page"] is not None and hit["page"] != query["expect_page"]:
+        return False
+    if query.get("expect_start") is not None:  # a moment in time: the ranges must overlap
+        return hit["start"] is not None and hit["start"] < query["expect_end"] and hit["end"] > query["expect_start"]
+    return True
+
+
+def _where(hit: dict[str, Any]) -> str:
+    name = hit["source"].rsplit("/", 1)[-1]
+    if hit["start"] is not None:
+        return f"{name}, {hit['start']:.1f}-{hit['end']:.1f} s ({hit['modality']})"
+    return name + (f", page {hit['page']}" if hit["page"] else "")
+
+
 def check_searches(expected: dict[str, Any]) -> list[str]:
     table = Table(title="example searches (hybrid: BM25 + k-NN)", show_lines=True)
     for column in ("question", "rank", "answer found", "where", "score"):
@@ -59,16 +76,7 @@ def check_searches(expected: dict[str, Any]) -> list[str]:
     problems = []
     for query in expected["queries"]:
         hits = json.loads(run("search", query["query"], "-k", str(TOP_K), "--json").stdout)["hits"]
-        rank = next(
-            (
-                n
-                for n, hit in enumerate(hits, 1)
-                if hit["source"].endswith("/" + query["expect_file"])
-                and (query["expect_page"] is None or hit["page"] == query["expect_page"])
-                and query["expect_text_contains"] in hit["text"]
-            ),
-            None,
-        )
+        rank = next((n for n, hit in enumerate(hits, 1) if _found(query, hit)), None)
         if rank is None:
             problems.append(f"{query['query']!r}: no hit in the top {TOP_K} from {query['expect_file']}")
             table.add_row(query["query"], "[red]-[/]", hits[0]["text"][:160] if hits else "(none)", "", "")
@@ -77,9 +85,8 @@ def check_searches(expected: dict[str, Any]) -> list[str]:
         text = hit["text"]
         at = text.find(query["expect_text_contains"])
         snippet = text[max(0, at - 60) : at + 100].strip()
-        where = hit["source"].rsplit("/", 1)[-1] + (f", page {hit['page']}" if hit["page"] else "")
         rank_style = "green" if rank == 1 else "yellow"
-        table.add_row(query["query"], f"[{rank_style}]{rank}[/]", f"…{snippet}…", where, f"{hit['score']:.3f}")
+        table.add_row(query["query"], f"[{rank_style}]{rank}[/]", f"…{snippet}…", _where(hit), f"{hit['score']:.3f}")
     console.print(table)
     return problems
 

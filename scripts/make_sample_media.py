@@ -17,7 +17,8 @@ import hashlib
 import json
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
-from pathlib import Path
+from pathlib import Path, PurePosixPath
+from typing import Any
 
 from fpdf import FPDF
 
@@ -53,6 +54,9 @@ class ExpectedQuery:
     expect_file: str
     expect_page: int | None
     expect_text_contains: str
+    # Video and audio answers: the seconds the answering moment should overlap (None: any time).
+    expect_start: float | None = None
+    expect_end: float | None = None
 
 
 # --- documents ---------------------------------------------------------------------------------
@@ -294,6 +298,14 @@ def write_bad_inputs(out_dir: Path) -> list[ExpectedFile]:
 # --- expected answers --------------------------------------------------------------------------
 
 
+def answers(query: dict[str, Any], hit_source: str) -> bool:
+    """Whether a hit's source (an s3:// URI) is the file an expected query names, or one of its
+    re-muxed twins: the sample video ships as MP4, MOV and MKV with the same streams."""
+    expected = PurePosixPath(str(query["expect_file"])).with_suffix("")
+    found = PurePosixPath(hit_source).with_suffix("")
+    return found.as_posix().endswith("/" + expected.as_posix())
+
+
 def write_expected(out_dir: Path, files: list[ExpectedFile], queries: list[ExpectedQuery]) -> Path:
     """``<corpus>.expected.json`` beside the corpus (so ingesting the folder ingests only media):
     {"queries": [...], "files": [...]}, sorted so the bytes are stable."""
@@ -306,19 +318,28 @@ def write_expected(out_dir: Path, files: list[ExpectedFile], queries: list[Expec
     return path
 
 
-def main(out_dir: Path) -> Path:
-    """Write the whole corpus into ``out_dir`` (created if needed); returns the expected answers' path."""
+def main(out_dir: Path, *, media: bool = True) -> Path:
+    """Write the corpus into ``out_dir`` (created if needed); returns the expected answers' path.
+    ``media=False`` writes the documents (and bad documents) only: quick, for document tests."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     files = write_documents(out_dir) + write_bad_inputs(out_dir)
-    return write_expected(out_dir, files, document_queries())
+    queries = document_queries()
+    if media:
+        import sample_audio  # siblings that import this module's dataclasses: imported late
+        import sample_video
+
+        # One copy of the video: its MOV/MKV twins (same streams) would only repeat its answers.
+        files += sample_audio.write_audio(out_dir) + sample_video.main(out_dir, remuxed=False)
+        queries += sample_audio.audio_queries() + sample_video.video_queries()
+    return write_expected(out_dir, files, queries)
 
 
 def _cli(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--out", type=Path, default=Path("sample-media"), help="folder to write (default: %(default)s)")
     args = parser.parse_args(argv)
-    expected = main(args.out)
+    expected = main(args.out, media=not args.documents_only)
     print(f"wrote sample media to {args.out} (answers in {expected.name})")
     return 0
 

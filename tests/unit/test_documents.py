@@ -439,7 +439,7 @@ def load_sample_script() -> ModuleType:
 @pytest.fixture(scope="module")
 def corpus(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, Any]]:
     out = tmp_path_factory.mktemp("samples") / "corpus"
-    expected_path = load_sample_script().main(out)
+    expected_path = load_sample_script().main(out, media=False)
     assert expected_path == out.with_name("corpus.expected.json")  # beside the corpus, not in it
     expected: dict[str, Any] = json.loads(expected_path.read_text(encoding="utf-8"))
     return out, expected
@@ -497,8 +497,8 @@ def test_sample_queries_have_their_answers_where_promised(corpus: tuple[Path, di
 
 def test_sample_corpus_is_byte_for_byte_stable(tmp_path: Path) -> None:
     module = load_sample_script()
-    module.main(tmp_path / "one")
-    module.main(tmp_path / "two")
+    module.main(tmp_path / "one", media=False)
+    module.main(tmp_path / "two", media=False)
     one = {p.relative_to(tmp_path / "one"): p.read_bytes() for p in (tmp_path / "one").rglob("*") if p.is_file()}
     two = {p.relative_to(tmp_path / "two"): p.read_bytes() for p in (tmp_path / "two").rglob("*") if p.is_file()}
     assert one == two

@@ -14,12 +14,15 @@ pytestmark = pytest.mark.unit
 WAIT_FOR_TOKEN = "arn:aws:states:::sqs:sendMessage.waitForTaskToken"
 
 
-def _states(definition: dict[str, Any]) -> Iterator[tuple[str, dict[str, Any], bool]]:
+def _states(definition: dict[str, Any], inner: bool = False) -> Iterator[tuple[str, dict[str, Any], bool]]:
+    """Every state, with whether it sits inside a Map or Parallel (errors propagate from there)."""
     for name, state in definition["States"].items():
-        yield name, state, False
+        yield name, state, inner
         if state["Type"] == "Map":
-            for inner_name, inner in state["ItemProcessor"]["States"].items():
-                yield inner_name, inner, True
+            yield from _states(state["ItemProcessor"], inner=True)
+        if state["Type"] == "Parallel":
+            for branch in state["Branches"]:
+                yield from _states(branch, inner=True)
 
 
 @pytest.fixture(scope="module")
@@ -57,7 +60,12 @@ def test_every_task_waits_for_its_token_with_timeouts_and_retries(definition: di
 
 def test_every_failure_path_marks_the_asset_failed(definition: dict[str, Any]) -> None:
     states = definition["States"]
-    assert states["EmbedPassages"]["Catch"][0]["Next"] == "MarkFailed"
+    for container in ("EmbedPassages", "AnalyzeTimeline"):
+        assert states[container]["Catch"][0] == {
+            "ErrorEquals": ["States.ALL"],
+            "ResultPath": "$.error",
+            "Next": "MarkFailed",
+        }
     assert states["RouteByMediaType"]["Default"] == "UnsupportedMediaType"
     assert states["UnsupportedMediaType"]["Next"] == "MarkFailed"
     assert states["UnsupportedMediaType"]["Result"]["Cause"] == "unsupported media type"
@@ -66,21 +74,53 @@ def test_every_failure_path_marks_the_asset_failed(definition: dict[str, Any]) -
     assert states["AssetFailed"]["Type"] == "Fail"
 
 
-def test_happy_path_order(definition: dict[str, Any]) -> None:
+def _path(definition: dict[str, Any], media_type: str) -> list[str]:
     states = definition["States"]
     order, name = [], definition["StartAt"]
     while name and states[name]["Type"] not in ("Succeed", "Fail"):
         order.append(name)
         state = states[name]
-        name = state["Choices"][0]["Next"] if state["Type"] == "Choice" else state.get("Next")
-    assert order == [
-        "Probe",
-        "RouteByMediaType",
-        "ExtractDocument",
-        "EmbedPassages",
-        "IndexMoments",
-        "Finalize",
-    ]
+        if state["Type"] == "Choice":
+            matches = [c["Next"] for c in state["Choices"] if f'"{media_type}"' in json.dumps(c)]
+            name = matches[0] if matches else state.get("Default", "")
+        else:
+            name = state.get("Next")
+    return order
+
+
+@pytest.mark.parametrize(
+    ("media_type", "branch"),
+    [
+        ("document", ["ExtractDocument"]),
+        ("image", ["AnalyzeImage"]),
+        ("video", ["AnalyzeTimeline", "MergeSegments"]),
+        ("audio", ["AnalyzeTimeline", "MergeSegments"]),
+    ],
+)
+def test_every_media_type_reaches_embedding_indexing_and_finalize(
+    definition: dict[str, Any], media_type: str, branch: list[str]
+) -> None:
+    tail = ["EmbedPassages", "IndexMoments", "Finalize"]
+    assert _path(definition, media_type) == ["Probe", "RouteByMediaType", *branch, *tail]
+
+
+def test_unknown_media_types_are_unsupported(definition: dict[str, Any]) -> None:
+    assert _path(definition, "unknown") == ["Probe", "RouteByMediaType", "UnsupportedMediaType", "MarkFailed"]
+
+
+def test_timeline_branches_skip_what_a_file_lacks(definition: dict[str, Any]) -> None:
+    visual, speech = definition["States"]["AnalyzeTimeline"]["Branches"]
+    for branch, flag, skip in ((visual, "has_video", "NoVideo"), (speech, "has_audio", "NoAudio")):
+        choice = branch["States"][branch["StartAt"]]
+        assert flag in json.dumps(choice["Choices"]) and choice["Default"] == skip
+        assert branch["States"][skip]["Result"] == {"batches": [], "passages": 0}
+
+
+def test_every_branch_ends_with_passage_batches(definition: dict[str, Any]) -> None:
+    for branch in definition["States"]["AnalyzeTimeline"]["Branches"]:
+        ends = [s for s in branch["States"].values() if s.get("End")]
+        assert ends
+        assert all("batches" in json.dumps(s.get("ResultSelector", s.get("Result"))) for s in ends)
 
 
 def test_payloads_are_references_not_data(definition: dict[str, Any]) -> None:

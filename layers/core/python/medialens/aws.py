@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import threading
 from typing import TYPE_CHECKING, Any
 
@@ -36,10 +37,13 @@ def client(service: str, settings: Settings | None = None) -> Any:
                 if local
                 else boto3.session.Session()
             )
+            # A service-specific AWS_ENDPOINT_URL_<SERVICE> wins over the global one (botocore's own
+            # rule), so one service can live elsewhere (e.g. DynamoDB on another emulator).
+            specific = os.environ.get(f"AWS_ENDPOINT_URL_{service.upper().replace('-', '_')}")
             _clients[key] = session.client(
                 service,  # type: ignore[call-overload]
                 region_name=settings.region,
-                endpoint_url=settings.aws_endpoint_url,
+                endpoint_url=specific or settings.aws_endpoint_url,
                 config=_BOTO_CONFIG,
             )
         return _clients[key]

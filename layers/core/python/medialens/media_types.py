@@ -41,6 +41,12 @@ class DetectedType(BaseModel):
         return self.media_type is MediaType.DOCUMENT
 
     @property
+    def declared_media_type(self) -> MediaType | None:
+        """The kind the name promised, if its extension is one we recognise."""
+        declared = _BY_EXTENSION.get(self.declared_extension)
+        return declared[0] if declared else None
+
+    @property
     def mislabelled(self) -> bool:
         """The name promised a different recognised kind than the content turned out to be."""
         declared = _BY_EXTENSION.get(self.declared_extension)

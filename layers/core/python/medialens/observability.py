@@ -15,6 +15,8 @@ from pathlib import Path
 from typing import TextIO
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.metrics.functions import is_metrics_disabled
 
 NAMESPACE = "medialens"
 
@@ -39,18 +41,27 @@ class _Destination(logging.StreamHandler):  # type: ignore[type-arg]
     def emit(self, record: logging.LogRecord) -> None:
         path = os.environ.get("MEDIALENS_LOG_FILE")
         if not path:
-            self.setStream(sys.stdout)
+            # Assigned, not setStream(): that would flush the previous stream, which a test runner
+            # may have closed since (it swaps sys.stdout per test).
+            self.stream = sys.stdout
         else:
             with self._lock:
                 if path not in self._files:
                     self._files[path] = Path(path).open("a", encoding="utf-8")  # noqa: SIM115 - open for the process
-                self.setStream(self._files[path])
+                self.stream = self._files[path]
         super().emit(record)
 
 
 @cache
 def get_metrics(service: str) -> Metrics:
     return Metrics(namespace=NAMESPACE, service=service)
+
+
+def count(metrics: Metrics, name: str, value: float = 1) -> None:
+    """Adds a Count metric, unless metrics are off (locally): Powertools still buffers them then,
+    and prints the buffer to stdout every 100 values."""
+    if not is_metrics_disabled():
+        metrics.add_metric(name=name, unit=MetricUnit.Count, value=value)
 
 
 @cache

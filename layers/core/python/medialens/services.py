@@ -8,7 +8,6 @@ from functools import cached_property
 from typing import TYPE_CHECKING
 
 from medialens import aws
-from medialens.errors import ConfigurationError
 from medialens.settings import IndexBackend, Profile, Settings, get_settings
 
 if TYPE_CHECKING:
@@ -71,7 +70,9 @@ class Services:
     @cached_property
     def index(self) -> MomentIndex:
         if self.settings.index_backend is IndexBackend.OPENSEARCH or self.settings.opensearch_url:
-            raise ConfigurationError("the OpenSearch index backend is not available in this build")
+            from medialens.index.opensearch import OpenSearchMomentIndex
+
+            return OpenSearchMomentIndex.from_settings(self.settings, dimensions=self.embedder_dimensions)
         from medialens.index.lance import LanceMomentIndex
 
         return LanceMomentIndex(self.settings.index_dir, dimensions=self.embedder_dimensions)

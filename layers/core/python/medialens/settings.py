@@ -27,6 +27,13 @@ class IndexBackend(StrEnum):
     OPENSEARCH = "opensearch"
 
 
+class OpenSearchAuth(StrEnum):
+    AUTO = "auto"  # SigV4 for AWS endpoints (es / aoss from the host name), none otherwise
+    NONE = "none"  # no signing (a local cluster; basic auth comes from user:password in the URL)
+    ES = "es"  # SigV4 for a managed domain
+    AOSS = "aoss"  # SigV4 for a Serverless collection
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="MEDIALENS_", extra="ignore", populate_by_name=True)
 
@@ -44,6 +51,7 @@ class Settings(BaseSettings):
     drop_prefix: str = "incoming/"
     artifacts_bucket: str = "medialens-artifacts"
     assets_table: str = "medialens-assets"
+    idempotency_table: str = "medialens-idempotency"
     ingest_queue: str = "medialens-ingest"
     light_queue: str = "medialens-light"
     heavy_queue: str = "medialens-heavy"
@@ -77,6 +85,76 @@ class Settings(BaseSettings):
     worker_batch_size: int = 10
     visibility_timeout_s: int = 120
     pipeline_version: str = PIPELINE_VERSION
+
+    # OpenSearch backend (index_backend=opensearch or OPENSEARCH_URL). Auth "auto" signs with SigV4
+    # for *.es.amazonaws.com (service es) and *.aoss.amazonaws.com (service aoss), else none;
+    # user:password in the URL is HTTP basic auth (a self-managed cluster).
+    opensearch_auth: OpenSearchAuth = OpenSearchAuth.AUTO
+    opensearch_knn_engine: str | None = Field(
+        default=None, description="lucene, faiss or nmslib; default lucene, faiss on Serverless."
+    )
+    opensearch_hnsw_m: int = Field(default=16, ge=2)
+    opensearch_ef_construction: int = Field(default=128, ge=2)
+    opensearch_ef_search: int = Field(default=256, ge=2)
+    opensearch_shards: int = Field(default=1, ge=1)
+    opensearch_replicas: int = Field(default=1, ge=0)
+    opensearch_timeout_s: float = Field(default=10.0, gt=0)
+    opensearch_max_attempts: int = Field(default=5, ge=1, description="Tries per request on throttling/5xx.")
+    opensearch_bulk_documents: int = Field(default=500, ge=1)
+
+    # Search API. Artifact and media links are presigned S3 URLs on AWS, valid this long; the
+    # embedded profile links to `medialens serve` instead.
+    api_presign_seconds: int = Field(default=3600, ge=60, le=7 * 24 * 3600)
+    api_cors_origin: str | None = Field(default=None, description="Allowed browser origin, if any.")
+
+    # Speech (medialens.media.audio, medialens.ml.asr). Whisper from the model store, run by
+    # CTranslate2: float16 on CUDA when there is a GPU, int8 on CPU (same WER as float32 there,
+    # 1.6-2.1x faster; scripts/bench_speech.py). whisper-base is multilingual and detects the
+    # language; whisper-tiny-en is English-only and ~1.6x faster. speech_batch_size > 0 decodes
+    # each chunk's speech in batches (faster-whisper's BatchedInferencePipeline): what fills a GPU;
+    # on 2 CPU cores it took the same CPU time per media minute as one window at a time, finished
+    # an hour ~20% sooner (it keeps both cores busy) in ~140 MB more memory, with WER within two
+    # points either way. Audio is cut into chunks of about speech_chunk_seconds at silences (a Map
+    # transcribes them in parallel); cuts through speech overlap by speech_chunk_overlap_seconds
+    # on each side, and the stitch keeps the words both chunks heard once.
+    speech_model: str = "whisper-base"
+    speech_device: str = Field(default="auto", description="auto (CUDA when present), cuda or cpu.")
+    speech_compute_type: str | None = Field(
+        default=None, description="int8, int8_float16, float16 or float32; default float16 on CUDA, int8 on CPU."
+    )
+    speech_cpu_threads: int = Field(default=0, ge=0, description="Per model; 0: the CPUs this process may use.")
+    speech_num_workers: int = Field(default=1, ge=1, description="Concurrent transcriptions per loaded model.")
+    speech_beam_size: int = Field(default=5, ge=1)
+    speech_batch_size: int = Field(
+        default=8, ge=0, description="0: one 30 s window at a time; > 0: batches (BatchedInferencePipeline)."
+    )
+    speech_language: str | None = Field(default=None, description="Force a language (e.g. en); default: detect.")
+    speech_chunk_seconds: float = Field(default=90.0, ge=10.0)
+    speech_chunk_overlap_seconds: float = Field(default=1.5, ge=0.0, le=5.0)
+    speech_passage_min_seconds: float = Field(default=5.0, gt=0)
+    speech_passage_max_seconds: float = Field(default=20.0, gt=0)
+
+    # Video and image analysis (media/shots.py, media/screen_text.py, ml/ocr.py, ml/clip.py).
+    # Shots: AdaptiveDetector on frames scaled to this width, every Nth frame (1: all).
+    shot_analysis_width: int = Field(default=320, ge=64)
+    shot_frame_step: int = Field(default=1, ge=1)
+    # Keyframes: one per shot plus one every interval in longer shots; a candidate whose dHash is
+    # within the distance of the last kept keyframe is skipped before OCR.
+    keyframe_interval_s: float = Field(default=2.0, gt=0)
+    keyframe_hash_size: int = Field(default=16, ge=4)
+    keyframe_dedupe_distance: int = Field(default=12, ge=0, description="Max differing dHash bits of a duplicate.")
+    keyframe_max_side: int = Field(default=1280, ge=64, description="Longer side of stored keyframe JPEGs.")
+    # OCR (RapidOCR PP-OCRv6 small): lines below the confidence are dropped.
+    ocr_min_confidence: float = Field(default=0.5, ge=0.0, le=1.0)
+    ocr_det_limit_side_len: int = Field(default=640, ge=32)
+    ocr_batch_size: int | None = Field(
+        default=None, ge=1, description="Keyframes per detection run; None: 8 with CUDA, 1 on CPU (faster there)."
+    )
+    # Image embeddings (CLIP-style, text<->image): off unless a model imported into the model store
+    # is named here, as "name" (newest cached version) or "name@version".
+    image_embedding_model: str | None = None
+    image_embedding_quantization: str = "fp32"
+    image_embedding_batch_size: int = Field(default=16, ge=1)
 
     @property
     def profile(self) -> Profile:

@@ -323,25 +323,30 @@ def worker(
 
 @models_app.command("build")
 def models_build(
-    quantization: Annotated[
-        list[str] | None, typer.Option("--quantization", "-q", help="fp32 and/or int8 (default: both).")
+    name: Annotated[
+        list[str] | None,
+        typer.Option("--name", "-n", help="Models to build (default: the configured text embedder and speech model)."),
     ] = None,
-    name: Annotated[str | None, typer.Option(help="Model name (default: the configured text embedder).")] = None,
+    quantization: Annotated[
+        list[str] | None, typer.Option("--quantization", "-q", help="Only these quantizations (default: all).")
+    ] = None,
 ) -> None:
     """Build models from packaged weights into the model cache (skipped when already verified)."""
     from medialens.ml.store import ModelStore
 
     settings = _settings()
     store = ModelStore(settings.models_dir)
-    model = name or settings.text_embedding_model
-    for quant in quantization or ["fp32", "int8"]:
-        started = time.perf_counter()
-        artifact = store.resolve(model, quant)
-        size = sum(f.stat().st_size for f in artifact.path.iterdir() if f.is_file())
-        err_console.print(
-            f"[green]✓[/] {artifact.manifest.model_id}  {size / 2**20:.1f} MiB  "
-            f"[dim]{artifact.path} ({time.perf_counter() - started:.1f}s)[/]"
-        )
+    for model in name or [settings.text_embedding_model, settings.speech_model]:
+        for quant in store.spec(model).quantizations:
+            if quantization and quant not in quantization:
+                continue
+            started = time.perf_counter()
+            artifact = store.resolve(model, quant)
+            size = sum(f.stat().st_size for f in artifact.path.iterdir() if f.is_file())
+            err_console.print(
+                f"[green]✓[/] {artifact.manifest.model_id}  {size / 2**20:.1f} MiB  "
+                f"[dim]{artifact.path} ({time.perf_counter() - started:.1f}s)[/]"
+            )
 
 
 @models_app.command("list")
@@ -379,6 +384,45 @@ def local_provision() -> None:
         raise typer.Exit(2)
     resources = provision(settings, storage=True)
     print(json.dumps({"state_machine_arn": resources.state_machine_arn, "queues": resources.queue_urls}, indent=2))
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Address to listen on (keep 127.0.0.1 unless you mean it).")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=0, max=65535, help="Port (0: any free one).")] = 8765,
+    pipeline: Annotated[
+        bool, typer.Option("--pipeline/--no-pipeline", help="Run the pipeline's workers here when none runs.")
+    ] = True,
+    web_dir: Annotated[
+        Path | None, typer.Option(help="The web page's folder (default: web/ of this checkout).")
+    ] = None,
+) -> None:
+    """Serve the search API (the Lambda's resolver), the web page and the media on localhost."""
+    import signal
+    import threading
+
+    from medialens.api.local_server import LocalServer
+
+    settings = _settings()
+    server = LocalServer(settings, host=host, port=port, web_dir=web_dir, run_pipeline=pipeline)
+    try:
+        server.start()
+    except (FileNotFoundError, OSError) as error:
+        err_console.print(f"[red]{error}[/]")
+        raise typer.Exit(2) from error
+    err_console.print(
+        f"medialens on [bold]{server.url}[/]  (API at {server.url}api/, {server.pipeline_note}); Ctrl-C stops"
+    )
+    stopping = threading.Event()
+    # SIGTERM (a supervisor, `kill`) stops as cleanly as Ctrl-C: workers finish, locks are released.
+    signal.signal(signal.SIGTERM, lambda *_: stopping.set())
+    try:
+        while not stopping.wait(1.0):
+            pass
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.stop()
 
 
 if __name__ == "__main__":

@@ -22,6 +22,16 @@ class StepName(StrEnum):
     INDEX_MOMENTS = "index_moments"
     FINALIZE = "finalize"
     MARK_FAILED = "mark_failed"
+    # Video and image branches.
+    DETECT_SHOTS = "detect_shots"
+    RECOGNIZE_TEXT = "recognize_text"
+    BUILD_SCREEN_TEXT = "build_screen_text"
+    ANALYZE_IMAGE = "analyze_image"
+    # Speech (audio files and the audio track of videos).
+    PREPARE_AUDIO = "prepare_audio"
+    TRANSCRIBE_CHUNK = "transcribe_chunk"
+    BUILD_SPEECH_SEGMENTS = "build_speech_segments"
+    MERGE_SEGMENTS = "merge_segments"
 
 
 class AssetRef(BaseModel):
@@ -64,6 +74,57 @@ class ExtractResult(BaseModel):
     passages: int
     pages: int | None = None
     characters: int
+
+
+class SegmentsResult(BaseModel):
+    """What every analysis branch ends with: passages to embed, in batches (the Map's items)."""
+
+    batches: list[PassageBatchRef]
+    passages: int
+
+
+class KeyframeBatchRef(BaseModel):
+    index: int
+    uri: str = Field(description="JSON lines of keyframes (media.shots.Keyframe) with their JPEG URIs")
+    count: int
+
+
+class ShotsResult(BaseModel):
+    shots: int
+    keyframes: int
+    candidates: int
+    skipped_duplicates: int
+    manifest_uri: str
+    keyframe_batches: list[KeyframeBatchRef]
+
+
+class RecognizeTextResult(BaseModel):
+    index: int
+    uri: str = Field(description="JSON lines of media.screen_text.FrameText, one per keyframe")
+    count: int
+    model: str
+
+
+class AudioChunkRef(BaseModel):
+    index: int
+    uri: str
+    start: float
+    end: float
+
+
+class AudioPlan(BaseModel):
+    chunks: list[AudioChunkRef]
+    duration_s: float
+    speech_s: float
+    plan_uri: str
+
+
+class TranscribeResult(BaseModel):
+    index: int
+    uri: str = Field(description="the chunk's transcript (media.transcript.ChunkTranscript) as JSON")
+    words: int
+    language: str | None = None
+    model: str
 
 
 class EmbedInput(BaseModel):

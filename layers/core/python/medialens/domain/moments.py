@@ -27,6 +27,9 @@ class Passage(BaseModel):
     start: float | None = Field(default=None, ge=0)
     end: float | None = Field(default=None, ge=0)
     confidence: float | None = None
+    model_versions: dict[str, str] = Field(
+        default_factory=dict, description="Models that produced the text (ASR, VAD, OCR), by role."
+    )
 
     @property
     def locator(self) -> str:

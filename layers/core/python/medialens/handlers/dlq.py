@@ -8,7 +8,6 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
@@ -18,7 +17,7 @@ from pydantic import ValidationError
 from medialens.admission import asset_for_event, parse_object_created
 from medialens.domain.messages import StepMessage
 from medialens.errors import DeadLetteredError
-from medialens.observability import get_logger, get_metrics, get_tracer
+from medialens.observability import count, get_logger, get_metrics, get_tracer
 from medialens.services import get_services
 from medialens.storage.base import join_uri
 from medialens.worker.tasks import TaskAnswerer
@@ -38,13 +37,15 @@ def record_handler(record: SQSRecord) -> None:
         archive,
         json.dumps({"queue": queue, "attributes": dict(record.attributes.raw_event), "body": record.body}),
     )
-    metrics.add_metric(name="DeadLetteredMessages", unit=MetricUnit.Count, value=1)
+    count(metrics, "DeadLetteredMessages")
+    receives = record.attributes.approximate_receive_count
     try:
         message = StepMessage.model_validate_json(record.body)
     except ValidationError:
-        logger.error("dead-lettered message is not a step message", extra={"archive": archive, "queue": queue})
-        return  # nothing waits on it; the archive keeps it for inspection
-    receives = record.attributes.approximate_receive_count
+        if not _fail_admission(record.body, receives, queue, archive):
+            # Nothing waits on it and it names no upload: the archive keeps it for inspection.
+            logger.error("dead-lettered message is neither a step nor an S3 event", extra={"archive": archive})
+        return
     error = DeadLetteredError(
         f"step {message.step.value} was never answered: a worker crashed or timed out on each delivery "
         f"(receive count {receives}), so its message was dead-lettered from {queue}; archived at {archive}"

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from medialens.admission import admit, parse_object_created
-from medialens.observability import get_logger, get_metrics, get_tracer
+from medialens.observability import count, get_logger, get_metrics, get_tracer
 from medialens.services import get_services
 
 logger = get_logger("medialens-ingest")
@@ -26,7 +25,7 @@ def record_handler(record: SQSRecord) -> None:
     for event in parse_object_created(record.body):
         outcome, asset_id = admit(services, event)
         logger.info("admission", extra={"outcome": outcome, "asset_id": asset_id, "key": event.key})
-        metrics.add_metric(name=f"Admission_{outcome.value}", unit=MetricUnit.Count, value=1)
+        count(metrics, f"Admission_{outcome.value}")
 
 
 @logger.inject_lambda_context

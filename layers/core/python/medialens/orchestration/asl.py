@@ -14,7 +14,8 @@ ASL_NAME = "analyze_asset.asl.json"
 
 def asl_path() -> Path:
     """The repository's file: local profiles run from a checkout (the library is installed editable)."""
-    path = Path(__file__).resolve().parents[5] / "statemachines" / ASL_NAME
+    parents = Path(__file__).resolve().parents
+    path = parents[5] / "statemachines" / ASL_NAME if len(parents) > 5 else Path(ASL_NAME)
     if not path.is_file():
         raise FileNotFoundError(f"{ASL_NAME} not found at {path}: run medialens from a checkout of the repository")
     return path

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import TypeVar
 
 from pydantic import BaseModel
 
+from medialens.domain.messages import PassageBatchRef
+from medialens.domain.moments import Passage
 from medialens.services import Services
 
 Model = TypeVar("Model", bound=BaseModel)
@@ -21,6 +23,20 @@ def artifact_uri(services: Services, asset_id: str, step: str, version: str, nam
 def write_jsonl(services: Services, uri: str, items: Iterable[BaseModel]) -> None:
     body = "".join(item.model_dump_json() + "\n" for item in items)
     services.blobs.put_text(uri, body, content_type="application/x-ndjson")
+
+
+def write_passage_batches(
+    services: Services, asset_id: str, step: str, version: str, passages: Sequence[Passage]
+) -> list[PassageBatchRef]:
+    """Passages as JSON-lines batches of ``embed_batch_passages``: the Map's items."""
+    size = services.settings.embed_batch_passages
+    batches = []
+    for index, start in enumerate(range(0, len(passages), size)):
+        chunk = passages[start : start + size]
+        uri = artifact_uri(services, asset_id, step, version, f"passages-{index:04d}.jsonl")
+        write_jsonl(services, uri, chunk)
+        batches.append(PassageBatchRef(index=index, uri=uri, count=len(chunk)))
+    return batches
 
 
 def read_jsonl(services: Services, uri: str, model: type[Model]) -> list[Model]:

@@ -8,11 +8,11 @@ from pydantic import BaseModel
 
 from medialens.documents.chunking import chunk_passages
 from medialens.documents.extract import extract_document as extract_text
-from medialens.domain.messages import AssetRef, ExtractResult, PassageBatchRef, ProbeResult
+from medialens.domain.messages import AssetRef, ExtractResult, ProbeResult
 from medialens.errors import InvalidMediaError
 from medialens.media_types import DetectedType
 from medialens.services import Services
-from medialens.steps.common import artifact_uri, write_jsonl
+from medialens.steps.common import artifact_uri, write_passage_batches
 
 MAX_DOCUMENT_BYTES = 256 * 1024 * 1024
 
@@ -38,12 +38,6 @@ def extract_document(services: Services, asset: AssetRef, raw_input: dict[str, A
     version = asset.pipeline_version
     document_uri = artifact_uri(services, asset.asset_id, "extract_document", version, "document.json")
     services.blobs.put_text(document_uri, document.model_dump_json())
-    batch_size = settings.embed_batch_passages
-    batches: list[PassageBatchRef] = []
-    for index, start in enumerate(range(0, len(passages), batch_size)):
-        chunk = passages[start : start + batch_size]
-        uri = artifact_uri(services, asset.asset_id, "extract_document", version, f"passages-{index:04d}.jsonl")
-        write_jsonl(services, uri, chunk)
-        batches.append(PassageBatchRef(index=index, uri=uri, count=len(chunk)))
+    batches = write_passage_batches(services, asset.asset_id, "extract_document", version, passages)
     services.registry.add_artifacts(asset.asset_id, {"document": document_uri})
     return ExtractResult(batches=batches, passages=len(passages), pages=document.pages, characters=document.characters)

@@ -73,7 +73,7 @@ def embed_requests(services: Services, requests: Sequence[EmbedRequest]) -> list
                     section=passage.section,
                     vector=[float(x) for x in vector],
                     confidence=passage.confidence,
-                    model_versions={"text_embedding": embedder.version},
+                    model_versions={**passage.model_versions, "text_embedding": embedder.version},
                     pipeline_version=asset.pipeline_version,
                 )
             )

@@ -3,10 +3,12 @@ and messages look the same locally and on AWS."""
 
 from __future__ import annotations
 
+import tempfile
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from urllib.parse import urlparse
 
 
@@ -60,6 +62,14 @@ class BlobStore(ABC):
 
     @abstractmethod
     def delete_prefix(self, uri_prefix: str) -> int: ...
+
+    @contextmanager
+    def local_file(self, uri: str) -> Iterator[Path]:
+        """A local path holding the object for the duration of the block (decoders want files).
+        Stores whose objects are already files hand out the file itself; others download it."""
+        with tempfile.TemporaryDirectory(prefix="medialens-") as tmp:
+            name = PurePosixPath(parse_uri(uri)[1]).name or "object"
+            yield self.download(uri, Path(tmp) / name)
 
     def put_text(self, uri: str, text: str, content_type: str = "application/json") -> ObjectInfo:
         return self.put_bytes(uri, text.encode("utf-8"), content_type)

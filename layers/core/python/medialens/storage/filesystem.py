@@ -7,6 +7,7 @@ import os
 import shutil
 import tempfile
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from medialens.storage.base import BlobStore, ObjectInfo, parse_uri
@@ -80,6 +81,10 @@ class FilesystemBlobStore(BlobStore):
         path.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(self._existing(uri), path)
         return path
+
+    @contextmanager
+    def local_file(self, uri: str) -> Iterator[Path]:
+        yield self._existing(uri)  # already a file: no copy
 
     def head(self, uri: str) -> ObjectInfo | None:
         path = self.path_for(uri)

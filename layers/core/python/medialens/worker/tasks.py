@@ -3,37 +3,42 @@ failure with an error name the state machine's Retry/Catch understand. Also hear
 
 from __future__ import annotations
 
+import importlib
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
+from aws_lambda_powertools.metrics import MetricUnit, single_metric
 from botocore.exceptions import ClientError
 from pydantic import BaseModel
 
 from medialens import aws
 from medialens.domain.messages import AssetRef, StepMessage, StepName
 from medialens.errors import MediaLensError
-from medialens.observability import get_logger
+from medialens.observability import NAMESPACE, get_logger
 from medialens.services import Services
-from medialens.steps.documents import extract_document
-from medialens.steps.embed import embed_text
-from medialens.steps.finalize import finalize, mark_failed
-from medialens.steps.index import index_moments
-from medialens.steps.probe import probe
 
 logger = get_logger("medialens-tasks")
 
 StepFunction = Callable[[Services, AssetRef, dict[str, Any]], BaseModel]
 
-LIGHT_STEPS: dict[StepName, StepFunction] = {
-    StepName.PROBE: probe,
-    StepName.EXTRACT_DOCUMENT: extract_document,
-    StepName.INDEX_MOMENTS: index_moments,
-    StepName.FINALIZE: finalize,
-    StepName.MARK_FAILED: mark_failed,
-}
 BatchStepFunction = Callable[[Services, Sequence[StepMessage]], list[BaseModel | Exception]]
+
+
+def _lazy(target: str) -> Any:
+    """A step imported on first use: a light Lambda only pays for the libraries of the steps it
+    runs (decoders, OCR and ASR runtimes take seconds to import)."""
+    module_name, _, name = target.partition(":")
+    resolved: list[Any] = []
+
+    def call(*args: Any) -> Any:
+        if not resolved:
+            resolved.append(getattr(importlib.import_module(module_name), name))
+        return resolved[0](*args)
+
+    call.__name__ = name
+    return call
 
 
 def one_at_a_time(step: StepFunction) -> BatchStepFunction:
@@ -51,8 +56,23 @@ def one_at_a_time(step: StepFunction) -> BatchStepFunction:
     return run
 
 
+LIGHT_STEPS: dict[StepName, StepFunction] = {
+    StepName.PROBE: _lazy("medialens.steps.probe:probe"),
+    StepName.EXTRACT_DOCUMENT: _lazy("medialens.steps.documents:extract_document"),
+    StepName.PREPARE_AUDIO: _lazy("medialens.steps.audio:prepare_audio"),
+    StepName.BUILD_SPEECH_SEGMENTS: _lazy("medialens.steps.audio:build_speech_segments"),
+    StepName.BUILD_SCREEN_TEXT: _lazy("medialens.steps.video:build_screen_text"),
+    StepName.MERGE_SEGMENTS: _lazy("medialens.steps.segments:merge_segments"),
+    StepName.INDEX_MOMENTS: _lazy("medialens.steps.index:index_moments"),
+    StepName.FINALIZE: _lazy("medialens.steps.finalize:finalize"),
+    StepName.MARK_FAILED: _lazy("medialens.steps.finalize:mark_failed"),
+}
 HEAVY_STEPS: dict[StepName, BatchStepFunction] = {
-    StepName.EMBED_TEXT: embed_text,
+    StepName.EMBED_TEXT: _lazy("medialens.steps.embed:embed_text"),  # one model call for all messages
+    StepName.RECOGNIZE_TEXT: _lazy("medialens.steps.video:recognize_text"),  # one recogniser, all keyframes
+    StepName.TRANSCRIBE_CHUNK: one_at_a_time(_lazy("medialens.steps.audio:transcribe_chunk")),
+    StepName.DETECT_SHOTS: one_at_a_time(_lazy("medialens.steps.video:detect_shots")),
+    StepName.ANALYZE_IMAGE: one_at_a_time(_lazy("medialens.steps.images:analyze_image")),
 }
 # Bookkeeping steps do not get a stage timing: the failed stage must stay the one shown.
 UNTIMED_STEPS = frozenset({StepName.MARK_FAILED})
@@ -125,6 +145,18 @@ class TaskRunner:
         self.answer = TaskAnswerer(services)
         self.heartbeat_every_s = heartbeat_every_s
 
+    def _end_stage(self, asset_id: str, step: StepName) -> None:
+        """Closes the stage's timing on the asset and publishes it (EMF ``StageLatency``, which the
+        dashboard's p95 alarms read)."""
+        asset = self.services.registry.end_stage(asset_id, step.value)
+        seconds = next((t.seconds for t in reversed(asset.timings) if t.stage == step.value), None)
+        if seconds is None:
+            return
+        with single_metric(
+            name="StageLatency", unit=MetricUnit.Milliseconds, value=seconds * 1000, namespace=NAMESPACE
+        ) as metric:
+            metric.add_dimension(name="stage", value=step.value)
+
     def _fail(self, message: StepMessage, error: Exception) -> None:
         if isinstance(error, MediaLensError):
             code, reason = error.error_name, error.reason
@@ -153,7 +185,7 @@ class TaskRunner:
                     self.services.registry.start_stage(asset_id, message.step.value)
                 result = step(self.services, message.asset, message.input)
                 if timed:
-                    self.services.registry.end_stage(asset_id, message.step.value)
+                    self._end_stage(asset_id, message.step)
         except Exception as error:  # noqa: BLE001 - every failure is answered to the workflow
             self._fail(message, error)
             return
@@ -180,5 +212,5 @@ class TaskRunner:
                 if isinstance(result, Exception):
                     self._fail(message, result)
                 else:
-                    self.services.registry.end_stage(message.asset.asset_id, step.value)
+                    self._end_stage(message.asset.asset_id, step)
                     self.answer.success(message.task_token, result)

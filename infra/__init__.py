@@ -1,0 +1,1 @@
+"""The medialens CDK app (``cdk synth -c env=dev``); see docs/deploy.md."""

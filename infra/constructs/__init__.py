@@ -1,0 +1,2 @@
+"""One construct per concern: storage, registry, queues, workflow, functions, workers, search,
+api, observability."""

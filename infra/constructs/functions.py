@@ -1,0 +1,230 @@
+"""Lambda functions: ingest, light (worker), dlq and the search API, all on Python 3.12 with
+the Powertools layer and the project's own layer (``layers/core``, bundled without Docker).
+
+Each function's code is its ``functions/<name>/`` folder (``index.handler`` re-exports the
+library's handler); their configuration is environment variables named after
+``medialens.settings.Settings`` fields (see ``settings_environment``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import aws_cdk as cdk
+from aws_cdk import aws_dynamodb as dynamodb
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_lambda_event_sources as sources
+from aws_cdk import aws_logs as logs
+from aws_cdk import aws_s3 as s3
+from aws_cdk import aws_ssm as ssm
+from aws_cdk import aws_stepfunctions as sfn
+from constructs import Construct
+
+from infra.bundling import REPO_ROOT, core_layer_code
+from infra.config import EnvironmentConfig, SearchFlavour
+from infra.constructs.events import DROP_PREFIX
+from infra.constructs.queues import DLQ_HANDLER_TIMEOUT_S, INGEST_TIMEOUT_S, Queues
+from infra.constructs.search import Search
+from infra.nag import LAMBDA_BASIC_EXECUTION, acknowledge
+
+FUNCTIONS_DIR = REPO_ROOT / "functions"
+RUNTIME = lambda_.Runtime.PYTHON_3_12
+API_TIMEOUT_S = 29  # API Gateway REST's integration limit
+POWERTOOLS_PARAMETER = "/aws/service/powertools/python/x86_64/python3.12/{version}"
+
+
+@dataclass(frozen=True)
+class SharedResources:
+    """What every function and worker is configured with."""
+
+    drop: s3.IBucket
+    artifacts: s3.IBucket
+    model_store_uri: str
+    assets: dynamodb.ITable
+    idempotency: dynamodb.ITable
+    queues: Queues
+    state_machine: sfn.IStateMachine
+    search: Search
+
+
+def settings_environment(shared: SharedResources, config: EnvironmentConfig) -> dict[str, str]:
+    """Environment for Lambda and the GPU workers; every name is a ``Settings`` field
+    (``MEDIALENS_<FIELD>``) or alias (``OPENSEARCH_URL``), checked by the infra tests."""
+    queues = shared.queues
+    environment = {
+        # Without an endpoint URL the settings would pick the embedded (local files) profile.
+        "MEDIALENS_PROFILE": "aws",
+        # Lambda's only writable path; the model store caches pulled models under it.
+        "MEDIALENS_HOME": "/tmp/medialens",
+        "MEDIALENS_DROP_BUCKET": shared.drop.bucket_name,
+        "MEDIALENS_DROP_PREFIX": DROP_PREFIX,
+        "MEDIALENS_ARTIFACTS_BUCKET": shared.artifacts.bucket_name,
+        "MEDIALENS_ASSETS_TABLE": shared.assets.table_name,
+        "MEDIALENS_INGEST_QUEUE": queues.ingest.queue.queue_url,
+        "MEDIALENS_LIGHT_QUEUE": queues.light.queue.queue_url,
+        "MEDIALENS_HEAVY_QUEUE": queues.heavy.queue.queue_url,
+        "MEDIALENS_STATE_MACHINE_ARN": shared.state_machine.state_machine_arn,
+        "MEDIALENS_MAX_RECEIVE_COUNT": str(queues.max_receive_count),
+        "MEDIALENS_MODEL_STORE_URI": shared.model_store_uri,
+        "MEDIALENS_INDEX_BACKEND": "opensearch",
+        "OPENSEARCH_URL": shared.search.url,
+        "MEDIALENS_IDEMPOTENCY_TABLE": shared.idempotency.table_name,
+    }
+    if config.search.flavour is SearchFlavour.DOMAIN and config.search.instance_count == 1:
+        # A replica can never be allocated on a one-node domain: the index would stay yellow.
+        environment["MEDIALENS_OPENSEARCH_REPLICAS"] = "0"
+    return environment
+
+
+class Functions(Construct):
+    def __init__(
+        self, scope: Construct, construct_id: str, *, config: EnvironmentConfig, shared: SharedResources
+    ) -> None:
+        super().__init__(scope, construct_id)
+        self.config = config
+        self.shared = shared
+        self.environment = settings_environment(shared, config)
+        layer_arn = ssm.StringParameter.value_for_string_parameter(
+            self, POWERTOOLS_PARAMETER.format(version=config.powertools_layer_version)
+        )
+        powertools = lambda_.LayerVersion.from_layer_version_arn(self, "PowertoolsLayer", layer_arn)
+        self.core_layer = lambda_.LayerVersion(
+            self,
+            "CoreLayer",
+            code=core_layer_code(),
+            compatible_runtimes=[RUNTIME],
+            compatible_architectures=[lambda_.Architecture.X86_64],
+            description="medialens library and its dependencies (Powertools and the AWS SDK excluded)",
+        )
+        # Layer order is not ours to choose (the recognizeLayerVersion flag sorts them), and need
+        # not be: the core layer carries no module the Powertools layer has.
+        self.layers = [powertools, self.core_layer]
+        cfg = config.functions
+        reserve = cfg.reserve_concurrency
+        queues = shared.queues
+
+        self.ingest = self._function(
+            "ingest",
+            timeout_s=INGEST_TIMEOUT_S,
+            memory_mb=512,
+            reserved=cfg.ingest_concurrency if reserve else None,
+        )
+        self.ingest.add_event_source(
+            sources.SqsEventSource(
+                queues.ingest.queue,
+                batch_size=10,
+                max_batching_window=cdk.Duration.seconds(1),
+                report_batch_item_failures=True,
+                max_concurrency=cfg.ingest_concurrency,
+            )
+        )
+        shared.drop.grant_read(self.ingest)
+        shared.assets.grant_read_write_data(self.ingest)
+        shared.idempotency.grant_read_write_data(self.ingest)
+        shared.state_machine.grant_start_execution(self.ingest)
+
+        self.light = self._function(
+            "light",
+            timeout_s=cfg.light_timeout_s,
+            memory_mb=cfg.light_memory_mb,
+            reserved=cfg.light_concurrency if reserve else None,
+        )
+        # One step per invocation: steps vary from milliseconds (finalize) to minutes (extraction),
+        # and a batch would make a quick step wait behind a slow one.
+        self.light.add_event_source(
+            sources.SqsEventSource(
+                queues.light.queue, batch_size=1, report_batch_item_failures=True, max_concurrency=cfg.light_concurrency
+            )
+        )
+        shared.drop.grant_read(self.light)
+        shared.artifacts.grant_read_write(self.light)
+        shared.assets.grant_read_write_data(self.light)
+        shared.idempotency.grant_read_write_data(self.light)
+        shared.state_machine.grant_task_response(self.light)
+
+        self.dlq = self._function(
+            "dlq",
+            timeout_s=DLQ_HANDLER_TIMEOUT_S,
+            memory_mb=512,
+            reserved=cfg.dlq_concurrency if reserve else None,
+        )
+        for work_queue in queues.by_name.values():
+            self.dlq.add_event_source(
+                sources.SqsEventSource(
+                    work_queue.dead_letter,
+                    batch_size=10,
+                    report_batch_item_failures=True,
+                    max_concurrency=cfg.dlq_concurrency,
+                )
+            )
+        shared.drop.grant_read(self.dlq)
+        shared.artifacts.grant_put(self.dlq)  # archives under dead-letters/
+        shared.assets.grant_read_write_data(self.dlq)
+        shared.state_machine.grant_task_response(self.dlq)
+
+        self.api = self._function(
+            "api",
+            timeout_s=API_TIMEOUT_S,
+            memory_mb=cfg.api_memory_mb,
+            reserved=cfg.api_reserved_concurrency if reserve else None,
+        )
+        shared.drop.grant_read(self.api)  # presigned media links, reprocess
+        shared.artifacts.grant_read(self.api)  # presigned artifact links, the model store
+        shared.artifacts.grant_delete(self.api)  # delete an asset's derived files
+        shared.assets.grant_read_write_data(self.api)
+        shared.idempotency.grant_read_write_data(self.api)
+        shared.state_machine.grant_start_execution(self.api)  # reprocess
+
+        shared.search.grant(self, [self.light.role, self.api.role])  # type: ignore[list-item]
+
+    @property
+    def all(self) -> Mapping[str, lambda_.Function]:
+        return {"ingest": self.ingest, "light": self.light, "dlq": self.dlq, "api": self.api}
+
+    def _function(self, name: str, *, timeout_s: int, memory_mb: int, reserved: int | None) -> lambda_.Function:
+        title = name.capitalize()
+        log_group = logs.LogGroup(
+            self,
+            f"{title}Logs",
+            retention=self.config.log_retention,
+            removal_policy=cdk.RemovalPolicy.DESTROY,
+        )
+        function = lambda_.Function(
+            self,
+            title,
+            description=f"medialens {name} ({self.config.name})",
+            runtime=RUNTIME,
+            architecture=lambda_.Architecture.X86_64,
+            handler="index.handler",
+            code=lambda_.Code.from_asset(str(FUNCTIONS_DIR / name), exclude=["__pycache__", "*.pyc"]),
+            layers=self.layers,
+            memory_size=memory_mb,
+            timeout=cdk.Duration.seconds(timeout_s),
+            tracing=lambda_.Tracing.ACTIVE,
+            reserved_concurrent_executions=reserved,
+            log_group=log_group,
+            environment={
+                **self.environment,
+                "POWERTOOLS_SERVICE_NAME": f"medialens-{name}",
+                "POWERTOOLS_METRICS_NAMESPACE": "medialens",
+                "LOG_LEVEL": "INFO",
+            },
+        )
+        acknowledge(
+            function,
+            "AwsSolutions-IAM4",
+            "AWSLambdaBasicExecutionRole only allows writing this function's logs.",
+            findings=[LAMBDA_BASIC_EXECUTION],
+        )
+        acknowledge(
+            function,
+            "AwsSolutions-L1",
+            "Pinned to Python 3.12: the Powertools layer parameter and the core layer's wheels are built "
+            "and tested for 3.12; moving runtimes is a deliberate upgrade, not drift.",
+        )
+        return function
+
+    def roles(self) -> list[iam.IRole]:
+        return [f.role for f in self.all.values() if f.role is not None]

@@ -1,0 +1,1 @@
+"""Two stacks per environment: ``data`` (state that outlives deployments) and ``pipeline``."""

@@ -1,0 +1,489 @@
+"""``medialens serve``: the search API, the web page and the stored media on one local port.
+
+* ``/api/...``: each request becomes an API Gateway REST proxy event (stage ``api``, resource
+  ``/{proxy+}``) handed to the Lambda handler itself, so the local API is the deployed one.
+* ``/files/<bucket>/<key>``: blobs of the embedded profile, with byte ranges so players seek.
+* everything else: the static page in ``web/``.
+
+The pipeline's workers run in this process too (embedded profile) when no other process holds
+the runner lock, so ingests, re-runs and deletes made from the page complete while it is open.
+
+Binding is to 127.0.0.1 by default. Requests must name this server in their Host header (no DNS
+rebinding) and a state-changing request from a page of another origin is refused, so a web site
+open in the same browser cannot drive the API.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import logging
+import mimetypes
+import re
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field
+from http import HTTPStatus
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+from urllib.parse import parse_qs, unquote, urlsplit
+
+from medialens.api.errors import error_body
+from medialens.api.links import LOCAL_FILES_PATH
+from medialens.services import Services, set_services
+from medialens.settings import Profile, Settings
+from medialens.storage.filesystem import FilesystemBlobStore
+
+if TYPE_CHECKING:
+    from medialens.local.runtime import LocalRuntime
+
+log = logging.getLogger(__name__)
+
+API_PREFIX = "/api"
+API_STAGE = "api"
+MAX_BODY_BYTES = 6 * 1024 * 1024  # Lambda's synchronous payload limit
+CHUNK = 256 * 1024
+STATIC_TYPES = {
+    ".html": "text/html; charset=utf-8",
+    ".js": "text/javascript; charset=utf-8",
+    ".css": "text/css; charset=utf-8",
+    ".svg": "image/svg+xml",
+    ".png": "image/png",
+    ".ico": "image/x-icon",
+}
+# Browsers download text/markdown instead of showing it; these are shown as plain text.
+PLAIN_TEXT_EXTENSIONS = {".md", ".markdown", ".txt", ".text", ".log", ".csv"}
+RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
+LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
+
+
+def default_web_dir() -> Path:
+    """``web/`` of the source checkout this package was installed from (editable install)."""
+    return Path(__file__).resolve().parents[5] / "web"
+
+
+@dataclass
+class LocalLambdaContext:
+    """What Powertools reads from a Lambda context."""
+
+    aws_request_id: str
+    region: str
+    function_name: str = "medialens-api-local"
+    memory_limit_in_mb: int = 1024
+    function_version: str = "$LATEST"
+    log_group_name: str = "/aws/lambda/medialens-api-local"
+    log_stream_name: str = "local"
+    deadline_ms: float = field(default_factory=lambda: time.time() * 1000 + 29_000)  # API Gateway's 29 s
+
+    @property
+    def invoked_function_arn(self) -> str:
+        return f"arn:aws:lambda:{self.region}:000000000000:function:{self.function_name}"
+
+    def get_remaining_time_in_millis(self) -> int:
+        return max(0, int(self.deadline_ms - time.time() * 1000))
+
+
+def api_gateway_event(
+    method: str,
+    path: str,
+    query_string: str,
+    headers: dict[str, list[str]],
+    body: bytes,
+    *,
+    source_ip: str,
+    request_id: str,
+    stage: str = API_STAGE,
+) -> dict[str, Any]:
+    """An API Gateway REST (v1) proxy event, as a ``{proxy+}`` resource delivers it."""
+    multi_query = parse_qs(query_string, keep_blank_values=True)
+    text: str | None = None
+    encoded = False
+    if body:
+        try:
+            text = body.decode("utf-8")
+        except UnicodeDecodeError:
+            text, encoded = base64.b64encode(body).decode("ascii"), True
+    single_headers = {name: values[-1] for name, values in headers.items()}
+    now = time.time()
+    return {
+        "resource": "/{proxy+}",
+        "path": path,
+        "httpMethod": method,
+        "headers": single_headers or None,
+        "multiValueHeaders": headers or None,
+        "queryStringParameters": {k: v[-1] for k, v in multi_query.items()} or None,
+        "multiValueQueryStringParameters": multi_query or None,
+        "pathParameters": {"proxy": path.lstrip("/")},
+        "stageVariables": None,
+        "requestContext": {
+            "resourceId": "local",
+            "resourcePath": "/{proxy+}",
+            "httpMethod": method,
+            "path": f"/{stage}{path}",
+            "stage": stage,
+            "requestId": request_id,
+            "requestTime": time.strftime("%d/%b/%Y:%H:%M:%S +0000", time.gmtime(now)),
+            "requestTimeEpoch": int(now * 1000),
+            "protocol": "HTTP/1.1",
+            "accountId": "000000000000",
+            "apiId": "local",
+            "domainName": single_headers.get("Host", "localhost"),
+            "identity": {"sourceIp": source_ip, "userAgent": single_headers.get("User-Agent")},
+        },
+        "body": text,
+        "isBase64Encoded": encoded,
+    }
+
+
+def _parse_range(header: str, size: int) -> tuple[int, int] | None:
+    """(first, last) byte of a single ``bytes=`` range; None when it cannot be satisfied.
+    Raises ValueError for a header this server does not honour (several ranges, other units)."""
+    match = RANGE.match(header.strip())
+    if not match:
+        raise ValueError(header)
+    first_text, last_text = match.groups()
+    if not first_text and not last_text:
+        raise ValueError(header)
+    if not first_text:  # a suffix: the last N bytes
+        length = int(last_text)
+        if length == 0 or size == 0:
+            return None
+        return max(0, size - length), size - 1
+    first = int(first_text)
+    last = min(int(last_text), size - 1) if last_text else size - 1
+    if first >= size or last < first:
+        return None
+    return first, last
+
+
+class LocalServer:
+    """The serve process's HTTP server (and, embedded, its pipeline runtime)."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 8765,
+        web_dir: Path | None = None,
+        run_pipeline: bool = True,
+    ) -> None:
+        self.settings = settings
+        self.host = host
+        self.requested_port = port
+        self.web_dir = (web_dir or default_web_dir()).resolve()
+        self.run_pipeline = run_pipeline
+        self.runtime: LocalRuntime | None = None
+        self.services: Services | None = None
+        self.pipeline_note = ""
+        self._httpd: ThreadingHTTPServer | None = None
+        self._thread: threading.Thread | None = None
+        # Powertools' resolver keeps the current event on itself: one request at a time, as in
+        # a Lambda execution environment. Media and static files are served concurrently.
+        self._api_lock = threading.Lock()
+
+    # --- lifecycle -----------------------------------------------------------------------
+
+    @property
+    def port(self) -> int:
+        assert self._httpd is not None, "not started"
+        return int(self._httpd.server_address[1])
+
+    @property
+    def url(self) -> str:
+        host = "127.0.0.1" if self.host in ("0.0.0.0", "") else self.host
+        return f"http://{host}:{self.port}/"
+
+    def start(self) -> LocalServer:
+        if not (self.web_dir / "index.html").is_file():
+            raise FileNotFoundError(f"no web page at {self.web_dir}; pass --web-dir")
+        from medialens.local.runtime import LocalRuntime, RuntimeBusyError, configure_local_process
+
+        configure_local_process(self.settings)
+        if self.settings.profile is Profile.EMBEDDED and self.run_pipeline:
+            try:
+                self.runtime = LocalRuntime(self.settings).start()  # installs its services
+                self.services = self.runtime.services
+                self.pipeline_note = "the pipeline runs in this process"
+            except RuntimeBusyError:
+                self.pipeline_note = "another medialens process runs the pipeline"
+        if self.services is None:
+            self.services = self._read_services()
+            set_services(self.services)
+            if not self.pipeline_note:
+                self.pipeline_note = "no pipeline in this process"
+        self._httpd = ThreadingHTTPServer((self.host, self.requested_port), self._handler_class())
+        self._httpd.daemon_threads = True
+        self._thread = threading.Thread(target=self._httpd.serve_forever, name="medialens-serve", daemon=True)
+        self._thread.start()
+        return self
+
+    def _read_services(self) -> Services:
+        if self.settings.profile is Profile.EMBEDDED:
+            from medialens.local.notifications import DropNotifications
+
+            notifications = DropNotifications(self.settings.home / "notifications.sqlite3")
+            return Services(self.settings, on_drop_object_created=notifications.record)
+        return Services(self.settings)
+
+    def stop(self) -> None:
+        if self._httpd is not None:
+            self._httpd.shutdown()
+            self._httpd.server_close()
+            self._httpd = None
+        if self.runtime is not None:
+            self.runtime.stop()
+            self.runtime = None
+        else:
+            set_services(None)
+
+    def __enter__(self) -> LocalServer:
+        return self.start()
+
+    def __exit__(self, *_: object) -> None:
+        self.stop()
+
+    # --- requests ------------------------------------------------------------------------
+
+    @property
+    def loopback(self) -> bool:
+        return self.host in LOOPBACK_HOSTS
+
+    def host_allowed(self, host: str) -> bool:
+        """On a loopback address, only Host headers that name it (a page of another site that
+        rebinds its DNS name to 127.0.0.1 sends its own name). Bound wider on purpose, the
+        server is reached under names it cannot know."""
+        if not self.loopback:
+            return True
+        return host in {f"{name}:{self.port}" for name in ("127.0.0.1", "localhost", "[::1]")}
+
+    def call_api(self, event: dict[str, Any]) -> dict[str, Any]:
+        from medialens.handlers.api import handler
+
+        context = LocalLambdaContext(aws_request_id=event["requestContext"]["requestId"], region=self.settings.region)
+        with self._api_lock:
+            response: dict[str, Any] = handler(event, context)
+        return response
+
+    def blob_path(self, bucket: str, key: str) -> Path | None:
+        """The file behind /files/<bucket>/<key>, for the pipeline's own buckets only."""
+        assert self.services is not None
+        blobs = self.services.blobs
+        if not isinstance(blobs, FilesystemBlobStore):
+            return None  # on S3 the API hands out presigned URLs instead
+        if bucket not in (self.settings.drop_bucket, self.settings.artifacts_bucket):
+            return None
+        try:
+            path = blobs.path_for(f"s3://{bucket}/{key}")
+        except ValueError:
+            return None
+        return path if path.is_file() else None
+
+    def content_security_policy(self) -> str:
+        # Media and artifacts come from this server locally, from S3 (or an emulator) otherwise.
+        media = "'self'" if self.settings.profile is Profile.EMBEDDED else "'self' http: https:"
+        return (
+            f"default-src 'self'; img-src {media} data:; media-src {media}; frame-src {media}; "
+            "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+        )
+
+    def _handler_class(self) -> type[BaseHTTPRequestHandler]:
+        server = self
+
+        class Handler(_RequestHandler):
+            owner = server
+
+        return Handler
+
+
+class _RequestHandler(BaseHTTPRequestHandler):
+    owner: LocalServer
+    protocol_version = "HTTP/1.1"
+    server_version = "medialens"
+
+    def log_message(self, format: str, *args: Any) -> None:
+        log.debug("%s %s", self.address_string(), format % args)
+
+    # --- responses -----------------------------------------------------------------------
+
+    def _send(self, status: int, body: bytes, content_type: str, headers: dict[str, str] | None = None) -> None:
+        self.send_response(status)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(body)))
+        self.send_header("X-Content-Type-Options", "nosniff")
+        for name, value in (headers or {}).items():
+            self.send_header(name, value)
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(body)
+
+    def _error(self, status: int, code: str, message: str, headers: dict[str, str] | None = None) -> None:
+        body = json.dumps(error_body(status, code, message)).encode()
+        self.close_connection = True  # a request body this server did not read must not linger
+        self._send(status, body, "application/json", headers)
+
+    # --- dispatch ------------------------------------------------------------------------
+
+    def _dispatch(self) -> None:
+        try:
+            if not self.owner.host_allowed(self.headers.get("Host", "")):
+                self._error(HTTPStatus.MISDIRECTED_REQUEST, "unknown_host", "this server answers to its own name only")
+                return
+            path = urlsplit(self.path).path
+            if path == API_PREFIX or path.startswith(API_PREFIX + "/"):
+                self._api()
+            elif path.startswith(LOCAL_FILES_PATH + "/"):
+                self._file(path)
+            else:
+                self._static(path)
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # the browser gave up on a response (players abort range requests all the time)
+
+    def do_GET(self) -> None:
+        self._dispatch()
+
+    def do_HEAD(self) -> None:
+        self._dispatch()
+
+    def do_POST(self) -> None:
+        self._dispatch()
+
+    def do_PUT(self) -> None:
+        self._dispatch()
+
+    def do_PATCH(self) -> None:
+        self._dispatch()
+
+    def do_DELETE(self) -> None:
+        self._dispatch()
+
+    def do_OPTIONS(self) -> None:
+        self._dispatch()
+
+    def _read_only(self) -> bool:
+        if self.command in ("GET", "HEAD"):
+            return True
+        self._error(HTTPStatus.METHOD_NOT_ALLOWED, "method_not_allowed", "only GET and HEAD", {"Allow": "GET, HEAD"})
+        return False
+
+    def _api(self) -> None:
+        origin = self.headers.get("Origin")
+        # A browser names the page's origin on state-changing requests: it must be this server.
+        cross_site = origin is not None and urlsplit(origin).netloc != self.headers.get("Host")
+        if self.command not in ("GET", "HEAD", "OPTIONS") and cross_site:
+            self._error(HTTPStatus.FORBIDDEN, "cross_origin", "requests from other sites are refused")
+            return
+        length = int(self.headers.get("Content-Length") or 0)
+        if length > MAX_BODY_BYTES:
+            self._error(HTTPStatus.REQUEST_ENTITY_TOO_LARGE, "payload_too_large", "the request body is too large")
+            return
+        body = self.rfile.read(length) if length else b""
+        parts = urlsplit(self.path)
+        headers: dict[str, list[str]] = {}
+        for name, value in self.headers.items():
+            headers.setdefault(name, []).append(value)
+        event = api_gateway_event(
+            "GET" if self.command == "HEAD" else self.command,
+            unquote(parts.path[len(API_PREFIX) :]) or "/",
+            parts.query,
+            headers,
+            body,
+            source_ip=self.client_address[0],
+            request_id=str(uuid.uuid4()),
+        )
+        response = self.owner.call_api(event)
+        payload = response.get("body") or ""
+        data = base64.b64decode(payload) if response.get("isBase64Encoded") else payload.encode("utf-8")
+        self.send_response(int(response["statusCode"]))
+        sent: set[str] = set()
+        for name, values in (response.get("multiValueHeaders") or {}).items():
+            for value in values:
+                self.send_header(name, value)
+            sent.add(name.lower())
+        for name, value in (response.get("headers") or {}).items():
+            if name.lower() not in sent:
+                self.send_header(name, value)
+        self.send_header("Content-Length", str(len(data)))
+        self.send_header("Cache-Control", "no-store")
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(data)
+
+    def _file(self, path: str) -> None:
+        if not self._read_only():
+            return
+        rest = path[len(LOCAL_FILES_PATH) + 1 :]
+        bucket, _, key = rest.partition("/")
+        file = self.owner.blob_path(unquote(bucket), unquote(key)) if key else None
+        if file is None:
+            self._error(HTTPStatus.NOT_FOUND, "not_found", "no such object")
+            return
+        suffix = Path(key).suffix.lower()
+        if suffix in PLAIN_TEXT_EXTENSIONS:
+            content_type = "text/plain; charset=utf-8"
+        else:
+            content_type = mimetypes.guess_type(key)[0] or "application/octet-stream"
+        headers = {"Accept-Ranges": "bytes", "Cache-Control": "no-cache"}
+        if content_type.startswith(("text/html", "image/svg", "application/xhtml")):
+            # An uploaded page must not run scripts with this server's origin.
+            headers["Content-Security-Policy"] = "sandbox"
+        stat = file.stat()
+        headers["ETag"] = f'"{stat.st_size:x}-{int(stat.st_mtime_ns):x}"'
+        self._send_file(file, stat.st_size, content_type, headers)
+
+    def _send_file(self, file: Path, size: int, content_type: str, headers: dict[str, str]) -> None:
+        first, last, status = 0, size - 1, HTTPStatus.OK
+        requested = self.headers.get("Range")
+        if requested:
+            try:
+                span = _parse_range(requested, size)
+            except ValueError:
+                span = (0, size - 1)  # a form not honoured here: the whole object (RFC 9110 allows it)
+            else:
+                if span is None:
+                    self._error(
+                        HTTPStatus.REQUESTED_RANGE_NOT_SATISFIABLE,
+                        "range_not_satisfiable",
+                        "the range lies outside the object",
+                        {"Content-Range": f"bytes */{size}"},
+                    )
+                    return
+                status = HTTPStatus.PARTIAL_CONTENT
+                headers["Content-Range"] = f"bytes {span[0]}-{span[1]}/{size}"
+            first, last = span
+        length = max(0, last - first + 1)
+        self.send_response(status)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(length))
+        self.send_header("X-Content-Type-Options", "nosniff")
+        for name, value in headers.items():
+            self.send_header(name, value)
+        self.end_headers()
+        if self.command == "HEAD":
+            return
+        with file.open("rb") as handle:
+            handle.seek(first)
+            remaining = length
+            while remaining > 0:
+                block = handle.read(min(CHUNK, remaining))
+                if not block:
+                    break
+                self.wfile.write(block)
+                remaining -= len(block)
+
+    def _static(self, path: str) -> None:
+        if not self._read_only():
+            return
+        root = self.owner.web_dir
+        relative = unquote(path).lstrip("/") or "index.html"
+        file = (root / relative).resolve()
+        if not file.is_relative_to(root) or not file.is_file() or file.suffix not in STATIC_TYPES:
+            self._error(HTTPStatus.NOT_FOUND, "not_found", f"no page {path}")
+            return
+        headers = {"Cache-Control": "no-cache"}
+        if file.suffix == ".html":
+            headers["Content-Security-Policy"] = self.owner.content_security_policy()
+            headers["Referrer-Policy"] = "no-referrer"
+        self._send(HTTPStatus.OK, file.read_bytes(), STATIC_TYPES[file.suffix], headers)

@@ -1,0 +1,204 @@
+"""What the search API accepts and answers: pydantic models that also generate its OpenAPI.
+
+Domain models (``Asset``, ``Moment``, ``SearchHit``) stay internal; these are the public shapes,
+with links a browser can open instead of ``s3://`` URIs.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from medialens.domain.assets import AssetStatus, MediaType
+from medialens.domain.moments import Modality
+from medialens.domain.search import MAX_QUERY_CHARS, SearchMode
+
+MAX_PAGE_SIZE = 100
+# Pages are cut from the top of one ranking: SearchQuery serves at most this many hits a query.
+MAX_SEARCH_WINDOW = 100
+
+
+class ApiModel(BaseModel):
+    model_config = ConfigDict(extra="forbid")  # an unknown field in a request is a mistake
+
+
+# --- errors -------------------------------------------------------------------------------------
+
+
+class FieldError(ApiModel):
+    location: str = Field(description="Where the value was: query, path, body or header.")
+    field: str = Field(description="Dotted name of the field, empty for the whole body.")
+    message: str
+    type: str = Field(description="Machine-readable reason, e.g. missing, string_too_long.")
+
+
+class ErrorDetail(ApiModel):
+    status: int
+    code: str = Field(description="Stable machine-readable code, e.g. not_found, query_too_long.")
+    message: str
+    fields: list[FieldError] = Field(default_factory=list, description="Per-field problems (400 only).")
+
+
+class ErrorResponse(ApiModel):
+    """Every error answer of the API, whatever the route."""
+
+    error: ErrorDetail
+    request_id: str | None = None
+
+
+# --- search -------------------------------------------------------------------------------------
+
+
+class SearchFiltersBody(ApiModel):
+    media_types: list[MediaType] | None = Field(default=None, description="Only these media types (any of).")
+    modalities: list[Modality] | None = Field(default=None, description="Only these modalities (any of).")
+    asset_ids: list[str] | None = Field(default=None, description="Only moments of these assets (any of).")
+
+
+class SearchRequest(ApiModel):
+    """``POST /search``: the same search as ``GET /search``, with the parameters in a JSON body."""
+
+    query: str = Field(
+        min_length=1,
+        max_length=MAX_QUERY_CHARS,
+        pattern=r"\S",  # not blank
+        description=f"What was said or shown. Longer than {MAX_QUERY_CHARS} characters: 413.",
+    )
+    mode: SearchMode = SearchMode.HYBRID
+    k: int = Field(default=10, ge=1, le=MAX_PAGE_SIZE, description="Hits per page.")
+    filters: SearchFiltersBody = Field(default_factory=SearchFiltersBody)
+    cursor: str | None = Field(default=None, description="next_cursor of the previous page of this same search.")
+
+
+class Highlight(ApiModel):
+    start: int = Field(ge=0, description="Offset of the first highlighted character in the snippet.")
+    end: int = Field(ge=0, description="Offset just past the last highlighted character.")
+
+
+class MomentHit(ApiModel):
+    moment_id: str
+    asset_id: str
+    source: str = Field(description="s3:// URI of the source object.")
+    file_name: str
+    media_type: MediaType
+    modality: Modality
+    start: float | None = Field(default=None, description="Seconds into the media (audio, video).")
+    end: float | None = None
+    page: int | None = Field(default=None, description="Page of a document (1-based).")
+    text: str = Field(description="The whole moment text.")
+    snippet: str = Field(description="The part of the text around the match, with … where it was cut.")
+    highlights: list[Highlight] = Field(description="Query terms found in the snippet.")
+    score: float = Field(description="Keyword: BM25 / best BM25; semantic: cosine; hybrid: fused, 0..1.")
+    media_url: str | None = Field(description="Where a browser can fetch the source object.")
+    open_url: str | None = Field(description="media_url at the moment: #page=N for PDFs, #t=start for media.")
+    thumbnail_url: str | None = Field(
+        default=None, description="The image itself, or for video the keyframe stored for the moment's time."
+    )
+
+
+class SearchPage(ApiModel):
+    query: str
+    mode: SearchMode
+    k: int
+    offset: int = Field(description="Rank of the first hit of this page, 0-based.")
+    hits: list[MomentHit]
+    next_cursor: str | None = Field(description="Pass with the same search for the next page; null at the end.")
+    took_ms: float
+
+
+# --- assets -------------------------------------------------------------------------------------
+
+
+class AssetSummary(ApiModel):
+    asset_id: str
+    source: str
+    file_name: str
+    media_type: MediaType | None
+    status: AssetStatus
+    stage: str | None = Field(description="The stage running now, or the one that failed.")
+    error_code: str | None
+    error_reason: str | None = Field(description="Why the asset failed, in words a person can act on.")
+    moment_count: int
+    size: int
+    created_at: datetime
+    updated_at: datetime
+    seconds: float = Field(description="From admission to the last status change.")
+    media_url: str | None
+
+
+class AssetPage(ApiModel):
+    assets: list[AssetSummary]
+    next_cursor: str | None
+
+
+class ArtifactLink(ApiModel):
+    name: str
+    uri: str
+    url: str | None = Field(description="Presigned S3 URL on AWS, a `medialens serve` URL locally.")
+
+
+class MomentView(ApiModel):
+    moment_id: str
+    modality: Modality
+    start: float | None
+    end: float | None
+    page: int | None
+    section: str | None
+    text: str
+    confidence: float | None
+
+
+class StageTimingView(ApiModel):
+    stage: str
+    started_at: datetime
+    ended_at: datetime | None
+
+
+class AuditEventView(ApiModel):
+    kind: str
+    detail: str
+    at: datetime
+
+
+class AssetDetail(AssetSummary):
+    etag: str
+    version_id: str | None
+    pipeline_version: str
+    execution_name: str | None
+    metadata: dict[str, Any]
+    timings: list[StageTimingView]
+    stage_seconds: dict[str, float]
+    artifacts: list[ArtifactLink]
+    events: list[AuditEventView]
+    moments_indexed: int = Field(description="Moments of this asset in the index now.")
+    moments: list[MomentView] = Field(description="The asset's moments in reading order (up to moments_limit).")
+
+
+class ReprocessResult(ApiModel):
+    asset_id: str
+    status: AssetStatus
+    execution_name: str
+    attempt: int
+
+
+class DeleteResult(ApiModel):
+    asset_id: str
+    moments_removed: int
+    artifacts_removed: int
+
+
+# --- health -------------------------------------------------------------------------------------
+
+
+class HealthCheck(ApiModel):
+    ok: bool
+    detail: str
+    ms: float
+
+
+class HealthReport(ApiModel):
+    status: Literal["ok", "unhealthy"]
+    checks: dict[str, HealthCheck]
+    error: ErrorDetail | None = Field(default=None, description="Set when unhealthy (503).")

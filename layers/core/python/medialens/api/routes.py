@@ -1,0 +1,238 @@
+"""The API's routes. Each one parses (Powertools validates against the pydantic models), calls
+the library and presents the result; the logic lives in ``medialens.operations`` and
+``medialens.search``."""
+
+from __future__ import annotations
+
+from http import HTTPStatus
+from typing import Annotated, Any
+
+from aws_lambda_powertools.event_handler import Response, content_types
+from aws_lambda_powertools.event_handler.api_gateway import Router
+from aws_lambda_powertools.event_handler.openapi.params import Path, Query
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.metrics.functions import is_metrics_disabled
+
+from medialens import operations
+from medialens.api.errors import BadRequestError
+from medialens.api.keyframes import KeyframeThumbnails
+from medialens.api.links import links_for
+from medialens.api.models import (
+    MAX_PAGE_SIZE,
+    AssetDetail,
+    AssetPage,
+    DeleteResult,
+    ErrorDetail,
+    ErrorResponse,
+    FieldError,
+    HealthCheck,
+    HealthReport,
+    ReprocessResult,
+    SearchFiltersBody,
+    SearchPage,
+    SearchRequest,
+)
+from medialens.api.presenters import asset_detail, asset_summary, search_page
+from medialens.domain.assets import AssetStatus, MediaType
+from medialens.domain.moments import Modality
+from medialens.domain.search import MAX_QUERY_CHARS, SearchMode
+from medialens.observability import get_metrics
+from medialens.services import get_services
+
+router = Router()  # type: ignore[no-untyped-call]
+metrics = get_metrics("medialens-api")
+
+MAX_ASSET_PAGE = 500
+MAX_LISTED_MOMENTS = 1000
+ASSET_ID = Annotated[str, Path(min_length=1, max_length=128, description="The asset's id.")]
+
+_ERROR_DESCRIPTIONS = {
+    400: "Invalid input: the fields that failed and why",
+    404: "No such asset",
+    409: "The asset's state does not allow this now",
+    413: f"The query is longer than {MAX_QUERY_CHARS} characters",
+    503: "A dependency (index, registry, orchestration) is unavailable; retry later",
+}
+
+
+def _responses(status: int, model: type[Any], description: str, *errors: int) -> dict[int, Any]:
+    """OpenAPI responses of a route: its success model and the shared error shape."""
+    documented: dict[int, Any] = {
+        status: {"description": description, "content": {"application/json": {"model": model}}}
+    }
+    for code in (*errors, 500):
+        documented[code] = {
+            "description": _ERROR_DESCRIPTIONS.get(code, "Unexpected error"),
+            "content": {"application/json": {"model": ErrorResponse}},
+        }
+    return documented
+
+
+def _run_search(request: SearchRequest) -> SearchPage:
+    services = get_services()
+    links = links_for(services)
+    page = search_page(services.search, request, links, KeyframeThumbnails(services, links))
+    # Powertools prints a metric set once it holds 100 values even when metrics are disabled
+    # (and a disabled flush never clears it): locally, record nothing.
+    if not is_metrics_disabled():
+        metrics.add_metric(name=f"Search_{request.mode.value}", unit=MetricUnit.Count, value=1)
+        metrics.add_metric(name="SearchLatency", unit=MetricUnit.Milliseconds, value=page.took_ms)
+    return page
+
+
+@router.get(
+    "/search",
+    summary="Find moments (query string)",
+    description="Keyword (BM25), semantic (k-NN) or hybrid search over every indexed moment. "
+    "Repeat media_type, modality or asset_id to allow several values. Pages: pass next_cursor "
+    "back with the same parameters.",
+    tags=["search"],
+    responses=_responses(200, SearchPage, "One page of hits, best first", 400, 413, 503),
+)
+def search_get(
+    query: Annotated[
+        str,
+        Query(
+            min_length=1,
+            max_length=MAX_QUERY_CHARS,
+            pattern=r"\S",
+            description=f"What was said or shown (at most {MAX_QUERY_CHARS} characters, else 413).",
+        ),
+    ],
+    mode: Annotated[SearchMode, Query(description="keyword, semantic or hybrid.")] = SearchMode.HYBRID,
+    media_type: Annotated[list[MediaType] | None, Query(description="Only these media types.")] = None,
+    modality: Annotated[list[Modality] | None, Query(description="Only these modalities.")] = None,
+    asset_id: Annotated[list[str] | None, Query(description="Only moments of these assets.")] = None,
+    k: Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE, description="Hits per page.")] = 10,
+    cursor: Annotated[str | None, Query(description="next_cursor of the previous page.")] = None,
+) -> SearchPage:
+    request = SearchRequest(
+        query=query,
+        mode=mode,
+        k=k,
+        filters=SearchFiltersBody(media_types=media_type, modalities=modality, asset_ids=asset_id),
+        cursor=cursor,
+    )
+    return _run_search(request)
+
+
+@router.post(
+    "/search",
+    summary="Find moments (JSON body)",
+    description="The same search as GET /search, for clients that prefer a JSON body.",
+    tags=["search"],
+    responses=_responses(200, SearchPage, "One page of hits, best first", 400, 413, 503),
+)
+def search_post(request: SearchRequest) -> SearchPage:
+    return _run_search(request)
+
+
+@router.get(
+    "/assets",
+    summary="List assets with their status",
+    description="Oldest first. Failed assets carry the reason a person can act on.",
+    tags=["assets"],
+    responses=_responses(200, AssetPage, "One page of assets", 400),
+)
+def list_assets(
+    status: Annotated[AssetStatus | None, Query(description="Only assets in this status.")] = None,
+    limit: Annotated[int, Query(ge=1, le=MAX_ASSET_PAGE, description="Assets per page.")] = 50,
+    cursor: Annotated[str | None, Query(description="next_cursor of the previous page.")] = None,
+) -> AssetPage:
+    services = get_services()
+    try:
+        assets, next_cursor = services.registry.list_assets(status=status, limit=limit, cursor=cursor)
+    except ValueError as error:  # the registry could not decode the cursor
+        raise BadRequestError(
+            "invalid cursor",
+            fields=[FieldError(location="query", field="cursor", message=str(error), type="invalid_cursor")],
+        ) from error
+    links = links_for(services)
+    return AssetPage(assets=[asset_summary(asset, links) for asset in assets], next_cursor=next_cursor)
+
+
+@router.get(
+    "/assets/<asset_id>",
+    summary="One asset: status, metadata, artifacts and moments",
+    tags=["assets"],
+    responses=_responses(200, AssetDetail, "The asset", 400, 404),
+)
+def get_asset(
+    asset_id: ASSET_ID,
+    moments_limit: Annotated[
+        int, Query(ge=0, le=MAX_LISTED_MOMENTS, description="At most this many moments in the answer.")
+    ] = 200,
+) -> AssetDetail:
+    services = get_services()
+    asset = services.registry.get(asset_id)
+    if asset is None:
+        raise operations.AssetNotFoundError(f"no asset {asset_id}")
+    moments = operations.asset_moments(services, asset_id, moments_limit) if moments_limit else []
+    return asset_detail(
+        asset,
+        links_for(services),
+        events=services.registry.events(asset_id),
+        moments=moments,
+        moments_indexed=services.index.count(asset_id),
+    )
+
+
+@router.post(
+    "/assets/<asset_id>/reprocess",
+    summary="Analyse an asset again",
+    description="Resets a finished asset to QUEUED and starts a new execution of the current pipeline "
+    "(its name ends in -r<attempt>). 409 while the asset is still being analysed.",
+    tags=["assets"],
+    status_code=202,
+    responses=_responses(202, ReprocessResult, "The new run was started", 400, 404, 409, 503),
+)
+def reprocess_asset(asset_id: ASSET_ID) -> ReprocessResult:
+    result = operations.reprocess(get_services(), asset_id)
+    assert result.asset.execution_name is not None
+    return ReprocessResult(
+        asset_id=asset_id,
+        status=result.asset.status,
+        execution_name=result.asset.execution_name,
+        attempt=result.attempt,
+    )
+
+
+@router.delete(
+    "/assets/<asset_id>",
+    summary="Delete an asset",
+    description="Removes its moments from the index, its derived artifacts and its registry entry; "
+    "the source object stays. 409 while the asset is still being analysed.",
+    tags=["assets"],
+    responses=_responses(200, DeleteResult, "What was removed", 400, 404, 409, 503),
+)
+def delete_asset(asset_id: ASSET_ID) -> DeleteResult:
+    deleted = operations.delete_asset(get_services(), asset_id)
+    return DeleteResult(
+        asset_id=deleted.asset_id, moments_removed=deleted.moments_removed, artifacts_removed=deleted.artifacts_removed
+    )
+
+
+@router.get(
+    "/health",
+    summary="Dependencies: index, registry, query embedding model",
+    tags=["health"],
+    responses={
+        200: {"description": "Everything reachable", "content": {"application/json": {"model": HealthReport}}},
+        503: {"description": "Something is not", "content": {"application/json": {"model": HealthReport}}},
+    },
+)
+def health() -> Response[str]:
+    checks = operations.check_health(get_services())
+    failed = [name for name, check in checks.items() if not check.ok]
+    report = HealthReport(
+        status="unhealthy" if failed else "ok",
+        checks={name: HealthCheck(ok=c.ok, detail=c.detail, ms=c.ms) for name, c in checks.items()},
+        error=(
+            ErrorDetail(status=503, code="unhealthy", message=f"unavailable: {', '.join(failed)}") if failed else None
+        ),
+    )
+    return Response(
+        status_code=HTTPStatus.SERVICE_UNAVAILABLE if failed else HTTPStatus.OK,
+        content_type=content_types.APPLICATION_JSON,
+        body=report.model_dump_json(),
+    )

@@ -1,0 +1,36 @@
+"""Search API Lambda: API Gateway (REST, proxy integration) event → the API resolver → response."""
+
+from __future__ import annotations
+
+import os
+import warnings
+from typing import Any
+
+from aws_lambda_powertools.logging import correlation_paths
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from medialens.api.app import app
+from medialens.observability import get_logger, get_metrics, get_tracer
+from medialens.services import get_services
+
+# Only searches publish metrics: a request for an asset or /health has none, which is fine.
+warnings.filterwarnings("ignore", message="No application metrics to publish")
+
+logger = get_logger("medialens-api")
+metrics = get_metrics("medialens-api")
+tracer = get_tracer("medialens-api")
+
+if os.environ.get("AWS_LAMBDA_FUNCTION_NAME"):
+    # Load the query embedding model during the Lambda init phase, not in the first search.
+    # A failure here is reported by /health and by the first semantic query, not at import.
+    try:
+        get_services().embedder.load()
+    except Exception:
+        logger.exception("query embedding model did not load at init")
+
+
+@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)
+@metrics.log_metrics
+@tracer.capture_lambda_handler
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    return app.resolve(event, context)

@@ -1,0 +1,310 @@
+"""Speech recognition: Whisper (CTranslate2, through faster-whisper) from the model store.
+
+A recognizer turns one chunk of 16 kHz mono audio into a :class:`ChunkTranscript`: segments
+with Whisper's confidence figures, words with absolute start/end seconds and probabilities, and
+the language (detected when the model is multilingual and none is given). On a machine with a
+CUDA GPU it computes in float16, elsewhere in int8 (the weights ship as float16; CTranslate2
+quantizes them as it loads them); ``version`` records which, and goes on every artifact.
+
+    recognizer = get_speech_recognizer(settings)
+    chunk_transcript = recognizer.transcribe(read_wav(chunk_wav), offset_s=chunk.start)
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from abc import abstractmethod
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from medialens.errors import ConfigurationError
+from medialens.media.audio import SAMPLE_RATE, FloatAudio, read_wav
+from medialens.media.transcript import ChunkTranscript, Segment, Word
+from medialens.ml.base import InferenceModel
+from medialens.ml.store import ModelArtifact, ModelStore
+from medialens.settings import Settings, get_settings
+
+log = logging.getLogger(__name__)
+
+# What each device computes in unless told otherwise: float16 is the GPU's native speed; on CPU
+# int8 gives the same words as float32 on our test speech at about half the time (bench_speech).
+DEFAULT_COMPUTE_TYPES = {"cuda": "float16", "cpu": "int8"}
+
+
+class SpeechRecognizer(InferenceModel):
+    """16 kHz mono float32 audio in, a :class:`ChunkTranscript` with word timestamps out."""
+
+    @property
+    @abstractmethod
+    def multilingual(self) -> bool:
+        """Whether the model can transcribe (and identify) languages other than English."""
+
+    @abstractmethod
+    def transcribe(self, audio: FloatAudio, offset_s: float = 0.0, language: str | None = None) -> ChunkTranscript:
+        """Transcribes ``audio``; every time in the result has ``offset_s`` added (the chunk's
+        start in the recording). ``language`` (e.g. "en") skips detection."""
+
+    @abstractmethod
+    def detect_language(self, audio: FloatAudio) -> tuple[str, float]:
+        """The language spoken in (the first 30 s of speech in) ``audio``, and its probability."""
+
+    def transcribe_wav(self, path: Path, offset_s: float = 0.0, language: str | None = None) -> ChunkTranscript:
+        """Transcribes a 16 kHz WAV chunk artifact (:func:`medialens.media.audio.write_chunks`)."""
+        return self.transcribe(read_wav(path), offset_s=offset_s, language=language)
+
+
+def available_cpus() -> int:
+    """CPUs this process may run on (a container's or taskset's limit, not the host's count)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - not Linux
+        return os.cpu_count() or 1
+
+
+def select_device(device: str = "auto") -> str:
+    """``cuda`` when asked, or on auto when CTranslate2 sees a CUDA device; else ``cpu``."""
+    import ctranslate2  # type: ignore[import-untyped]
+
+    if device not in {"auto", "cpu", "cuda"}:
+        raise ConfigurationError(f"speech device must be auto, cpu or cuda, not {device!r}")
+    if device == "auto":
+        return "cuda" if ctranslate2.get_cuda_device_count() > 0 else "cpu"
+    if device == "cuda" and ctranslate2.get_cuda_device_count() == 0:
+        raise ConfigurationError("speech device cuda was configured but CTranslate2 sees no CUDA device")
+    return device
+
+
+def select_compute_type(device: str, requested: str | None = None) -> str:
+    """The compute type for ``device``: ``requested`` if the device supports it, else the
+    device's default (float16 on CUDA, int8 on CPU), else float32 (always supported)."""
+    import ctranslate2
+
+    supported = set(ctranslate2.get_supported_compute_types(device))
+    if requested is not None:
+        if requested not in supported:
+            choices = ", ".join(sorted(supported))
+            raise ConfigurationError(
+                f"compute type {requested} is not supported on {device} here (supported: {choices})"
+            )
+        return requested
+    preferred = DEFAULT_COMPUTE_TYPES[device]
+    if preferred in supported:
+        return preferred
+    log.warning("%s does not support %s compute here; using float32", device, preferred)
+    return "float32"
+
+
+class FasterWhisperRecognizer(SpeechRecognizer):
+    """Whisper in CTranslate2 format, run by faster-whisper.
+
+    Decoding: beam search (``beam_size``), word timestamps always on, faster-whisper's own
+    Silero VAD filter inside the chunk (hallucinations in long silences cost more than the ~1%
+    it takes), and no conditioning on the previous window's text: that conditioning is what
+    sends Whisper into repetition loops, and without it a chunk's words do not depend on where
+    the chunk began, so chunked and one-pass transcripts agree.
+
+    ``batch_size`` > 0 (the default, 8) decodes with faster-whisper's BatchedInferencePipeline:
+    the chunk's speech, cut by its VAD into pieces of up to 30 s at pauses, decoded in batches;
+    on a GPU batching is what fills it. On 2 CPU cores (scripts/bench_speech.py) it took the same
+    CPU time per media minute as one window at a time but kept both cores busy (an hour of
+    tiny.en: 198 s against 252 s), in ~140 MB more memory, with WER within two points either
+    way (hour, tiny.en: 12.5% vs 11.9%; 3 min, base: 6.8% vs 10%). Its segments are longer (up
+    to 30 s). 0: one 30 s window after another (``WhisperModel.transcribe``).
+
+    Thread-safe: CTranslate2 models are; ``num_workers`` > 1 lets that many calls run at once.
+    """
+
+    def __init__(
+        self,
+        store: ModelStore,
+        name: str,
+        version: str | None = None,
+        *,
+        device: str = "auto",
+        compute_type: str | None = None,
+        cpu_threads: int = 0,
+        num_workers: int = 1,
+        beam_size: int = 5,
+        batch_size: int = 8,
+        vad_filter: bool = True,
+    ) -> None:
+        super().__init__()
+        spec = store.spec(name)
+        if spec.format != "ctranslate2":
+            raise ConfigurationError(f"model {name} is a {spec.format} model, not a CTranslate2 Whisper model")
+        self.name = name
+        self._store = store
+        self._requested_version = version or spec.version
+        self._quantization = spec.quantizations[0]
+        self.device = select_device(device)
+        self.compute_type = select_compute_type(self.device, compute_type)
+        if num_workers < 1 or beam_size < 1 or batch_size < 0 or cpu_threads < 0:
+            raise ValueError("num_workers and beam_size must be >= 1, batch_size and cpu_threads >= 0")
+        # Threads per worker: all available CPUs shared among the workers unless set.
+        self.cpu_threads = cpu_threads or max(1, available_cpus() // num_workers)
+        self.num_workers = num_workers
+        self.beam_size = beam_size
+        self.batch_size = batch_size
+        self.vad_filter = vad_filter
+        self._artifact: ModelArtifact | None = None
+        self._model: Any = None
+
+    @property
+    def version(self) -> str:
+        """``name@version+compute type``: what computed the words, as recorded on artifacts."""
+        return f"{self.name}@{self._requested_version}+{self.compute_type}"
+
+    @property
+    def artifact(self) -> ModelArtifact:
+        self.load()
+        assert self._artifact is not None
+        return self._artifact
+
+    @property
+    def multilingual(self) -> bool:
+        self.load()
+        return bool(self._model.model.is_multilingual)
+
+    def _load(self) -> None:
+        from faster_whisper import WhisperModel  # type: ignore[import-untyped]
+
+        artifact = self._store.resolve(self.name, self._quantization, self._requested_version)
+        log.info("loading %s on %s (%s, %d threads)", self.version, self.device, self.compute_type, self.cpu_threads)
+        self._model = WhisperModel(
+            str(artifact.path),
+            device=self.device,
+            compute_type=self.compute_type,
+            cpu_threads=self.cpu_threads,
+            num_workers=self.num_workers,
+            local_files_only=True,
+        )
+        self._artifact = artifact
+
+    def _check_language(self, language: str | None) -> None:
+        if language is not None and language != "en" and not self.multilingual:
+            raise ConfigurationError(
+                f"{self.name} is English-only and cannot transcribe {language!r}; configure a multilingual "
+                "speech model (MEDIALENS_SPEECH_MODEL=whisper-base)"
+            )
+
+    def detect_language(self, audio: FloatAudio) -> tuple[str, float]:
+        self.load()
+        if not self.multilingual:
+            return "en", 1.0
+        samples = np.ascontiguousarray(audio, dtype=np.float32)
+        language, probability, _ = self._model.detect_language(audio=samples, vad_filter=self.vad_filter)
+        return str(language), float(probability)
+
+    def transcribe(self, audio: FloatAudio, offset_s: float = 0.0, language: str | None = None) -> ChunkTranscript:
+        self.load()
+        self._check_language(language)
+        samples = np.ascontiguousarray(audio, dtype=np.float32).reshape(-1)
+        duration = len(samples) / SAMPLE_RATE
+        if not len(samples):
+            return ChunkTranscript(offset_s=offset_s, duration_s=0.0, language=language, model_version=self.version)
+        options: dict[str, Any] = {
+            "language": language,
+            "beam_size": self.beam_size,
+            "word_timestamps": True,
+            "vad_filter": self.vad_filter,
+            "condition_on_previous_text": False,
+        }
+        if self.batch_size:
+            from faster_whisper import BatchedInferencePipeline
+
+            # A pipeline per call: it keeps per-transcription state, the model it wraps does not.
+            segments, info = BatchedInferencePipeline(self._model).transcribe(
+                samples, batch_size=self.batch_size, **options
+            )
+        else:
+            segments, info = self._model.transcribe(samples, **options)
+        converted = [_segment(segment, offset_s) for segment in segments]  # decoding happens here
+        words = sum(len(segment.words) for segment in converted)
+        return ChunkTranscript(
+            offset_s=offset_s,
+            duration_s=duration,
+            # With no speech there was nothing to identify: do not report a guess.
+            language=str(info.language) if words or language else None,
+            language_probability=float(info.language_probability) if words or language else None,
+            segments=converted,
+            model_version=self.version,
+        )
+
+
+def _probability(value: Any) -> float:
+    return min(1.0, max(0.0, float(value)))
+
+
+def _segment(segment: Any, offset_s: float) -> Segment:
+    """faster-whisper's Segment (numpy floats, relative times) as ours (absolute seconds)."""
+    words = [
+        Word(
+            start=round(max(0.0, float(word.start) + offset_s), 3),
+            end=round(max(0.0, float(word.end) + offset_s), 3),
+            text=str(word.word),
+            probability=round(_probability(word.probability), 4),
+        )
+        for word in segment.words or []
+    ]
+    return Segment(
+        start=round(max(0.0, float(segment.start) + offset_s), 3),
+        end=round(max(0.0, float(segment.end) + offset_s), 3),
+        text=str(segment.text).strip(),
+        avg_logprob=round(float(segment.avg_logprob), 4),
+        no_speech_prob=round(_probability(segment.no_speech_prob), 4),
+        compression_ratio=round(float(segment.compression_ratio), 3),
+        temperature=None if segment.temperature is None else float(segment.temperature),
+        words=words,
+    )
+
+
+_recognizers: dict[tuple[Any, ...], SpeechRecognizer] = {}
+_recognizers_lock = threading.Lock()
+
+
+def get_speech_recognizer(settings: Settings | None = None) -> SpeechRecognizer:
+    """The process-wide recognizer for the configured speech model and runtime options."""
+    settings = settings or get_settings()
+    key = (
+        settings.speech_model,
+        settings.speech_device,
+        settings.speech_compute_type,
+        settings.speech_cpu_threads,
+        settings.speech_num_workers,
+        settings.speech_beam_size,
+        settings.speech_batch_size,
+        settings.models_dir.resolve(),
+        settings.model_store_uri,
+    )
+    with _recognizers_lock:
+        recognizer = _recognizers.get(key)
+        if recognizer is None:
+            store = ModelStore(settings.models_dir)
+            if settings.model_store_uri:
+                from medialens import aws
+
+                store = ModelStore(
+                    settings.models_dir, s3_client=aws.s3(settings), remote_root=settings.model_store_uri
+                )
+            recognizer = FasterWhisperRecognizer(
+                store,
+                settings.speech_model,
+                device=settings.speech_device,
+                compute_type=settings.speech_compute_type,
+                cpu_threads=settings.speech_cpu_threads,
+                num_workers=settings.speech_num_workers,
+                beam_size=settings.speech_beam_size,
+                batch_size=settings.speech_batch_size,
+            )
+            _recognizers[key] = recognizer
+        return recognizer
+
+
+def reset_speech_recognizers() -> None:
+    """Forgets cached recognizers (tests that change settings)."""
+    with _recognizers_lock:
+        _recognizers.clear()

@@ -1,0 +1,359 @@
+"""Benchmarks search on the embedded LanceDB index: p50/p95 latency of keyword, semantic and
+hybrid queries at 10k and 100k moments, through the API resolver and directly, and recall@10 of
+the index's vector search against exact (numpy) search.
+
+    .venv/bin/python scripts/bench_search.py --sizes 10000 100000 --json .bench/search.json
+
+Embedding 100k real texts takes too long on a small machine, so moments are built like this:
+
+* a base set of real sentences (``--base``), each embedded by the real int8 MiniLM;
+* every further moment is a two-sentence passage: two base sentences joined, whose vector is
+  the normalised sum of their two real embeddings, plus Gaussian noise (sigma ``--noise`` per
+  dimension) so that no two derived vectors coincide. The texts are real words, so BM25 works on
+  a real vocabulary; the vectors are mixtures of real embeddings, not model output for the joined
+  text (a mean-pooled encoder gives something close, not equal). The output says so, with the
+  mean cosine between a derived vector and its noise-free mixture.
+
+Queries are fresh sentences (not in the index) embedded by the same model at query time, as the
+API does; "direct" calls ``SearchService`` in-process, "api" sends an API Gateway event through
+the Powertools resolver (validation, snippets, links included). Recall@10 compares the index's
+``semantic()`` (ANN once the table passes the index's ``ann_threshold``, exact below it) with
+brute-force cosine over every vector.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import random
+import shlex
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+import numpy as np
+import numpy.typing as npt
+
+from medialens.api.app import app
+from medialens.domain.assets import MediaType
+from medialens.domain.moments import Modality, Moment
+from medialens.domain.search import SearchFilters, SearchMode, SearchQuery
+from medialens.index.lance import LanceMomentIndex
+from medialens.services import Services, set_services
+from medialens.settings import Settings, get_settings
+
+
+def choices(text: str) -> list[str]:
+    """Phrases separated by "|" (line breaks inside the literal are only layout)."""
+    return [" ".join(part.split()) for part in text.split("|")]
+
+
+SUBJECTS = choices("""the finance team|our support desk|the new retention policy|the ingest pipeline
+|each regional office|the keynote speaker|a customer in Lisbon|the video transcoder
+|every full-time employee|the security auditor
+|the mobile app|the warehouse in Rotterdam|the night shift|the board of directors|the data platform
+|the onboarding guide|the release manager|a field engineer|the legal department|the marketing campaign
+|the payment service|the storage cluster|the search index|the hiring committee|the travel desk
+|the quarterly report|the incident commander|the design review|the customer survey|the product owner""")
+VERBS = choices("""describes|requires|reduced|will replace|mentions|explains|approved|measured|postponed|doubled
+|rejected|summarised|introduced|audited|scheduled|cancelled|reviewed|estimated|migrated|announced""")
+OBJECTS = choices("""the cost of storing raw footage for seven years|twenty-five days of paid annual leave
+|a latency budget of two hundred milliseconds|the migration to event-driven processing
+|how search results are ranked by relevance|the holiday rota for the on-call engineers
+|a fourteen percent increase in subscription revenue|the safety briefing before the site visit
+|the password rotation for the production database|the escalation path when a page is ignored
+|the warranty on refurbished robots|refunds for orders returned within forty-five days
+|the expense deadline of thirty days|the new laptop refresh cycle|the backup schedule of six hours
+|the carbon footprint of the data centre|the roadmap for the autumn launch|the firmware certification delay
+|the parental leave of sixteen weeks|the meal allowance for business travel|the shipping cut-off at two o'clock
+|the accessibility audit of the website|the encryption of customer records|the quarterly budget forecast
+|the intern programme in Berlin|the outage of the payment gateway|the noise complaint from the neighbours
+|the vendor contract for cloud storage|the translation of the user manual|the price of the premium plan""")
+CLAUSES = choices("""according to the minutes of Tuesday's meeting|although the budget was cut in March
+|which the board discussed at length|as shown on slide twelve of the deck|because the previous vendor ended support
+|so that every asset can be searched|after the audit in February|before the end of the fiscal year
+|despite objections from the works council|while the team was travelling|once the pilot in Porto succeeded
+|unless the regulator objects|in line with the new policy|during the all-hands call""")
+
+
+def make_sentences(count: int, rng: random.Random) -> list[str]:
+    subjects, verbs, objects, clauses = SUBJECTS, VERBS, OBJECTS, CLAUSES
+    sentences: set[str] = set()
+    while len(sentences) < count:
+        sentence = f"{rng.choice(subjects).capitalize()} {rng.choice(verbs)} {rng.choice(objects)}"
+        if rng.random() < 0.6:
+            sentence += f", {rng.choice(clauses)}"
+        sentences.add(sentence + ".")
+    return sorted(sentences)
+
+
+def make_queries(count: int, rng: random.Random, exclude: set[str]) -> list[str]:
+    """Questions and phrases in the corpus's vocabulary, none of them a stored sentence."""
+    objects, subjects = OBJECTS, SUBJECTS
+    forms = [
+        lambda: f"what did {rng.choice(subjects)} say about {rng.choice(objects)}",
+        lambda: f"{rng.choice(objects)}",
+        lambda: f"when was {rng.choice(objects)} {rng.choice(VERBS)}",
+        lambda: f"who is responsible for {rng.choice(objects)}",
+    ]
+    queries: list[str] = []
+    while len(queries) < count:
+        query = rng.choice(forms)()
+        if query not in exclude and query not in queries:
+            queries.append(query)
+    return queries
+
+
+def unit_rows(matrix: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
+    normalised: npt.NDArray[np.float32] = matrix / np.linalg.norm(matrix, axis=1, keepdims=True)
+    return normalised
+
+
+def build_corpus(
+    total: int, base_texts: list[str], base_vectors: npt.NDArray[np.float32], noise: float, seed: int
+) -> tuple[list[str], npt.NDArray[np.float32], float]:
+    """The first ``len(base_texts)`` moments are real; the rest are joined pairs (see the docstring).
+    Returns texts, unit vectors, and the mean cosine of derived vectors to their mixtures."""
+    rng = np.random.default_rng(seed)
+    count = min(total, len(base_texts))
+    texts = list(base_texts[:count])
+    vectors = [base_vectors[:count]]
+    derived = total - count
+    similarity = 1.0
+    if derived > 0:
+        pairs = rng.integers(0, len(base_texts), size=(derived, 2))
+        pairs[:, 1] = np.where(pairs[:, 0] == pairs[:, 1], (pairs[:, 1] + 1) % len(base_texts), pairs[:, 1])
+        mixtures = unit_rows(base_vectors[pairs[:, 0]] + base_vectors[pairs[:, 1]])
+        noisy = unit_rows(mixtures + rng.normal(0.0, noise, mixtures.shape).astype(np.float32))
+        similarity = float(np.mean(np.sum(mixtures * noisy, axis=1)))
+        texts += [f"{base_texts[a]} {base_texts[b]}" for a, b in pairs]
+        vectors.append(noisy)
+    return texts, np.vstack(vectors).astype(np.float32), similarity
+
+
+def moments_for(texts: list[str], vectors: npt.NDArray[np.float32], start: int) -> list[Moment]:
+    """Moments spread over assets, media types and modalities like a mixed library."""
+    kinds = [
+        (MediaType.DOCUMENT, Modality.DOCUMENT),
+        (MediaType.VIDEO, Modality.SPEECH),
+        (MediaType.VIDEO, Modality.SCREEN_TEXT),
+        (MediaType.AUDIO, Modality.SPEECH),
+    ]
+    moments = []
+    for offset, (text, vector) in enumerate(zip(texts, vectors, strict=True)):
+        number = start + offset
+        media_type, modality = kinds[number % len(kinds)]
+        asset = f"bench-asset-{number // 50:05d}"
+        timed = media_type is not MediaType.DOCUMENT
+        moments.append(
+            Moment(
+                moment_id=f"m{number:07d}",
+                asset_id=asset,
+                source=f"s3://medialens-drop/incoming/bench/{asset}.{'pdf' if not timed else 'mp4'}",
+                media_type=media_type,
+                modality=modality,
+                text=text,
+                page=None if timed else 1 + (number % 50) // 5,
+                start=float(number % 50) * 6.0 if timed else None,
+                end=float(number % 50) * 6.0 + 6.0 if timed else None,
+                vector=vector.tolist(),
+                model_versions={"text_embedding": "bench"},
+                pipeline_version="1",
+            )
+        )
+    return moments
+
+
+def percentiles(samples_ms: list[float]) -> dict[str, float]:
+    ordered = sorted(samples_ms)
+    p95 = ordered[min(len(ordered) - 1, round(0.95 * (len(ordered) - 1)))]
+    return {"p50_ms": round(statistics.median(ordered), 2), "p95_ms": round(p95, 2), "n": len(ordered)}
+
+
+def timed(run: Callable[[], object]) -> float:
+    started = time.perf_counter()
+    run()
+    return (time.perf_counter() - started) * 1000.0
+
+
+def api_event(query: str, mode: str, k: int) -> dict[str, Any]:
+    path = "/search"
+    params = {"query": query, "mode": mode, "k": str(k)}
+    return {
+        "resource": "/{proxy+}",
+        "path": path,
+        "httpMethod": "GET",
+        "headers": {"Accept": "application/json"},
+        "multiValueHeaders": {"Accept": ["application/json"]},
+        "queryStringParameters": params,
+        "multiValueQueryStringParameters": {name: [value] for name, value in params.items()},
+        "pathParameters": {"proxy": "search"},
+        "requestContext": {"requestId": "bench", "stage": "bench", "path": "/bench" + path + "?" + quote(query)},
+        "body": None,
+        "isBase64Encoded": False,
+    }
+
+
+def bench_size(
+    size: int,
+    texts: list[str],
+    vectors: npt.NDArray[np.float32],
+    queries: list[str],
+    query_vectors: npt.NDArray[np.float32],
+    settings: Settings,
+    k: int,
+) -> dict[str, Any]:
+    home = settings.home
+    shutil.rmtree(home, ignore_errors=True)
+    index = LanceMomentIndex(settings.index_dir, dimensions=vectors.shape[1], maintain_after_small_fragments=None)
+    started = time.perf_counter()
+    batch = 10_000
+    for start in range(0, size, batch):
+        end = min(start + batch, size)
+        index.upsert(moments_for(texts[start:end], vectors[start:end], start))
+    ingest_s = time.perf_counter() - started
+    started = time.perf_counter()
+    index.optimize()  # refreshes BM25 statistics, builds scalar indexes, and the ANN index when large
+    optimize_s = time.perf_counter() - started
+    ann = size >= index.ann_threshold
+
+    services = Services(settings)  # the API's own wiring over the same directory
+    set_services(services)
+    service = services.search
+    for query in queries[:5]:  # warm-up: model session, table handles, caches
+        for mode in SearchMode:
+            service.search(SearchQuery(text=query, mode=mode, k=k))
+            app.resolve(api_event(query, mode.value, k), None)
+
+    latency: dict[str, dict[str, Any]] = {}
+    for mode in SearchMode:
+        direct = [timed(lambda q=q, m=mode: service.search(SearchQuery(text=q, mode=m, k=k))) for q in queries]
+
+        def through_api(q: str, mode: SearchMode = mode) -> None:
+            response = app.resolve(api_event(q, mode.value, k), None)
+            assert response["statusCode"] == 200, response["body"]
+
+        api = [timed(lambda q=q: through_api(q)) for q in queries]
+        latency[mode.value] = {"direct": percentiles(direct), "api": percentiles(api)}
+    index_only = [timed(lambda v=v: services.index.semantic(v, k, SearchFilters())) for v in query_vectors]
+    latency["knn_index_only"] = {"direct": percentiles(index_only)}
+
+    # Recall@k of the index's vector search against brute force over all vectors.
+    exact = np.argsort(-(query_vectors @ vectors[:size].T), axis=1)[:, :k]
+    recalls = []
+    for row, vector in enumerate(query_vectors):
+        found = {hit.moment.moment_id for hit in services.index.semantic(vector, k, SearchFilters())}
+        truth = {f"m{int(i):07d}" for i in exact[row]}
+        recalls.append(len(found & truth) / k)
+    set_services(None)
+    return {
+        "moments": size,
+        "vector_search": "ANN (IVF_HNSW_SQ, refine)" if ann else "exact scan (below ann_threshold)",
+        "ingest_s": round(ingest_s, 2),
+        "optimize_s": round(optimize_s, 2),
+        "latency": latency,
+        f"recall_at_{k}": round(float(np.mean(recalls)), 4),
+        f"recall_at_{k}_min": round(float(np.min(recalls)), 2),
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000])
+    parser.add_argument("--base", type=int, default=4000, help="real sentences embedded by the model")
+    parser.add_argument("--queries", type=int, default=200)
+    parser.add_argument("--k", type=int, default=10)
+    parser.add_argument("--noise", type=float, default=0.02, help="sigma per dimension for derived vectors")
+    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--workdir", type=Path, default=None, help="index location (default: a temp dir)")
+    parser.add_argument("--json", type=Path, default=None, help="also write the results here")
+    args = parser.parse_args(argv)
+    os.environ["POWERTOOLS_METRICS_DISABLED"] = "true"  # no EMF lines in the benchmark's output
+
+    get_settings.cache_clear()
+    environment = get_settings()
+    workdir = args.workdir or Path(tempfile.mkdtemp(prefix="medialens-bench-"))
+    settings = environment.model_copy(update={"home": workdir / "home", "model_cache": environment.models_dir})
+    services = Services(settings)
+    embedder = services.embedder
+    embedder.load()
+
+    rng = random.Random(args.seed)
+    base_texts = make_sentences(args.base, rng)
+    queries = make_queries(args.queries, rng, set(base_texts))
+    started = time.perf_counter()
+    base_vectors = embedder.embed(base_texts).astype(np.float32)
+    embed_s = time.perf_counter() - started
+    query_vectors = embedder.embed(queries).astype(np.float32)
+
+    largest = max(args.sizes)
+    texts, vectors, derived_cosine = build_corpus(largest, base_texts, base_vectors, args.noise, args.seed)
+    results: dict[str, Any] = {
+        "command": shlex.join(["python", *sys.argv]),
+        "machine": {
+            "cpus": os.cpu_count(),
+            "platform": platform.platform(),
+            "python": platform.python_version(),
+            # Other work on the machine shows up in latency: the 1-minute load at start and end.
+            "load_start": round(os.getloadavg()[0], 2),
+        },
+        "model": embedder.version,
+        "corpus": {
+            "real_embedded_sentences": len(base_texts),
+            "embedding_s": round(embed_s, 2),
+            "derived": "two base sentences joined; vector = normalise(e1 + e2 + N(0, sigma^2))",
+            "noise_sigma": args.noise,
+            "mean_cosine_derived_to_mixture": round(derived_cosine, 4),
+            "queries": len(queries),
+        },
+        "k": args.k,
+        "sizes": [],
+    }
+    for size in sorted(args.sizes):
+        print(f"[bench] {size} moments…", file=sys.stderr, flush=True)
+        results["sizes"].append(bench_size(size, texts, vectors, queries, query_vectors, settings, args.k))
+    results["machine"]["load_end"] = round(os.getloadavg()[0], 2)
+    if args.workdir is None:
+        shutil.rmtree(workdir, ignore_errors=True)
+
+    print(f"command: {results['command']}")
+    machine = results["machine"]
+    print(
+        f"machine: {machine['cpus']} CPUs, {machine['platform']}, load {machine['load_start']} -> "
+        f"{machine['load_end']}; model {results['model']}"
+    )
+    corpus = results["corpus"]
+    print(
+        f"corpus: {corpus['real_embedded_sentences']} real sentences embedded in {corpus['embedding_s']} s; the rest "
+        f"derived ({corpus['derived']}, sigma {corpus['noise_sigma']}, mean cosine to mixture "
+        f"{corpus['mean_cosine_derived_to_mixture']}); {corpus['queries']} unseen queries, k={args.k}"
+    )
+    header = f"{'moments':>8} {'mode':<15} {'direct p50/p95 ms':>19} {'api p50/p95 ms':>16}"
+    print(header)
+    for entry in results["sizes"]:
+        for mode, paths in entry["latency"].items():
+            direct = paths["direct"]
+            api = paths.get("api")
+            api_text = f"{api['p50_ms']:>7.1f}/{api['p95_ms']:<7.1f}" if api else f"{'-':>16}"
+            print(f"{entry['moments']:>8} {mode:<15} {direct['p50_ms']:>9.1f}/{direct['p95_ms']:<9.1f} {api_text}")
+        print(
+            f"{entry['moments']:>8} vector search: {entry['vector_search']}; recall@{args.k} "
+            f"{entry[f'recall_at_{args.k}']} (worst query {entry[f'recall_at_{args.k}_min']}); "
+            f"ingest {entry['ingest_s']} s, optimize {entry['optimize_s']} s"
+        )
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,367 @@
+"""Benchmarks speech-to-text on CPU, and the speech path end to end on a one-hour recording.
+
+Part 1, recognition speed as multiples of real time (audio seconds per wall second) on a few
+minutes of espeak-ng speech cut into ~60 s chunks at silences, for each of: Whisper tiny.en and
+base; int8 and float32 compute; chunks one at a time (all threads on one chunk), decoded with
+faster-whisper's BatchedInferencePipeline (batch 8), or two chunks in parallel (one thread
+each). Each run also reports its word error rate against the script (WER-ish: espeak's voices,
+not people).
+
+Part 2, end to end in a child process (so its peak RSS is its own): synthesise N minutes
+(default 60) to MP3, then decode -> VAD -> chunk (90 s) -> transcribe -> stitch -> VTT and
+passages, as the steps do, reporting media minutes per wall minute per stage and overall, peak
+RSS (the kernel's VmHWM; VmRSS sampled every 0.1 s per stage) and the WER.
+
+    .venv/bin/python scripts/bench_speech.py --quick              # ~4 min on 2 cores
+    .venv/bin/python scripts/bench_speech.py --json bench.json    # ~10-15 min on 2 cores
+
+Timings are wall-clock: on a shared machine, read them with the load average printed first.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import re
+import resource
+import shlex
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from medialens.media.audio import (
+    SAMPLE_RATE,
+    AudioChunk,
+    ChunkingParams,
+    detect_speech,
+    load_audio,
+    plan_chunks,
+    prepare_speech_audio,
+)
+from medialens.media.transcript import ChunkTranscript, Transcript, speech_passages, stitch, to_webvtt
+from medialens.ml.asr import FasterWhisperRecognizer, available_cpus
+from medialens.ml.store import ModelStore
+from medialens.settings import get_settings
+from sample_audio import Spoken, synthesise_speech  # a sibling script
+
+# --- word error rate against the synthesis script ------------------------------------------------
+
+
+def _tokens(text: str) -> list[str]:
+    return [t for t in (re.sub(r"[^\w']", "", w.casefold()) for w in text.split()) if t]
+
+
+def _edits(reference: Sequence[str], hypothesis: Sequence[str]) -> int:
+    row = list(range(len(hypothesis) + 1))
+    for i in range(1, len(reference) + 1):
+        diagonal, row[0] = row[0], i
+        for j in range(1, len(hypothesis) + 1):
+            substitution = diagonal + (reference[i - 1] != hypothesis[j - 1])
+            diagonal, row[j] = row[j], min(row[j] + 1, row[j - 1] + 1, substitution)
+    return row[-1]
+
+
+def word_error_rate(script: Sequence[Spoken], transcript: Transcript) -> float:
+    """WER over blocks of about a minute, split in the pauses between sentences (a full
+    alignment of an hour's 9,000 words would take minutes in pure Python)."""
+    words = transcript.words
+    errors = total = 0
+    block: list[Spoken] = []
+    low = 0.0
+    for k, sentence in enumerate(script):
+        block.append(sentence)
+        last = k == len(script) - 1
+        if not last and sentence.end - block[0].start < 60:
+            continue
+        high = float("inf") if last else (sentence.end + script[k + 1].start) / 2  # mid-pause
+        reference = _tokens(" ".join(s.text for s in block))
+        hypothesis = [t for w in words if low <= w.middle < high for t in _tokens(w.text)]
+        errors += _edits(reference, hypothesis)
+        total += len(reference)
+        block, low = [], high
+    return errors / max(1, total)
+
+
+# --- resource sampling ----------------------------------------------------------------------------
+
+
+def _status_mib(field: str) -> float:
+    with open("/proc/self/status", encoding="ascii") as handle:  # noqa: PTH123 - a /proc read
+        for line in handle:
+            if line.startswith(f"{field}:"):
+                return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def _rss_mib() -> float:
+    return _status_mib("VmRSS")
+
+
+class RssSampler:
+    """Samples this process's VmRSS every ``interval`` s; ``peak()`` per stage."""
+
+    def __init__(self, interval: float = 0.1) -> None:
+        self.interval = interval
+        self._peak = 0.0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.interval):
+            self._peak = max(self._peak, _rss_mib())
+
+    def __enter__(self) -> RssSampler:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    @contextmanager
+    def stage(self, results: dict[str, Any], name: str, media_s: float | None = None) -> Iterator[None]:
+        self._peak = _rss_mib()
+        started, cpu_started = time.perf_counter(), time.process_time()
+        yield
+        wall, cpu = time.perf_counter() - started, time.process_time() - cpu_started
+        self._peak = max(self._peak, _rss_mib())
+        entry: dict[str, Any] = {
+            "wall_s": round(wall, 1),
+            "cpu_s": round(cpu, 1),
+            "peak_rss_mib": round(self._peak, 1),  # sampled during the stage
+            "max_rss_so_far_mib": round(_max_rss_mib(), 1),  # the kernel's high-water mark
+        }
+        if media_s is not None:
+            entry["media_min_per_wall_min"] = round(media_s / wall, 1)
+            entry["media_min_per_cpu_min"] = round(media_s / cpu, 1)
+        results[name] = entry
+
+
+def _max_rss_mib() -> float:
+    """This process's peak RSS: the kernel's high-water mark (VmHWM), reset by exec.
+
+    Not getrusage's ru_maxrss: Linux carries that over from the parent across fork and exec,
+    so a child started by a process that had grown large reports the parent's size.
+    """
+    return _status_mib("VmHWM") or resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+# --- part 1: recognition speed --------------------------------------------------------------------
+
+
+def _chunks_of(audio: np.ndarray) -> list[AudioChunk]:
+    # 60 s chunks, so that a few minutes make several (the parallel mode needs two at least).
+    regions = detect_speech([audio])
+    return plan_chunks(len(audio) / SAMPLE_RATE, regions, ChunkingParams(target_s=60.0))
+
+
+def _run(
+    store: ModelStore, model: str, compute: str, mode: str, audio: np.ndarray, chunks: list[AudioChunk], threads: int
+) -> tuple[float, float, Transcript, str]:
+    """One configuration over ``chunks``: wall seconds, CPU seconds (all threads), transcript."""
+    parallel = 2 if mode == "parallel" else 1
+    recognizer = FasterWhisperRecognizer(
+        store,
+        model,
+        device="cpu",
+        compute_type=compute,
+        cpu_threads=max(1, threads // parallel),
+        num_workers=parallel,
+        batch_size=8 if mode == "batched" else 0,
+    )
+    recognizer.load()  # loading is not recognition: time it apart
+    recognizer.transcribe(audio[: 5 * SAMPLE_RATE], language="en")  # warm-up
+
+    def one(chunk: AudioChunk) -> ChunkTranscript:
+        samples = audio[round(chunk.start * SAMPLE_RATE) : round(chunk.end * SAMPLE_RATE)]
+        return recognizer.transcribe(samples, offset_s=chunk.start, language="en")
+
+    started, cpu_started = time.perf_counter(), time.process_time()
+    if parallel > 1:
+        with ThreadPoolExecutor(parallel) as pool:
+            parts = list(pool.map(one, chunks))
+    else:
+        parts = [one(chunk) for chunk in chunks]
+    wall, cpu = time.perf_counter() - started, time.process_time() - cpu_started
+    return wall, cpu, stitch(parts, chunks), recognizer.version
+
+
+def recognition_matrix(
+    store: ModelStore, minutes: float, models: Sequence[str], modes: Sequence[tuple[str, str]], threads: int
+) -> list[dict[str, Any]]:
+    with tempfile.TemporaryDirectory() as tmp:
+        source = Path(tmp) / "matrix.mp3"
+        script = synthesise_speech(source, minutes, seed=1)
+        audio = load_audio(source)
+    duration = len(audio) / SAMPLE_RATE
+    chunks = _chunks_of(audio)
+    rows = []
+    for model in models:
+        for compute, mode in modes:
+            wall, cpu, transcript, version = _run(store, model, compute, mode, audio, chunks, threads)
+            row = {
+                "model": version,
+                "mode": mode,
+                "audio_s": round(duration, 1),
+                "chunks": len(chunks),
+                "wall_s": round(wall, 1),
+                "x_realtime": round(duration / wall, 1),
+                # Audio seconds per CPU second: what a busy shared machine distorts least.
+                "x_realtime_per_cpu": round(duration / cpu, 1),
+                "wer": round(word_error_rate(script, transcript), 3),
+            }
+            print(json.dumps(row), flush=True)
+            rows.append(row)
+    return rows
+
+
+# --- part 2: end to end ---------------------------------------------------------------------------
+
+
+def end_to_end_child(
+    source: Path, script_path: Path, model: str, workers: int, threads: int, batch_size: int
+) -> dict[str, Any]:
+    """Runs in a fresh process: the steps' path over one file, with per-stage figures."""
+    script = [Spoken(**s) for s in json.loads(script_path.read_text(encoding="utf-8"))]
+    store = ModelStore(get_settings().models_dir)
+    results: dict[str, Any] = {"baseline_rss_mib": round(_rss_mib(), 1)}
+    with RssSampler() as sampler, tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp)
+        with sampler.stage(results, "decode_vad_chunk"):
+            prepared = prepare_speech_audio(source, work, chunking=ChunkingParams(target_s=90.0))
+        duration = prepared.info.duration_s
+        prepare = results["decode_vad_chunk"]
+        prepare["media_min_per_wall_min"] = round(duration / prepare["wall_s"], 1)
+        prepare["media_min_per_cpu_min"] = round(duration / max(prepare["cpu_s"], 0.1), 1)
+        recognizer = FasterWhisperRecognizer(
+            store,
+            model,
+            device="cpu",
+            cpu_threads=max(1, threads // workers),
+            num_workers=workers,
+            batch_size=batch_size,
+        )
+        with sampler.stage(results, "load_model"):
+            recognizer.load()
+        speech_chunks = [c for c in prepared.chunks if c.has_speech]
+
+        def one(chunk: AudioChunk) -> ChunkTranscript:
+            if not chunk.has_speech:
+                return ChunkTranscript(offset_s=chunk.start, duration_s=chunk.duration)
+            return recognizer.transcribe_wav(work / (chunk.file or ""), offset_s=chunk.start)
+
+        with sampler.stage(results, "transcribe", duration), ThreadPoolExecutor(workers) as pool:
+            parts = list(pool.map(one, prepared.chunks))
+        with sampler.stage(results, "stitch_vtt_passages"):
+            transcript = stitch(parts, prepared.chunks)
+            vtt = to_webvtt(transcript)
+            passages = speech_passages(transcript)
+    total = sum(stage["wall_s"] for stage in results.values() if isinstance(stage, dict))
+    cpu_total = sum(stage["cpu_s"] for stage in results.values() if isinstance(stage, dict))
+    results.update(
+        {
+            "model": recognizer.version,
+            "workers": workers,
+            "batch_size": batch_size,
+            "threads_per_worker": recognizer.cpu_threads,
+            "media_minutes": round(duration / 60, 1),
+            "chunks": len(prepared.chunks),
+            "chunks_with_speech": len(speech_chunks),
+            "words": len(transcript.words),
+            "passages": len(passages),
+            "vtt_kib": round(len(vtt.encode()) / 1024),
+            "wall_s": round(total, 1),
+            "media_min_per_wall_min": round(duration / total, 1),
+            "cpu_s": round(cpu_total, 1),
+            "media_min_per_cpu_min": round(duration / cpu_total, 1),
+            "peak_rss_mib": round(_max_rss_mib(), 1),
+            "wer": round(word_error_rate(script, transcript), 3),
+        }
+    )
+    return results
+
+
+def end_to_end(minutes: float, model: str, workers: int, threads: int, batch_size: int) -> dict[str, Any]:
+    with tempfile.TemporaryDirectory() as tmp:
+        source, script_path = Path(tmp) / "long.mp3", Path(tmp) / "script.json"
+        started = time.perf_counter()
+        script = synthesise_speech(source, minutes, seed=2)
+        synthesis_s = time.perf_counter() - started
+        script_path.write_text(json.dumps([s.__dict__ for s in script]), encoding="utf-8")
+        command = [sys.executable, __file__, "--e2e-child", str(source), str(script_path), model, str(workers)]
+        command += ["--threads", str(threads), "--e2e-batch-size", str(batch_size)]
+        child = subprocess.run(command, check=True, capture_output=True, text=True)
+    results: dict[str, Any] = json.loads(child.stdout.strip().splitlines()[-1])
+    results["synthesis_s"] = round(synthesis_s, 1)
+    return results
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--quick", action="store_true", help="2 min matrix, 10 min end to end (~4 min)")
+    parser.add_argument("--matrix-minutes", type=float, help="audio for part 1 (default 3; quick 2; 0 skips)")
+    parser.add_argument("--e2e-minutes", type=float, help="audio for part 2 (default 60; quick 10; 0 skips)")
+    parser.add_argument("--e2e-model", default="whisper-tiny-en")
+    parser.add_argument("--e2e-workers", type=int, default=1, help="chunks transcribed at once")
+    parser.add_argument(
+        "--e2e-batch-size", type=int, default=get_settings().speech_batch_size, help="0: one window at a time"
+    )
+    parser.add_argument("--threads", type=int, default=available_cpus())
+    parser.add_argument("--json", type=Path, help="also write the results here")
+    parser.add_argument(
+        "--e2e-child", nargs=4, metavar=("SOURCE", "SCRIPT", "MODEL", "WORKERS"), help=argparse.SUPPRESS
+    )
+    args = parser.parse_args(argv)
+
+    if args.e2e_child:
+        source, script_path, model, workers = args.e2e_child
+        result = end_to_end_child(
+            Path(source), Path(script_path), model, int(workers), args.threads, args.e2e_batch_size
+        )
+        print(json.dumps(result))
+        return 0
+
+    default_matrix = 2.0 if args.quick else 3.0
+    matrix_minutes = args.matrix_minutes if args.matrix_minutes is not None else default_matrix
+    e2e_minutes = args.e2e_minutes if args.e2e_minutes is not None else (10.0 if args.quick else 60.0)
+    modes = [("int8", "sequential"), ("float32", "sequential"), ("int8", "batched"), ("int8", "parallel")]
+    if args.quick:
+        modes = [("int8", "sequential"), ("float32", "sequential"), ("int8", "parallel")]
+    store = ModelStore(get_settings().models_dir)
+    report: dict[str, Any] = {
+        "command": " ".join(shlex.quote(a) for a in [Path(sys.executable).name, *sys.argv]),
+        "machine": {"cpus": available_cpus(), "processor": platform.processor() or platform.machine()},
+        "threads": args.threads,
+        "load_average_at_start": [round(x, 2) for x in os.getloadavg()],
+    }
+    if matrix_minutes > 0:
+        print(f"part 1: recognition on {matrix_minutes} min of speech, {args.threads} threads", flush=True)
+        report["recognition"] = recognition_matrix(
+            store, matrix_minutes, ("whisper-tiny-en", "whisper-base"), modes, args.threads
+        )
+    if e2e_minutes > 0:
+        print(f"part 2: {e2e_minutes} min end to end with {args.e2e_model}", flush=True)
+        report["end_to_end"] = end_to_end(
+            e2e_minutes, args.e2e_model, args.e2e_workers, args.threads, args.e2e_batch_size
+        )
+        print(json.dumps(report["end_to_end"], indent=2), flush=True)
+    if args.json:
+        args.json.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,295 @@
+"""The web page in headless Chromium against ``medialens serve`` running the whole pipeline in
+its own process: ingest the sample corpus, search by keyboard, open a PDF at the answer's page
+and a recording at the moment's second, see every asset with its status and failure reason,
+re-run one and delete another. Screenshots go to test-artifacts/ (git-ignored).
+
+The recording is seeded the way the audio branch leaves one (registry row, source object,
+moments with times and real embeddings), so the player is tested whatever branches exist.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import struct
+import time
+import urllib.request
+import wave
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from playwright.sync_api import Browser, Page, Response, expect, sync_playwright
+
+from medialens.api.local_server import LocalServer
+from medialens.domain.assets import Asset, AssetStatus, MediaType, SourceObject
+from medialens.domain.moments import Modality, Moment
+from medialens.ids import asset_id_for, execution_name_for, moment_id_for
+from medialens.services import Services
+
+from .conftest import fast_settings, ingest_and_wait
+
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+ARTIFACTS = REPO_ROOT / "test-artifacts"
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-quic",
+]
+VIEWPORT = {"width": 1280, "height": 800}
+
+SPEECH = [
+    (0.0, 6.0, "Good morning everyone and welcome to the weekly standup."),
+    (6.0, 12.5, "The quarterly launch review moves to Thursday afternoon."),
+    (12.5, 19.0, "Please send the budget numbers to finance by Friday."),
+]
+
+
+def write_tone(path: Path, seconds: float = 20.0, rate: int = 16_000) -> None:
+    """A mono 16-bit WAV: long enough to seek into, small enough to serve instantly."""
+    frames = b"".join(
+        struct.pack("<h", int(8000 * math.sin(2 * math.pi * 440 * n / rate))) for n in range(int(seconds * rate))
+    )
+    with wave.open(str(path), "wb") as out:
+        out.setnchannels(1)
+        out.setsampwidth(2)
+        out.setframerate(rate)
+        out.writeframes(frames)
+
+
+def seed_recording(services: Services, folder: Path) -> Asset:
+    """A transcribed recording, outside the drop prefix so no branch re-analyses it."""
+    wav = folder / "standup.wav"
+    write_tone(wav)
+    settings = services.settings
+    info = services.blobs.put_file(f"s3://{settings.artifacts_bucket}/fixtures/standup.wav", wav, "audio/wav")
+    asset_id = asset_id_for(info.bucket, info.key, info.etag)
+    asset = Asset(
+        asset_id=asset_id,
+        source=SourceObject(bucket=info.bucket, key=info.key, etag=info.etag, size=info.size),
+        pipeline_version=settings.pipeline_version,
+        execution_name=execution_name_for(asset_id, settings.pipeline_version),
+    )
+    services.registry.create_if_absent(asset)
+    vectors = services.embedder.embed([text for _, _, text in SPEECH])
+    moments = [
+        Moment(
+            moment_id=moment_id_for(asset_id, "speech", f"t{start:.3f}"),
+            asset_id=asset_id,
+            source=info.uri,
+            media_type=MediaType.AUDIO,
+            modality=Modality.SPEECH,
+            text=text,
+            start=start,
+            end=end,
+            vector=[float(x) for x in vector],
+            model_versions={"text_embedding": services.embedder.version},
+            pipeline_version=settings.pipeline_version,
+        )
+        for (start, end, text), vector in zip(SPEECH, vectors, strict=True)
+    ]
+    services.index.upsert(moments)
+
+    def succeeded(current: Asset) -> None:
+        current.status, current.media_type, current.moment_count = AssetStatus.SUCCEEDED, MediaType.AUDIO, 3
+
+    return services.registry.mutate(asset_id, succeeded)
+
+
+@pytest.fixture
+def browser() -> Iterator[Browser]:
+    if not Path(CHROMIUM).exists():
+        pytest.skip("Debian chromium is not installed")
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        yield launched
+        launched.close()
+
+
+def api_json(server: LocalServer, path: str) -> Any:
+    with urllib.request.urlopen(server.url + "api/" + path, timeout=30) as response:
+        return json.loads(response.read())
+
+
+def wait_until(page: Page, function: str, timeout_s: float = 30.0) -> None:
+    """Polls a JavaScript function until it returns true. (Playwright's wait_for_function
+    evaluates strings with eval, which the page's Content-Security-Policy rightly refuses.)"""
+    deadline = time.monotonic() + timeout_s
+    while not page.evaluate(function):
+        assert time.monotonic() < deadline, f"timed out waiting for {function}"
+        page.wait_for_timeout(100)
+
+
+def search(page: Page, query: str, media_type: str = "") -> None:
+    page.select_option("#media-type", media_type)
+    page.fill("#q", query)
+    page.focus("#q")
+    page.keyboard.press("Enter")
+    expect(page.locator("#search-status")).to_contain_text(query, timeout=30_000)
+
+
+def contrast(page: Page, selector: str) -> float:
+    """WCAG contrast of an element's text against the first opaque background behind it."""
+    ratio: float = page.eval_on_selector(
+        selector,
+        """element => {
+            const rgb = value => value.match(/[\\d.]+/g).map(Number);
+            const luminance = ([r, g, b]) => {
+                const channel = c => { c /= 255; return c <= 0.03928 ? c / 12.92 : ((c + 0.055) / 1.055) ** 2.4; };
+                return 0.2126 * channel(r) + 0.7152 * channel(g) + 0.0722 * channel(b);
+            };
+            let node = element, background = null;
+            while (node && !background) {
+                const color = rgb(getComputedStyle(node).backgroundColor);
+                if (color.length < 4 || color[3] > 0.99) background = color.slice(0, 3);
+                if (color.length === 4 && color[3] === 0) background = null;
+                node = node.parentElement;
+            }
+            const fg = luminance(rgb(getComputedStyle(element).color));
+            const bg = luminance(background || [255, 255, 255]);
+            return (Math.max(fg, bg) + 0.05) / (Math.min(fg, bg) + 0.05);
+        }""",
+    )
+    return ratio
+
+
+def test_search_open_and_manage_assets_in_the_browser(
+    corpus: tuple[Path, dict[str, Any]], browser: Browser, tmp_path: Path
+) -> None:
+    folder, expected = corpus
+    ARTIFACTS.mkdir(exist_ok=True)
+    server = LocalServer(fast_settings(), port=0).start()
+    try:
+        runtime = server.runtime
+        assert runtime is not None and runtime.services is not None, server.pipeline_note
+        _, assets = ingest_and_wait(runtime, [folder])
+        assert all(asset.status.terminal for asset in assets.values())
+        recording = seed_recording(runtime.services, tmp_path)
+
+        page = browser.new_page(viewport=VIEWPORT)
+        problems: list[str] = []
+        page.on("pageerror", lambda error: problems.append(str(error)))
+        page.on("console", lambda message: problems.append(message.text) if message.type == "error" else None)
+        foreign: list[str] = []  # network requests to anywhere but this server
+
+        def note_request(url: str) -> None:
+            if url.startswith(("http:", "https:", "ws:", "wss:")) and not url.startswith(server.url):
+                foreign.append(url)
+
+        page.on("request", lambda request: note_request(request.url))
+        files: list[Response] = []
+        page.on("response", lambda response: files.append(response) if "/files/" in response.url else None)
+        page.goto(server.url)
+
+        # --- every asset with its status, and the reason of each failure ---------------------
+        expect(page.locator("#assets tbody tr")).to_have_count(len(expected["files"]) + 1)
+        expect(page.locator("#health")).to_contain_text("API ready", timeout=30_000)
+        for item in expected["files"]:
+            name = item["path"].rsplit("/", 1)[-1]
+            row = page.locator("#assets tbody tr", has=page.locator(".file-cell", has_text=name))
+            assert row.get_attribute("data-status") == item["status"], name
+            if item["status"] == "FAILED":
+                assert item["reason_contains"] in row.locator(".reason").inner_text()
+
+        # --- search from the keyboard; open the PDF at the answer's page ---------------------
+        question = next(q for q in expected["queries"] if q["expect_file"].endswith(".pdf"))
+        search(page, question["query"])
+        # Tab order: query, mode, media type, Search, then the results.
+        for _ in range(4):
+            page.keyboard.press("Tab")
+        assert page.evaluate("document.activeElement === document.querySelector('.hit-open')")
+        answer = (
+            page.locator(".hit-open")
+            .filter(has_text=question["expect_file"])
+            .filter(has_text=f"page {question['expect_page']}")
+        )
+        assert answer.count() >= 1
+        first = answer.first
+        assert first.locator(".snippet mark").count() >= 1  # the query's words, highlighted
+        assert first.locator(".badge").inner_text().lower() == "document"
+        assert "score" in first.locator(".score").inner_text()
+        first.focus()
+        with page.expect_response(lambda r: r.url.split("#")[0].endswith(question["expect_file"])) as pdf:
+            page.keyboard.press("Enter")
+        assert pdf.value.status in (200, 206) and pdf.value.headers["content-type"] == "application/pdf"
+        frame_src = page.get_attribute("#doc-frame", "src")
+        assert frame_src is not None and frame_src.endswith(f"{question['expect_file']}#page={question['expect_page']}")
+        assert first.get_attribute("aria-current") == "true"
+        page.wait_for_timeout(1500)  # let the PDF viewer draw the page for the screenshot
+        page.screenshot(path=str(ARTIFACTS / "web-page.png"))
+
+        # --- the recording starts at the moment's second -----------------------------------
+        search(page, "when is the launch review", media_type="audio")
+        hit = page.locator(".hit-open").first
+        assert "standup.wav" in hit.inner_text() and "0:06.0\u20130:12.5" in hit.inner_text()  # en dash
+        assert [m.lower() for m in hit.locator("mark").all_inner_texts()] == ["launch", "review"]
+        hit.click()
+        wait_until(
+            page,
+            "() => { const p = document.querySelector('#player');"
+            " return !!p && p.readyState >= 1 && Math.abs(p.currentTime - 6.0) < 0.05; }",
+        )
+        assert page.eval_on_selector("#player", "p => p.tagName") == "AUDIO"
+        assert any(r.url.endswith("/fixtures/standup.wav") and r.status == 206 for r in files), "no byte ranges"
+        page.screenshot(path=str(ARTIFACTS / "web-page-audio.png"))
+
+        # --- accessibility at 1280x800 --------------------------------------------------------
+        unnamed = page.evaluate(
+            """() => [...document.querySelectorAll('input, select, button, iframe, audio')]
+                .filter(e => !((e.labels && e.labels.length) || e.getAttribute('aria-label')
+                               || e.getAttribute('title') || e.textContent.trim()))
+                .map(e => e.outerHTML.slice(0, 80))"""
+        )
+        assert unnamed == []
+        for selector in (
+            "body",
+            "label",
+            ".status",
+            ".snippet",
+            "mark",
+            ".badge",
+            "button.primary",
+            ".where",
+            ".score",
+        ):
+            assert contrast(page, selector) >= 4.5, selector
+        for selector in (".status-succeeded", ".status-failed", ".reason"):
+            assert contrast(page, f"#assets {selector}") >= 4.5, selector
+        assert page.evaluate("document.documentElement.scrollWidth") <= VIEWPORT["width"]
+
+        # --- re-run an asset from the page -----------------------------------------------------
+        notes = next(a for a in assets.values() if a.source.key.endswith("meeting-notes.txt"))
+        row = page.locator(f"#assets tr[data-asset-id='{notes.asset_id}']")
+        row.get_by_role("button", name="Reprocess meeting-notes.txt").click()
+        expect(page.locator("#assets-status")).to_contain_text("Reprocessing meeting-notes.txt")
+        # The table was reloaded after the request: the asset is queued again, and its row polls.
+        assert row.get_attribute("data-status") in ("QUEUED", "RUNNING", "SUCCEEDED")
+        expect(row).to_have_attribute("data-status", "SUCCEEDED", timeout=120_000)
+        detail = api_json(server, f"assets/{notes.asset_id}")
+        assert detail["execution_name"] == execution_name_for(notes.asset_id, notes.pipeline_version, attempt=1)
+        assert detail["moment_count"] > 0 and "reprocess" in [event["kind"] for event in detail["events"]]
+
+        # --- delete an asset from the page -----------------------------------------------------
+        faq = next(a for a in assets.values() if a.source.key.endswith("product-faq.html"))
+        page.once("dialog", lambda dialog: dialog.accept())
+        page.get_by_role("button", name="Delete product-faq.html").click()
+        expect(page.locator(f"#assets tr[data-asset-id='{faq.asset_id}']")).to_have_count(0)
+        expect(page.locator("#assets-status")).to_contain_text("Deleted product-faq.html")
+        search(page, "How long is the robot guaranteed if it breaks?")
+        assert "product-faq.html" not in page.inner_text("#results")
+        assert runtime.services.index.count(faq.asset_id) == 0
+        assert recording.asset_id in {row["asset_id"] for row in api_json(server, "assets")["assets"]}
+
+        page.screenshot(path=str(ARTIFACTS / "web-page-full.png"), full_page=True)
+        assert foreign == [], foreign  # no CDN, fonts or analytics: only this server
+        assert problems == [], problems
+    finally:
+        server.stop()

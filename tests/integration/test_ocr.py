@@ -1,0 +1,163 @@
+"""RapidOCR on the sample video's keyframes: captions found, batching equals one-at-a-time,
+thread safety, and on-screen text spans over the known caption intervals."""
+
+from __future__ import annotations
+
+import shutil
+import sys
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image, ImageDraw, ImageFont
+
+from medialens.domain.moments import Modality
+from medialens.media.images import as_rgb_array
+from medialens.media.screen_text import FrameText, ScreenText, merge_screen_text, read_screen_text
+from medialens.media.shots import VideoAnalysis, analyze_video
+from medialens.ml.ocr import OcrLine, RapidOcrRecognizer, get_text_recognizer, reset_text_recognizers
+from medialens.settings import Settings
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "scripts"))
+
+import sample_video  # the script that writes the sample media, via sys.path above
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+
+@pytest.fixture(scope="session")
+def samples(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    if shutil.which("ffmpeg") is None or shutil.which("espeak-ng") is None:
+        pytest.skip("ffmpeg and espeak-ng are needed for the sample media (scripts/install_system_deps.sh)")
+    folder = tmp_path_factory.getbasetemp() / "sample-video"
+    sample_video.ensure(folder)
+    return folder
+
+
+@pytest.fixture(scope="session")
+def recognizer() -> RapidOcrRecognizer:
+    return RapidOcrRecognizer(intra_op_threads=1)
+
+
+@pytest.fixture(scope="session")
+def analysis(samples: Path) -> VideoAnalysis:
+    return analyze_video(samples / sample_video.VIDEO)
+
+
+@pytest.fixture(scope="session")
+def keyframe_lines(analysis: VideoAnalysis, recognizer: RapidOcrRecognizer) -> list[list[OcrLine]]:
+    return recognizer.recognize([k.jpeg for k in analysis.keyframes])
+
+
+def _texts(lines: list[OcrLine]) -> set[str]:
+    return {line.text for line in lines}
+
+
+def test_captions_are_read_on_the_keyframes_that_show_them(
+    analysis: VideoAnalysis, keyframe_lines: list[list[OcrLine]]
+) -> None:
+    for caption in sample_video.CAPTIONS:
+        showing = [
+            lines
+            for k, lines in zip(analysis.keyframes, keyframe_lines, strict=True)
+            if caption.start <= k.time < caption.end
+        ]
+        assert showing, f"no keyframe inside {caption}"
+        assert all(caption.text in _texts(lines) for lines in showing), (caption, showing)
+        hidden = [
+            lines
+            for k, lines in zip(analysis.keyframes, keyframe_lines, strict=True)
+            if not caption.start - 0.1 <= k.time < caption.end + 0.1
+        ]
+        assert all(caption.text not in _texts(lines) for lines in hidden), caption
+
+
+def test_lines_carry_boxes_and_confidences(analysis: VideoAnalysis, keyframe_lines: list[list[OcrLine]]) -> None:
+    index = next(i for i, k in enumerate(analysis.keyframes) if 9.5 <= k.time < 12.5)
+    (line,) = [line for line in keyframe_lines[index] if line.text == "SHIPS 14 OCTOBER"]
+    assert line.confidence > 0.9
+    # drawtext put it centred at y=40 in a 640x360 frame, 40 px high glyphs.
+    assert 20 <= line.top <= 50 and 70 <= line.bottom <= 100
+    assert abs((line.left + line.right) / 2 - 320) < 20
+
+
+def test_batched_equals_one_at_a_time(analysis: VideoAnalysis) -> None:
+    # Big batches (as on a GPU) against RapidOCR's own one-image call on each keyframe.
+    batched = RapidOcrRecognizer(intra_op_threads=1, det_batch_size=8, rec_batch_size=32)
+    images = [as_rgb_array(k.jpeg) for k in analysis.keyframes]
+    together = batched.recognize(images)
+    engine = batched._engine
+    for image, lines in zip(images, together, strict=True):
+        reference = engine(np.ascontiguousarray(image[:, :, ::-1]))
+        texts = list(reference.txts) if reference.txts is not None else []
+        assert [line.text for line in lines] == texts
+        for line, box, score in zip(
+            lines, reference.boxes if texts else [], reference.scores if texts else [], strict=True
+        ):
+            assert np.allclose(np.asarray(line.box), box, atol=1.0)
+            # A crop's padding depends on the widest crop in its batch: scores move a little.
+            assert line.confidence == pytest.approx(score, abs=0.02)
+
+
+def test_recognize_is_thread_safe(analysis: VideoAnalysis, recognizer: RapidOcrRecognizer) -> None:
+    jpegs = [k.jpeg for k in analysis.keyframes]
+    expected = [_texts(lines) for lines in recognizer.recognize(jpegs)]
+    with ThreadPoolExecutor(max_workers=3) as pool:
+        results = list(pool.map(lambda jpeg: recognizer.recognize_one(jpeg), jpegs))
+    assert [_texts(lines) for lines in results] == expected
+
+
+def test_min_confidence_filters(recognizer: RapidOcrRecognizer) -> None:
+    image = Image.new("RGB", (480, 120), "white")
+    font = ImageFont.truetype(sample_video.font_path(), 40)
+    ImageDraw.Draw(image).text((20, 30), "LOW CONTRAST", font=font, fill=(236, 236, 236))
+    strict = RapidOcrRecognizer(intra_op_threads=1, min_confidence=0.999)
+    loose = recognizer.recognize_one(np.asarray(image))
+    assert all(line.confidence >= 0.999 for line in strict.recognize_one(np.asarray(image)))
+    assert len(strict.recognize_one(np.asarray(image))) <= len(loose)
+    assert recognizer.recognize([]) == []
+
+
+def test_version_and_providers(recognizer: RapidOcrRecognizer) -> None:
+    assert recognizer.version == "rapidocr-ppocrv6-small@3.10.0-det640+fp32"
+    assert recognizer.providers[-1] == "CPUExecutionProvider"
+    assert set(recognizer.model_files) == {"PP-OCRv6_det_small.onnx", "PP-OCRv6_rec_small.onnx"}
+    # CPU: batches measured slower there, so the defaults are RapidOCR's own.
+    assert (recognizer.det_batch_size, recognizer.rec_batch_size) == (1, 6)
+    cuda = RapidOcrRecognizer(providers=["CUDAExecutionProvider", "CPUExecutionProvider"])
+    assert (cuda.det_batch_size, cuda.rec_batch_size) == (8, 32)
+
+
+def test_recognizer_from_settings() -> None:
+    reset_text_recognizers()
+    settings = Settings(ocr_min_confidence=0.7, ocr_det_limit_side_len=960)
+    recognizer = get_text_recognizer(settings)
+    assert recognizer is get_text_recognizer(settings)
+    assert isinstance(recognizer, RapidOcrRecognizer) and recognizer.min_confidence == 0.7
+    assert recognizer.version.endswith("-det960+fp32")
+    reset_text_recognizers()
+
+
+def test_screen_text_spans_overlap_the_caption_intervals(
+    analysis: VideoAnalysis, keyframe_lines: list[list[OcrLine]], recognizer: RapidOcrRecognizer
+) -> None:
+    frames = [FrameText.from_keyframe(k, lines) for k, lines in zip(analysis.keyframes, keyframe_lines, strict=True)]
+    passages = merge_screen_text(frames)
+    # The one-call version (what the heavy worker runs), in small chunks, reads the same.
+    artifact = read_screen_text(analysis.keyframes, recognizer, chunk=4, first_index=5)
+    assert artifact.ocr_model == recognizer.version and len(artifact.frames) == len(analysis.keyframes)
+    assert [(p.text, p.start, p.end) for p in artifact.passages] == [(p.text, p.start, p.end) for p in passages]
+    assert artifact.passages[0].index == 5
+    assert ScreenText.model_validate_json(artifact.model_dump_json()) == artifact
+    assert all(p.modality is Modality.SCREEN_TEXT and p.confidence and p.confidence > 0.9 for p in passages)
+    for caption in sample_video.CAPTIONS:
+        (passage,) = [p for p in passages if caption.text in p.text]
+        assert passage.start is not None and passage.end is not None
+        assert passage.start < caption.end and passage.end > caption.start, (passage, caption)
+        assert caption.start - 0.1 <= passage.start  # never before the caption appears
+    # On flat backgrounds the hash runs time the captions to the frame.
+    for caption in sample_video.CAPTIONS[1], sample_video.CAPTIONS[3]:
+        (passage,) = [p for p in passages if p.text == caption.text]
+        assert passage.start == pytest.approx(caption.start, abs=0.05)
+        assert passage.end == pytest.approx(caption.end, abs=0.05)

@@ -1,0 +1,122 @@
+"""The worker edge without a state machine: stage timing, EMF stage latency, late answers, and
+the dead-letter handler turning dead messages into FAILED assets."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from moto import mock_aws
+
+from medialens.domain.assets import Asset, AssetStatus, SourceObject
+from medialens.domain.messages import StepMessage, StepName
+from medialens.handlers import dlq
+from medialens.ids import asset_id_for, execution_name_for
+from medialens.local.notifications import object_created_event
+from medialens.local.poller import LocalLambdaContext
+from medialens.services import Services, set_services
+from medialens.settings import Settings
+from medialens.storage.base import ObjectInfo
+from medialens.worker.tasks import TaskRunner
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def services(settings: Settings) -> Iterator[Services]:
+    with mock_aws():  # Step Functions answers: tokens no execution knows are "already over"
+        wired = Services(settings)
+        set_services(wired)
+        yield wired
+
+
+def _asset(services: Services, key: str = "incoming/a.txt") -> Asset:
+    source = SourceObject(bucket="medialens-drop", key=key, etag="e1", size=3)
+    asset_id = asset_id_for(source.bucket, source.key, source.etag)
+    asset = Asset(asset_id=asset_id, source=source, pipeline_version="1", execution_name=execution_name_for(asset_id))
+    return services.registry.create_if_absent(asset)[0]
+
+
+def _message(asset: Asset, step: StepName, payload: dict[str, Any]) -> StepMessage:
+    return StepMessage.model_validate(
+        {
+            "TaskToken": "token-of-a-finished-task",
+            "step": step,
+            "asset": {"asset_id": asset.asset_id, "source": asset.source.model_dump(), "pipeline_version": "1"},
+            "input": payload,
+        }
+    )
+
+
+def test_a_step_is_timed_published_and_its_late_answer_dropped(
+    services: Services, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("POWERTOOLS_METRICS_DISABLED", "false")
+    asset = _asset(services)
+    TaskRunner(services).run(_message(asset, StepName.FINALIZE, {"indexed": {"indexed": 4}}))
+    stored = services.registry.get(asset.asset_id)
+    assert stored is not None and stored.status is AssetStatus.SUCCEEDED and stored.moment_count == 4
+    assert "finalize" in stored.stage_seconds()
+    emf = [json.loads(line) for line in capsys.readouterr().out.splitlines() if '"StageLatency"' in line]
+    assert len(emf) == 1
+    assert emf[0]["stage"] == "finalize" and emf[0]["StageLatency"][0] >= 0
+    directive = emf[0]["_aws"]["CloudWatchMetrics"][0]
+    assert directive["Namespace"] == "medialens" and "stage" in directive["Dimensions"][0]
+
+
+def test_a_failing_step_records_its_reason_before_answering(services: Services) -> None:
+    asset = _asset(services)
+    bad = _message(asset, StepName.EXTRACT_DOCUMENT, {"probe": {"not": "a probe"}})
+    TaskRunner(services).run(bad)
+    stored = services.registry.get(asset.asset_id)
+    assert stored is not None and stored.status is AssetStatus.RUNNING  # terminal only via MarkFailed
+    assert stored.error_code == "MediaLens.Internal" and "extract_document" in (stored.error_reason or "")
+
+
+def _dlq_event(body: str, queue: str) -> dict[str, Any]:
+    return {
+        "Records": [
+            {
+                "messageId": "m-1",
+                "receiptHandle": "r-1",
+                "body": body,
+                "attributes": {"ApproximateReceiveCount": "4"},
+                "messageAttributes": {},
+                "md5OfBody": "",
+                "eventSource": "aws:sqs",
+                "eventSourceARN": f"arn:aws:sqs:us-east-1:000000000000:{queue}",
+                "awsRegion": "us-east-1",
+            }
+        ]
+    }
+
+
+def test_dead_lettered_step_fails_its_asset_with_the_reason(services: Services) -> None:
+    asset = _asset(services)
+    body = _message(asset, StepName.PROBE, {}).model_dump_json(by_alias=True)
+    response = dlq.handler(_dlq_event(body, "medialens-light-dlq"), LocalLambdaContext("dlq", 30))
+    assert response == {"batchItemFailures": []}
+    stored = services.registry.get(asset.asset_id)
+    assert stored is not None and stored.error_code == "MediaLens.DeadLettered"
+    assert "step probe was never answered" in (stored.error_reason or "")
+    archived = list(services.blobs.list_objects(f"s3://{services.settings.artifacts_bucket}/dead-letters/"))
+    assert [a.key for a in archived] == ["dead-letters/medialens-light-dlq/m-1.json"]
+
+
+def test_a_dead_lettered_upload_still_shows_as_a_failed_asset(services: Services) -> None:
+    services.blobs.put_bytes("s3://medialens-drop/incoming/report.pdf", b"%PDF-1.7 ...")
+    info = services.blobs.head("s3://medialens-drop/incoming/report.pdf")
+    assert isinstance(info, ObjectInfo)
+    body = json.dumps(object_created_event(info, "us-east-1"))
+    dlq.handler(_dlq_event(body, "medialens-ingest-dlq"), LocalLambdaContext("dlq", 30))
+    (failed,) = services.registry.iter_all()
+    assert failed.status is AssetStatus.FAILED and failed.source.key == "incoming/report.pdf"
+    assert failed.error_code == "MediaLens.DeadLettered" and "admission failed" in (failed.error_reason or "")
+
+
+def test_an_unknown_dead_letter_is_only_archived(services: Services) -> None:
+    dlq.handler(_dlq_event("not json at all", "medialens-heavy-dlq"), LocalLambdaContext("dlq", 30))
+    assert services.registry.iter_all() == []
+    assert len(list(services.blobs.list_objects(f"s3://{services.settings.artifacts_bucket}/dead-letters/"))) == 1

@@ -1,0 +1,341 @@
+// medialens web page: search moments, open them at the right place, watch and manage assets.
+// Plain browser JavaScript, no build step and no third-party code: it only talks to the API
+// named in <meta name="medialens-api"> and to the media URLs the API hands out.
+"use strict";
+
+const API = document.querySelector('meta[name="medialens-api"]').content;
+const PAGE_SIZE = 10;
+const ASSET_PAGE = 50;
+const POLL_MS = 2000;
+
+const $ = (selector) => document.querySelector(selector);
+
+const state = {
+  search: null, // {query, mode, mediaType} of the results on screen
+  nextCursor: null,
+  assetsCursor: null,
+  pollTimer: null,
+};
+
+// --- API ------------------------------------------------------------------------------------
+
+class ApiError extends Error {
+  constructor(status, body) {
+    const detail = body && body.error ? body.error : null;
+    super(detail ? detail.message : `HTTP ${status}`);
+    this.status = status;
+    this.code = detail ? detail.code : "http_error";
+    this.fields = detail ? detail.fields : [];
+  }
+}
+
+// `accept`: error statuses whose body the caller reads itself (/health answers 503 with a report).
+async function api(path, { accept = [], ...options } = {}) {
+  const response = await fetch(API + path, {
+    ...options,
+    headers: { Accept: "application/json", ...(options.body ? { "Content-Type": "application/json" } : {}) },
+  });
+  let body = null;
+  try {
+    body = await response.json();
+  } catch (_) {
+    body = null;
+  }
+  if (!response.ok && !accept.includes(response.status)) {
+    throw new ApiError(response.status, body);
+  }
+  return { status: response.status, body };
+}
+
+function describeError(error) {
+  if (!(error instanceof ApiError)) return `The API could not be reached (${error.message}).`;
+  if (error.fields && error.fields.length) {
+    return `${error.message}: ${error.fields.map((f) => `${f.field || f.location} ${f.message}`).join("; ")}`;
+  }
+  return error.message;
+}
+
+// --- formatting -----------------------------------------------------------------------------
+
+function clock(seconds) {
+  const whole = Math.max(0, seconds);
+  const minutes = Math.floor(whole / 60);
+  const rest = (whole - minutes * 60).toFixed(1).padStart(4, "0");
+  return `${minutes}:${rest}`;
+}
+
+function where(hit) {
+  if (hit.start !== null && hit.start !== undefined) {
+    const end = hit.end !== null && hit.end !== undefined ? hit.end : hit.start;
+    return `${clock(hit.start)}–${clock(end)}`;
+  }
+  if (hit.page) return `page ${hit.page}`;
+  return "";
+}
+
+function element(tag, attributes = {}, ...children) {
+  const node = document.createElement(tag);
+  for (const [name, value] of Object.entries(attributes)) {
+    if (value === null || value === undefined || value === false) continue;
+    if (name === "class") node.className = value;
+    else if (name === "text") node.textContent = value;
+    else node.setAttribute(name, value === true ? "" : value);
+  }
+  for (const child of children) {
+    if (child !== null && child !== undefined) node.append(child);
+  }
+  return node;
+}
+
+// The snippet as text nodes and <mark>s: the text itself is never parsed as HTML.
+function highlighted(text, highlights) {
+  const fragment = document.createDocumentFragment();
+  let position = 0;
+  for (const { start, end } of [...highlights].sort((a, b) => a.start - b.start)) {
+    if (start < position) continue;
+    fragment.append(text.slice(position, start), element("mark", { text: text.slice(start, end) }));
+    position = end;
+  }
+  fragment.append(text.slice(position));
+  return fragment;
+}
+
+function badge(mediaType) {
+  const kind = mediaType || "unknown";
+  return element("span", { class: `badge badge-${kind}`, text: kind });
+}
+
+function thumbnail(hit) {
+  if (hit.thumbnail_url) {
+    return element("img", { class: "thumb", src: hit.thumbnail_url, alt: "", loading: "lazy" });
+  }
+  if (hit.media_type === "video" && hit.media_url) {
+    // The frame at the moment's start, via a media fragment: the keyframe without an extra file.
+    return element("video", { class: "thumb", src: `${hit.media_url}#t=${hit.start || 0}`, preload: "metadata", muted: true, "aria-hidden": "true" });
+  }
+  const label = hit.media_type === "document" ? (hit.file_name.split(".").pop() || "doc").slice(0, 4) : hit.media_type;
+  return element("span", { class: `thumb thumb-icon thumb-${hit.media_type}`, "aria-hidden": "true", text: label });
+}
+
+// --- search ---------------------------------------------------------------------------------
+
+function searchParams(search, cursor) {
+  const params = new URLSearchParams({ query: search.query, mode: search.mode, k: String(PAGE_SIZE) });
+  if (search.mediaType) params.append("media_type", search.mediaType);
+  if (cursor) params.set("cursor", cursor);
+  return params;
+}
+
+async function runSearch(search, cursor) {
+  const status = $("#search-status");
+  status.classList.remove("error");
+  status.textContent = cursor ? "Loading more…" : "Searching…";
+  try {
+    const { body } = await api(`search?${searchParams(search, cursor)}`);
+    if (!cursor) $("#results").replaceChildren();
+    body.hits.forEach((hit, index) => $("#results").append(resultItem(hit, body.offset + index + 1)));
+    state.search = search;
+    state.nextCursor = body.next_cursor;
+    $("#more").hidden = !body.next_cursor;
+    const shown = $("#results").children.length;
+    status.textContent = shown
+      ? `${shown} moment${shown === 1 ? "" : "s"} for “${search.query}” (${body.mode}, ${Math.round(body.took_ms)} ms).`
+      : `No moments match “${search.query}”.`;
+  } catch (error) {
+    status.classList.add("error");
+    status.textContent = describeError(error);
+  }
+}
+
+function resultItem(hit, rank) {
+  const open = element(
+    "button",
+    { type: "button", class: "hit-open", "data-moment-id": hit.moment_id },
+    thumbnail(hit),
+    element(
+      "span",
+      { class: "hit-body" },
+      element(
+        "span",
+        { class: "hit-head" },
+        badge(hit.media_type),
+        element("span", { class: "file", text: hit.file_name }),
+        element("span", { class: "where", text: where(hit) }),
+        element("span", { class: "score", text: `score ${hit.score.toFixed(2)}` }),
+      ),
+      element("span", { class: "snippet" }, highlighted(hit.snippet, hit.highlights)),
+    ),
+  );
+  open.addEventListener("click", () => openMoment(hit, open));
+  return element("li", { class: "hit", "data-rank": String(rank) }, open);
+}
+
+// --- the player -----------------------------------------------------------------------------
+
+function openMoment(hit, trigger) {
+  const viewer = $("#viewer");
+  document.querySelectorAll(".hit-open[aria-current]").forEach((b) => b.removeAttribute("aria-current"));
+  if (trigger) trigger.setAttribute("aria-current", "true");
+  let player = null;
+  if ((hit.media_type === "audio" || hit.media_type === "video") && hit.media_url) {
+    player = element(hit.media_type, {
+      id: "player",
+      controls: true,
+      preload: "auto",
+      src: hit.media_url,
+      "aria-label": `${hit.file_name} from ${clock(hit.start || 0)}`,
+      "data-start": String(hit.start || 0),
+    });
+    const start = hit.start || 0;
+    // Seek once the browser knows the duration; play() may be refused without a user gesture.
+    player.addEventListener(
+      "loadedmetadata",
+      () => {
+        player.currentTime = start;
+        player.play().catch(() => {});
+      },
+      { once: true },
+    );
+  } else if (hit.media_type === "image" && hit.media_url) {
+    player = element("img", { id: "image-view", src: hit.media_url, alt: hit.file_name });
+  } else if (hit.open_url) {
+    const pdf = /\.pdf$/i.test(hit.file_name);
+    player = element("iframe", {
+      id: "doc-frame",
+      title: `${hit.file_name}${hit.page ? `, page ${hit.page}` : ""}`,
+      src: hit.open_url,
+      // Uploaded pages must not run scripts; a sandbox would also stop the PDF viewer.
+      sandbox: pdf ? null : "",
+    });
+  }
+  viewer.replaceChildren(player || element("p", { class: "placeholder", text: "This file cannot be shown here." }));
+  const caption = $("#viewer-caption");
+  caption.replaceChildren(
+    element("p", { class: "caption-head" }, badge(hit.media_type), element("strong", { text: hit.file_name }), ` ${where(hit)}`),
+    element("p", { class: "caption-text" }, highlighted(hit.snippet, hit.highlights)),
+  );
+}
+
+// --- assets ---------------------------------------------------------------------------------
+
+function statusBadge(status) {
+  return element("span", { class: `status-badge status-${status.toLowerCase()}`, text: status });
+}
+
+function assetRow(asset) {
+  const terminal = asset.status === "SUCCEEDED" || asset.status === "FAILED";
+  const reprocess = element("button", { type: "button", class: "small", disabled: !terminal, "aria-label": `Reprocess ${asset.file_name}`, text: "Reprocess" });
+  const remove = element("button", { type: "button", class: "small danger", disabled: !terminal, "aria-label": `Delete ${asset.file_name}`, text: "Delete" });
+  reprocess.addEventListener("click", () => assetAction(asset, "reprocess"));
+  remove.addEventListener("click", () => assetAction(asset, "delete"));
+  const note = asset.status === "FAILED" ? asset.error_reason || asset.error_code || "failed" : asset.stage || "";
+  const file = asset.media_url
+    ? element("a", { href: asset.media_url, target: "_blank", rel: "noopener", text: asset.file_name })
+    : element("span", { text: asset.file_name });
+  return element(
+    "tr",
+    { "data-asset-id": asset.asset_id, "data-status": asset.status },
+    element("td", { class: "file-cell", title: asset.source }, file),
+    element("td", {}, asset.media_type ? badge(asset.media_type) : "–"),
+    element("td", {}, statusBadge(asset.status)),
+    element("td", { class: "num", text: String(asset.moment_count) }),
+    element("td", { class: asset.status === "FAILED" ? "reason" : "stage", text: note }),
+    element("td", { class: "actions" }, reprocess, remove),
+  );
+}
+
+// `notice`: what the last action did, shown before the summary of the reloaded table.
+async function loadAssets(more = false, notice = "") {
+  const status = $("#assets-status");
+  status.classList.remove("error");
+  const params = new URLSearchParams({ limit: String(ASSET_PAGE) });
+  const filter = $("#status-filter").value;
+  if (filter) params.set("status", filter);
+  if (more && state.assetsCursor) params.set("cursor", state.assetsCursor);
+  try {
+    const { body } = await api(`assets?${params}`);
+    const rows = body.assets.map(assetRow);
+    if (more) $("#assets tbody").append(...rows);
+    else $("#assets tbody").replaceChildren(...rows);
+    state.assetsCursor = body.next_cursor;
+    $("#assets-more").hidden = !body.next_cursor;
+    const all = [...document.querySelectorAll("#assets tbody tr")];
+    const counts = {};
+    all.forEach((row) => (counts[row.dataset.status] = (counts[row.dataset.status] || 0) + 1));
+    const summary = all.length
+      ? `${all.length} asset${all.length === 1 ? "" : "s"}: ${Object.entries(counts).map(([s, n]) => `${n} ${s.toLowerCase()}`).join(", ")}.`
+      : "No assets yet. Ingest files with `medialens ingest <folder>`.";
+    status.textContent = notice ? `${notice} ${summary}` : summary;
+    schedulePoll(all.some((row) => row.dataset.status === "QUEUED" || row.dataset.status === "RUNNING"));
+  } catch (error) {
+    status.classList.add("error");
+    status.textContent = describeError(error);
+  }
+}
+
+function schedulePoll(active) {
+  clearTimeout(state.pollTimer);
+  if (active) state.pollTimer = setTimeout(() => loadAssets(false), POLL_MS);
+}
+
+async function assetAction(asset, action) {
+  const status = $("#assets-status");
+  status.classList.remove("error");
+  if (action === "delete" && !window.confirm(`Delete ${asset.file_name}? Its moments and derived files are removed; the source file stays.`)) {
+    return;
+  }
+  try {
+    let notice;
+    if (action === "delete") {
+      const { body } = await api(`assets/${encodeURIComponent(asset.asset_id)}`, { method: "DELETE" });
+      notice = `Deleted ${asset.file_name}: ${body.moments_removed} moments, ${body.artifacts_removed} files.`;
+    } else {
+      const { body } = await api(`assets/${encodeURIComponent(asset.asset_id)}/reprocess`, { method: "POST" });
+      notice = `Reprocessing ${asset.file_name} (attempt ${body.attempt}).`;
+    }
+    await loadAssets(false, notice);
+    const row = document.querySelector(`#assets tr[data-asset-id="${CSS.escape(asset.asset_id)}"] button`);
+    (row || $("#refresh")).focus(); // keep keyboard users where they were
+  } catch (error) {
+    status.classList.add("error");
+    status.textContent = describeError(error);
+  }
+}
+
+// --- health ---------------------------------------------------------------------------------
+
+async function checkHealth() {
+  const health = $("#health");
+  try {
+    const { body } = await api("health", { accept: [503] });
+    const failed = Object.entries(body.checks).filter(([, check]) => !check.ok);
+    health.className = failed.length ? "health health-bad" : "health health-ok";
+    health.textContent = failed.length
+      ? `Unavailable: ${failed.map(([name, check]) => `${name} (${check.detail})`).join(", ")}`
+      : `API ready: ${body.checks.index.detail}`;
+  } catch (error) {
+    health.className = "health health-bad";
+    health.textContent = describeError(error);
+  }
+}
+
+// --- wiring ---------------------------------------------------------------------------------
+
+document.addEventListener("DOMContentLoaded", () => {
+  $("#search-form").addEventListener("submit", (event) => {
+    event.preventDefault();
+    const query = $("#q").value.trim();
+    if (!query) {
+      $("#search-status").textContent = "Type what was said or shown first.";
+      $("#q").focus();
+      return;
+    }
+    runSearch({ query, mode: $("#mode").value, mediaType: $("#media-type").value }, null);
+  });
+  $("#more").addEventListener("click", () => state.search && runSearch(state.search, state.nextCursor));
+  $("#refresh").addEventListener("click", () => loadAssets(false));
+  $("#status-filter").addEventListener("change", () => loadAssets(false));
+  $("#assets-more").addEventListener("click", () => loadAssets(true));
+  checkHealth();
+  loadAssets(false);
+});
