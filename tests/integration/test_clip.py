@@ -285,3 +285,23 @@ def test_image_embedder_from_settings(store: ModelStore, tiny: ModelArtifact) ->
     with pytest.raises(ConfigurationError, match="not in the model store"):
         missing.load()
     reset_image_embedders()
+
+
+def test_models_import_command_adds_the_folder_to_the_store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The CLI a user runs to supply real CLIP weights: it lands in the configured store, listed."""
+    from typer.testing import CliRunner
+
+    from medialens.cli.main import app
+
+    monkeypatch.setenv("MEDIALENS_MODEL_CACHE", str(tmp_path / "models"))  # not the shared cache
+
+    folder = _medialens_folder(tmp_path / "my-clip")
+    runner = CliRunner()
+    imported = runner.invoke(app, ["models", "import", str(folder)])
+    assert imported.exit_code == 0, imported.output
+    listed = runner.invoke(app, ["models", "list", "--json"])
+    manifests = json.loads(listed.stdout)
+    assert "my-clip@" in imported.output
+    (clip,) = [m for m in manifests if m["name"] == "my-clip"]
+    assert clip["extra"]["kind"] == "clip" and {"model.onnx", "text_model.onnx"} <= set(clip["files"])
+    assert (tmp_path / "models").is_dir()

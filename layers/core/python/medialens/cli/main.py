@@ -349,6 +349,24 @@ def models_build(
             )
 
 
+@models_app.command("import")
+def models_import(
+    folder: Annotated[Path, typer.Argument(help="A model folder (a CLIP export, or a copied store folder).")],
+    name: Annotated[
+        str | None, typer.Option(help="Store it under this name (default: its manifest's, else the folder's name).")
+    ] = None,
+    version: Annotated[str | None, typer.Option(help="Version to record (default: from its manifest, or 1).")] = None,
+) -> None:
+    """Add a model you supply (e.g. CLIP-style image/text encoders) to the store, checked by running it."""
+    from medialens.ml.store import ModelStore, import_model_folder
+
+    store = ModelStore(_settings().models_dir)
+    if name is None and not (folder / "manifest.json").is_file():
+        name = folder.name
+    artifact = import_model_folder(store, folder, name=name, version=version)
+    err_console.print(f"[green]✓[/] {artifact.manifest.model_id}  [dim]{artifact.path}[/]")
+
+
 @models_app.command("list")
 def models_list(as_json: Annotated[bool, typer.Option("--json", help="Print manifests as JSON.")] = False) -> None:
     """Models in the cache, with their manifests (name, version, quantization, sha256)."""
