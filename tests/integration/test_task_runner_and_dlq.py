@@ -66,6 +66,15 @@ def test_a_step_is_timed_published_and_its_late_answer_dropped(
     assert directive["Namespace"] == "medialens" and "stage" in directive["Dimensions"][0]
 
 
+def test_no_metrics_are_printed_when_metrics_are_off(
+    services: Services, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("POWERTOOLS_METRICS_DISABLED", "true")  # as the local runtime sets it
+    asset = _asset(services)
+    TaskRunner(services).run(_message(asset, StepName.FINALIZE, {"indexed": {"indexed": 1}}))
+    assert "StageLatency" not in capsys.readouterr().out
+
+
 def test_a_failing_step_records_its_reason_before_answering(services: Services) -> None:
     asset = _asset(services)
     bad = _message(asset, StepName.EXTRACT_DOCUMENT, {"probe": {"not": "a probe"}})

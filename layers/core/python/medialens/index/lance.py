@@ -485,6 +485,22 @@ class LanceMomentIndex(MomentIndex):
             hits.append(ScoredMoment(self._moment(row), similarity))
         return hits
 
+    def asset_moments(self, asset_id: str, limit: int = 200) -> list[Moment]:
+        """One asset's moments in reading order (page, then time): what the asset API lists."""
+        table = self._open()
+        if table is None or limit < 1:
+            return []
+
+        def run() -> list[dict[str, Any]]:
+            # Lance has no ORDER BY: read the asset's moments (asset-sized), order them here.
+            query = table.search().where(f"asset_id = {sql_string(asset_id)}").select(list(RESULT_COLUMNS))
+            return list(query.limit(max(table.count_rows(), 1)).to_list())
+
+        moments = sorted(
+            (self._moment(row) for row in self._read(run)), key=lambda m: (m.page or 0, m.start or 0.0, m.moment_id)
+        )
+        return moments[:limit]
+
     def count(self, asset_id: str | None = None) -> int:
         table = self._open()
         if table is None:

@@ -9,14 +9,13 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
-from aws_lambda_powertools.metrics import MetricUnit, single_metric
 from botocore.exceptions import ClientError
 from pydantic import BaseModel
 
 from medialens import aws
 from medialens.domain.messages import AssetRef, StepMessage, StepName
 from medialens.errors import MediaLensError
-from medialens.observability import NAMESPACE, get_logger
+from medialens.observability import get_logger, stage_latency
 from medialens.services import Services
 
 logger = get_logger("medialens-tasks")
@@ -74,6 +73,8 @@ HEAVY_STEPS: dict[StepName, BatchStepFunction] = {
     StepName.DETECT_SHOTS: one_at_a_time(_lazy("medialens.steps.video:detect_shots")),
     StepName.ANALYZE_IMAGE: one_at_a_time(_lazy("medialens.steps.images:analyze_image")),
 }
+# No cross-message batching: each message is timed and answered as soon as it is done.
+SEQUENTIAL_HEAVY_STEPS = frozenset({StepName.TRANSCRIBE_CHUNK, StepName.DETECT_SHOTS, StepName.ANALYZE_IMAGE})
 # Bookkeeping steps do not get a stage timing: the failed stage must stay the one shown.
 UNTIMED_STEPS = frozenset({StepName.MARK_FAILED})
 INTERNAL_ERROR = "MediaLens.Internal"
@@ -146,16 +147,11 @@ class TaskRunner:
         self.heartbeat_every_s = heartbeat_every_s
 
     def _end_stage(self, asset_id: str, step: StepName) -> None:
-        """Closes the stage's timing on the asset and publishes it (EMF ``StageLatency``, which the
-        dashboard's p95 alarms read)."""
+        """Closes the stage's timing on the asset and publishes it as a metric."""
         asset = self.services.registry.end_stage(asset_id, step.value)
         seconds = next((t.seconds for t in reversed(asset.timings) if t.stage == step.value), None)
-        if seconds is None:
-            return
-        with single_metric(
-            name="StageLatency", unit=MetricUnit.Milliseconds, value=seconds * 1000, namespace=NAMESPACE
-        ) as metric:
-            metric.add_dimension(name="stage", value=step.value)
+        if seconds is not None:
+            stage_latency(step.value, seconds)
 
     def _fail(self, message: StepMessage, error: Exception) -> None:
         if isinstance(error, MediaLensError):
@@ -192,8 +188,10 @@ class TaskRunner:
         self.answer.success(message.task_token, result)
 
     def run_heavy(self, messages: Sequence[StepMessage]) -> None:
-        """Heavy messages grouped by step; each group is one call of its batch function, so a
-        model serves every message (and asset) of the group at once."""
+        """Heavy messages grouped by step. A batching step's group is one call of its batch
+        function (a model serves every message and asset at once); a one-at-a-time step's
+        messages run, are timed and are answered one after another, while the group's remaining
+        tasks keep heartbeating."""
         groups: dict[StepName, list[StepMessage]] = {}
         for message in messages:
             if message.step in HEAVY_STEPS:
@@ -201,16 +199,21 @@ class TaskRunner:
             else:
                 self._fail(message, MediaLensError(f"step {message.step} is not a heavy step"))
         for step, group in groups.items():
-            for message in group:
-                self.services.registry.start_stage(message.asset.asset_id, step.value)
+            calls = [[m] for m in group] if step in SEQUENTIAL_HEAVY_STEPS else [group]
             with self.answer.heartbeats([m.task_token for m in group], self.heartbeat_every_s):
-                try:
-                    results = HEAVY_STEPS[step](self.services, group)
-                except Exception as error:  # noqa: BLE001 - the batch call failed for every message
-                    results = [error] * len(group)
-            for message, result in zip(group, results, strict=True):
-                if isinstance(result, Exception):
-                    self._fail(message, result)
-                else:
-                    self._end_stage(message.asset.asset_id, step)
-                    self.answer.success(message.task_token, result)
+                for call in calls:
+                    self._run_heavy_call(step, call)
+
+    def _run_heavy_call(self, step: StepName, call: list[StepMessage]) -> None:
+        for message in call:
+            self.services.registry.start_stage(message.asset.asset_id, step.value)
+        try:
+            results = HEAVY_STEPS[step](self.services, call)
+        except Exception as error:  # noqa: BLE001 - the batch call failed for every message
+            results = [error] * len(call)
+        for message, result in zip(call, results, strict=True):
+            if isinstance(result, Exception):
+                self._fail(message, result)
+            else:
+                self._end_stage(message.asset.asset_id, step)
+                self.answer.success(message.task_token, result)
