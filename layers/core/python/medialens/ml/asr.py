@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import logging
 import os
-import threading
 from abc import abstractmethod
 from pathlib import Path
 from typing import Any
@@ -24,8 +23,8 @@ import numpy as np
 from medialens.errors import ConfigurationError
 from medialens.media.audio import SAMPLE_RATE, FloatAudio, read_wav
 from medialens.media.transcript import ChunkTranscript, Segment, Word
-from medialens.ml.base import InferenceModel
-from medialens.ml.store import ModelArtifact, ModelStore
+from medialens.ml.base import InferenceModel, ModelCache
+from medialens.ml.store import ModelArtifact, ModelStore, store_for
 from medialens.settings import Settings, get_settings
 
 log = logging.getLogger(__name__)
@@ -262,8 +261,7 @@ def _segment(segment: Any, offset_s: float) -> Segment:
     )
 
 
-_recognizers: dict[tuple[Any, ...], SpeechRecognizer] = {}
-_recognizers_lock = threading.Lock()
+_recognizers: ModelCache[SpeechRecognizer] = ModelCache()
 
 
 def get_speech_recognizer(settings: Settings | None = None) -> SpeechRecognizer:
@@ -280,31 +278,21 @@ def get_speech_recognizer(settings: Settings | None = None) -> SpeechRecognizer:
         settings.models_dir.resolve(),
         settings.model_store_uri,
     )
-    with _recognizers_lock:
-        recognizer = _recognizers.get(key)
-        if recognizer is None:
-            store = ModelStore(settings.models_dir)
-            if settings.model_store_uri:
-                from medialens import aws
-
-                store = ModelStore(
-                    settings.models_dir, s3_client=aws.s3(settings), remote_root=settings.model_store_uri
-                )
-            recognizer = FasterWhisperRecognizer(
-                store,
-                settings.speech_model,
-                device=settings.speech_device,
-                compute_type=settings.speech_compute_type,
-                cpu_threads=settings.speech_cpu_threads,
-                num_workers=settings.speech_num_workers,
-                beam_size=settings.speech_beam_size,
-                batch_size=settings.speech_batch_size,
-            )
-            _recognizers[key] = recognizer
-        return recognizer
+    return _recognizers.get(
+        key,
+        lambda: FasterWhisperRecognizer(
+            store_for(settings),
+            settings.speech_model,
+            device=settings.speech_device,
+            compute_type=settings.speech_compute_type,
+            cpu_threads=settings.speech_cpu_threads,
+            num_workers=settings.speech_num_workers,
+            beam_size=settings.speech_beam_size,
+            batch_size=settings.speech_batch_size,
+        ),
+    )
 
 
 def reset_speech_recognizers() -> None:
     """Forgets cached recognizers (tests that change settings)."""
-    with _recognizers_lock:
-        _recognizers.clear()
+    _recognizers.clear()

@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import threading
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Callable, Hashable, Sequence
+from typing import Any, Generic, TypeVar
 
 import numpy as np
 import numpy.typing as npt
 
 FloatMatrix = npt.NDArray[np.float32]
+Model = TypeVar("Model")
 
 
 class InferenceModel(ABC):
@@ -59,6 +60,26 @@ class TextEmbedder(InferenceModel):
     def embed_query(self, text: str) -> FloatMatrix:
         vector: FloatMatrix = self.embed([text])[0]
         return vector
+
+
+class ModelCache(Generic[Model]):
+    """One instance per configuration key, per process: a model is loaded once and shared by
+    every thread that asks for the same settings."""
+
+    def __init__(self) -> None:
+        self._models: dict[Hashable, Model] = {}
+        self._lock = threading.Lock()
+
+    def get(self, key: Hashable, create: Callable[[], Model]) -> Model:
+        with self._lock:
+            if key not in self._models:
+                self._models[key] = create()
+            return self._models[key]
+
+    def clear(self) -> None:
+        """Forget every instance (tests, and processes whose settings changed)."""
+        with self._lock:
+            self._models.clear()
 
 
 def describe(model: InferenceModel) -> dict[str, Any]:

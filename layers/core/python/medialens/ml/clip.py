@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import threading
 from abc import abstractmethod
 from collections.abc import Sequence
 from pathlib import Path
@@ -47,8 +46,16 @@ from tokenizers import Tokenizer
 
 from medialens.errors import ConfigurationError
 from medialens.media.images import ImageInput, as_rgb_array
-from medialens.ml.base import FloatMatrix, InferenceModel
-from medialens.ml.store import MANIFEST_FILE, MODEL_FILE, TOKENIZER_FILE, ModelArtifact, ModelStore, check_quantization
+from medialens.ml.base import FloatMatrix, InferenceModel, ModelCache
+from medialens.ml.store import (
+    MANIFEST_FILE,
+    MODEL_FILE,
+    TOKENIZER_FILE,
+    ModelArtifact,
+    ModelStore,
+    check_quantization,
+    store_for,
+)
 from medialens.ml.text_embedding import select_providers
 from medialens.settings import Settings, get_settings
 
@@ -400,8 +407,7 @@ def probe_clip_dimensions(staged: Path, config: ClipConfig) -> int:
 
 # --- the configured embedder ----------------------------------------------------------------
 
-_embedders: dict[tuple[str, str | None, str, Path], ImageTextEmbedder] = {}
-_embedders_lock = threading.Lock()
+_embedders: ModelCache[ImageTextEmbedder] = ModelCache()
 
 
 def parse_model_reference(reference: str) -> tuple[str, str | None]:
@@ -419,22 +425,11 @@ def get_image_embedder(settings: Settings | None = None) -> ImageTextEmbedder | 
         return None
     name, version = parse_model_reference(settings.image_embedding_model)
     key = (name, version, settings.image_embedding_quantization, settings.models_dir.resolve())
-    with _embedders_lock:
-        embedder = _embedders.get(key)
-        if embedder is None:
-            store = ModelStore(settings.models_dir)
-            if settings.model_store_uri:
-                from medialens import aws
-
-                store = ModelStore(
-                    settings.models_dir, s3_client=aws.s3(settings), remote_root=settings.model_store_uri
-                )
-            embedder = OnnxClipEmbedder(store, name, settings.image_embedding_quantization, version)
-            _embedders[key] = embedder
-        return embedder
+    return _embedders.get(
+        key, lambda: OnnxClipEmbedder(store_for(settings), name, settings.image_embedding_quantization, version)
+    )
 
 
 def reset_image_embedders() -> None:
     """Forgets cached embedders (tests that change settings)."""
-    with _embedders_lock:
-        _embedders.clear()
+    _embedders.clear()

@@ -25,7 +25,6 @@ core), so by default the batch sizes depend on the provider: 8 images / 32 crops
 from __future__ import annotations
 
 import hashlib
-import threading
 from abc import abstractmethod
 from collections.abc import Sequence
 from importlib.metadata import version as package_version
@@ -35,7 +34,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
-from medialens.ml.base import InferenceModel
+from medialens.ml.base import InferenceModel, ModelCache
 from medialens.ml.text_embedding import select_providers
 from medialens.settings import Settings, get_settings
 
@@ -242,27 +241,23 @@ class RapidOcrRecognizer(TextRecognizer):
         return boxes
 
 
-_recognizers: dict[tuple[Any, ...], TextRecognizer] = {}
-_recognizers_lock = threading.Lock()
+_recognizers: ModelCache[TextRecognizer] = ModelCache()
 
 
 def get_text_recognizer(settings: Settings | None = None) -> TextRecognizer:
     """The process-wide recogniser for these settings (one model load per process)."""
     settings = settings or get_settings()
     key = (settings.ocr_min_confidence, settings.ocr_det_limit_side_len, settings.ocr_batch_size)
-    with _recognizers_lock:
-        recognizer = _recognizers.get(key)
-        if recognizer is None:
-            recognizer = RapidOcrRecognizer(
-                min_confidence=settings.ocr_min_confidence,
-                det_limit_side_len=settings.ocr_det_limit_side_len,
-                det_batch_size=settings.ocr_batch_size,
-            )
-            _recognizers[key] = recognizer
-        return recognizer
+    return _recognizers.get(
+        key,
+        lambda: RapidOcrRecognizer(
+            min_confidence=settings.ocr_min_confidence,
+            det_limit_side_len=settings.ocr_det_limit_side_len,
+            det_batch_size=settings.ocr_batch_size,
+        ),
+    )
 
 
 def reset_text_recognizers() -> None:
     """Forgets cached recognisers (tests that change settings)."""
-    with _recognizers_lock:
-        _recognizers.clear()
+    _recognizers.clear()

@@ -39,6 +39,8 @@ from medialens.errors import ConfigurationError
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
 
+    from medialens.settings import Settings
+
 try:  # POSIX only; elsewhere builds still land atomically, they just may run twice.
     import fcntl
 except ImportError:  # pragma: no cover
@@ -730,3 +732,12 @@ def _import_store_folder(
 
     folder = store.folder(manifest.name, manifest.version, manifest.quantization)
     return store._materialise(folder, produce, reuse=lambda existing: existing.files == manifest.files)
+
+
+def store_for(settings: Settings) -> ModelStore:
+    """The store a runtime loads from: the local cache, backed by the S3 prefix when one is set."""
+    if settings.model_store_uri:
+        from medialens import aws
+
+        return ModelStore(settings.models_dir, s3_client=aws.s3(settings), remote_root=settings.model_store_uri)
+    return ModelStore(settings.models_dir)

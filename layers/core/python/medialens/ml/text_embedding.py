@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator, Sequence
-from pathlib import Path
 
 import numpy as np
 import onnxruntime as ort
 from tokenizers import Tokenizer
 
-from medialens.ml.base import FloatMatrix, TextEmbedder
-from medialens.ml.store import PACKAGED_MODELS, ModelArtifact, ModelStore, check_quantization
+from medialens.ml.base import FloatMatrix, ModelCache, TextEmbedder
+from medialens.ml.store import PACKAGED_MODELS, ModelArtifact, ModelStore, check_quantization, store_for
 from medialens.settings import Settings, get_settings
 
 _PREFERRED_PROVIDERS = ("CUDAExecutionProvider", "CPUExecutionProvider")
@@ -146,34 +144,21 @@ class OnnxTextEmbedder(TextEmbedder):
             yield batch
 
 
-_embedders: dict[tuple[str, str, Path], TextEmbedder] = {}
-_embedders_lock = threading.Lock()
+_embedders: ModelCache[TextEmbedder] = ModelCache()
 
 
 def get_text_embedder(settings: Settings | None = None) -> TextEmbedder:
     """The process-wide embedder for the configured model, one per (name, quantization, cache)."""
     settings = settings or get_settings()
-    key = (
-        settings.text_embedding_model,
-        settings.text_embedding_quantization,
-        settings.models_dir.resolve(),
+    key = (settings.text_embedding_model, settings.text_embedding_quantization, settings.models_dir.resolve())
+    return _embedders.get(
+        key,
+        lambda: OnnxTextEmbedder(
+            store_for(settings), settings.text_embedding_model, settings.text_embedding_quantization
+        ),
     )
-    with _embedders_lock:
-        embedder = _embedders.get(key)
-        if embedder is None:
-            store = ModelStore(settings.models_dir)
-            if settings.model_store_uri:
-                from medialens import aws
-
-                store = ModelStore(
-                    settings.models_dir, s3_client=aws.s3(settings), remote_root=settings.model_store_uri
-                )
-            embedder = OnnxTextEmbedder(store, settings.text_embedding_model, settings.text_embedding_quantization)
-            _embedders[key] = embedder
-        return embedder
 
 
 def reset_text_embedders() -> None:
-    """Forgets cached embedders (tests that change settings)."""
-    with _embedders_lock:
-        _embedders.clear()
+    """Forget every embedder (tests, and processes whose settings changed)."""
+    _embedders.clear()

@@ -11,8 +11,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,6 +21,7 @@ from medialens import aws
 from medialens.domain.messages import StepMessage
 from medialens.observability import get_logger
 from medialens.services import Services
+from medialens.worker.periodic import repeating
 from medialens.worker.tasks import TaskRunner
 
 logger = get_logger("medialens-heavy")
@@ -91,29 +91,20 @@ class HeavyWorker:
         self.processed += len(messages)
         return len(messages)
 
-    @contextmanager
-    def _keep_invisible(self, receipts: list[str]) -> Iterator[None]:
+    def _keep_invisible(self, receipts: list[str]) -> AbstractContextManager[None]:
         """Extends the messages' visibility while their batch runs, so no other worker takes them."""
-        stop = threading.Event()
         timeout = self.config.visibility_timeout_s
 
         def extend() -> None:
-            while not stop.wait(max(1.0, timeout / 3)):
-                for receipt in receipts:
-                    try:
-                        self.sqs.change_message_visibility(
-                            QueueUrl=self.queue_url, ReceiptHandle=receipt, VisibilityTimeout=timeout
-                        )
-                    except Exception:
-                        logger.exception("could not extend message visibility")
+            for receipt in receipts:
+                try:
+                    self.sqs.change_message_visibility(
+                        QueueUrl=self.queue_url, ReceiptHandle=receipt, VisibilityTimeout=timeout
+                    )
+                except Exception:
+                    logger.exception("could not extend message visibility")
 
-        thread = threading.Thread(target=extend, name="visibility-extender", daemon=True)
-        thread.start()
-        try:
-            yield
-        finally:
-            stop.set()
-            thread.join(timeout=5)
+        return repeating(max(1.0, timeout / 3), extend, "visibility-extender")
 
     def run(self, stop: threading.Event) -> None:
         logger.info("heavy worker started", extra={"queue": self.queue_url})

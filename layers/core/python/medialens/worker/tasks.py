@@ -4,9 +4,8 @@ failure with an error name the state machine's Retry/Catch understand. Also hear
 from __future__ import annotations
 
 import importlib
-import threading
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager
 from typing import Any
 
 from botocore.exceptions import ClientError
@@ -17,6 +16,7 @@ from medialens.domain.messages import AssetRef, StepMessage, StepName
 from medialens.errors import MediaLensError
 from medialens.observability import get_logger, stage_latency
 from medialens.services import Services
+from medialens.worker.periodic import repeating
 
 logger = get_logger("medialens-tasks")
 
@@ -118,26 +118,17 @@ class TaskAnswerer:
     def heartbeat(self, token: str) -> bool:
         return self._call("heartbeat", lambda: self.sfn.send_task_heartbeat(taskToken=token))
 
-    @contextmanager
-    def heartbeats(self, tokens: Sequence[str], every_s: float = 60.0) -> Iterator[None]:
+    def heartbeats(self, tokens: Sequence[str], every_s: float = 60.0) -> AbstractContextManager[None]:
         """Keeps long tasks alive while the body runs (HeartbeatSeconds in the state machine)."""
-        stop = threading.Event()
 
         def beat() -> None:
-            while not stop.wait(every_s):
-                for token in tokens:
-                    try:
-                        self.heartbeat(token)
-                    except ClientError:
-                        logger.exception("heartbeat failed")
+            for token in tokens:
+                try:
+                    self.heartbeat(token)
+                except ClientError:
+                    logger.exception("heartbeat failed")
 
-        thread = threading.Thread(target=beat, name="task-heartbeat", daemon=True)
-        thread.start()
-        try:
-            yield
-        finally:
-            stop.set()
-            thread.join(timeout=5)
+        return repeating(every_s, beat, "task-heartbeat")
 
 
 class TaskRunner:
