@@ -69,13 +69,15 @@ class Services:
 
     @cached_property
     def index(self) -> MomentIndex:
+        # The embedder's dimensions come from its manifest or packaged spec: no model load here,
+        # so a keyword-only search never loads the model.
         if self.settings.index_backend is IndexBackend.OPENSEARCH or self.settings.opensearch_url:
             from medialens.index.opensearch import OpenSearchMomentIndex
 
-            return OpenSearchMomentIndex.from_settings(self.settings, dimensions=self.embedder_dimensions)
+            return OpenSearchMomentIndex.from_settings(self.settings, dimensions=self.embedder.dimensions)
         from medialens.index.lance import LanceMomentIndex
 
-        return LanceMomentIndex(self.settings.index_dir, dimensions=self.embedder_dimensions)
+        return LanceMomentIndex(self.settings.index_dir, dimensions=self.embedder.dimensions)
 
     @cached_property
     def search(self) -> SearchService:
@@ -87,10 +89,6 @@ class Services:
             fusion=self.settings.search_fusion,
             alpha=self.settings.search_semantic_weight,
         )
-
-    @property
-    def embedder_dimensions(self) -> int:
-        return 384 if self.settings.text_embedding_model == "all-minilm-l6-v2" else self.embedder.dimensions
 
     def artifact_uri(self, asset_id: str, *parts: str) -> str:
         from medialens.storage.base import join_uri
