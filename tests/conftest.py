@@ -4,8 +4,11 @@ in from the developer's shell, and one model cache per checkout (models are buil
 from __future__ import annotations
 
 import os
+import shutil
+import sys
 from collections.abc import Iterator
 from pathlib import Path
+from types import ModuleType
 
 import pytest
 
@@ -45,3 +48,32 @@ def isolated_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Ite
 def settings() -> Settings:
     get_settings.cache_clear()
     return get_settings()
+
+
+def _require_media_tools() -> None:
+    # scripts/install_system_deps.sh installs them: a missing tool is a broken setup, not a skip.
+    missing = [tool for tool in ("ffmpeg", "espeak-ng") if shutil.which(tool) is None]
+    if missing:
+        pytest.fail(f"{', '.join(missing)} missing: run scripts/install_system_deps.sh (make test does)")
+
+
+@pytest.fixture(scope="session")
+def video_samples(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """scripts/sample_video.py's files (video, images, bad media), written once per session."""
+    _require_media_tools()
+    sys.path.insert(0, str(REPO_ROOT / "scripts"))
+    import sample_video
+
+    folder = tmp_path_factory.getbasetemp() / "sample-video"
+    sample_video.ensure(folder)
+    return folder
+
+
+@pytest.fixture(scope="session")
+def audio_samples() -> ModuleType:
+    """scripts/sample_audio.py, whose recordings and scripts the speech tests use."""
+    _require_media_tools()
+    sys.path.insert(0, str(REPO_ROOT / "scripts"))
+    import sample_audio
+
+    return sample_audio

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from medialens.domain.assets import Asset
+from medialens.ids import asset_id_for
 from medialens.local.runtime import LocalRuntime
 from medialens.settings import Settings, get_settings
 from medialens.uploads import UploadedFile, plan_uploads, upload
@@ -56,3 +57,12 @@ def ingest_and_wait(
     uploaded = upload(runtime.services, plan)
     assets = runtime.wait_for([u.asset_id for u in uploaded], timeout_s=timeout_s)
     return uploaded, {a.asset_id: a for a in assets}
+
+
+def put_in_drop_bucket(s3: Any, bucket: str, uploads: dict[str, Path]) -> dict[str, str]:
+    """Uploads files as a user would (PutObject, no medialens code); returns each key's asset id."""
+    asset_ids = {}
+    for key, path in uploads.items():
+        response = s3.put_object(Bucket=bucket, Key=key, Body=path.read_bytes())
+        asset_ids[key] = asset_id_for(bucket, key, response["ETag"])
+    return asset_ids

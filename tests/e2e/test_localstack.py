@@ -30,10 +30,11 @@ from moto.server import ThreadedMotoServer
 from medialens import aws
 from medialens.domain.assets import AssetStatus
 from medialens.domain.search import SearchQuery
-from medialens.ids import asset_id_for
 from medialens.local.runtime import LocalRuntime
 from medialens.registry.dynamodb import DynamoAssetRegistry
 from medialens.settings import Profile, get_settings
+
+from .conftest import put_in_drop_bucket
 
 # Read at import: the suite's autouse fixture clears MEDIALENS_* and AWS_ENDPOINT_URL per test.
 ENABLED = os.environ.get("MEDIALENS_LOCALSTACK") == "1"
@@ -119,10 +120,7 @@ def test_upload_is_analysed_and_searchable_on_localstack(
         "incoming/handbook.pdf": folder / "employee-handbook.pdf",
         "incoming/bad/empty.txt": folder / "bad/empty.txt",
     }
-    asset_ids = {}
-    for key, path in uploads.items():
-        response = s3.put_object(Bucket=settings.drop_bucket, Key=key, Body=path.read_bytes())
-        asset_ids[key] = asset_id_for(settings.drop_bucket, key, response["ETag"])
+    asset_ids = put_in_drop_bucket(s3, settings.drop_bucket, uploads)
     s3.put_object(Bucket=settings.drop_bucket, Key="elsewhere/ignored.txt", Body=b"not under the drop prefix")
 
     assets = {a.asset_id: a for a in runtime.wait_for(asset_ids.values(), timeout_s=180)}

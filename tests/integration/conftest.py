@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from medialens.ml.ocr import RapidOcrRecognizer
 from medialens.ml.store import ModelArtifact, ModelStore
 
 FIXTURES = Path(__file__).parents[1] / "fixtures"
@@ -36,3 +37,9 @@ def minilm_reference() -> dict[str, Any]:
     """Embeddings from sentence-transformers + torch (scripts/make_embedding_reference.py)."""
     data: dict[str, Any] = json.loads((FIXTURES / "minilm_reference.json").read_text(encoding="utf-8"))
     return data
+
+
+@pytest.fixture(scope="session")
+def recognizer() -> RapidOcrRecognizer:
+    """One OCR model per session, on one thread (results are the same on more)."""
+    return RapidOcrRecognizer(intra_op_threads=1)

@@ -11,7 +11,6 @@ import hashlib
 import itertools
 import re
 import shutil
-import sys
 from collections.abc import Sequence
 from pathlib import Path
 from types import ModuleType
@@ -53,20 +52,10 @@ TINY, BASE = "whisper-tiny-en", "whisper-base"
 
 
 @pytest.fixture(scope="session")
-def samples() -> ModuleType:
-    if not (shutil.which("espeak-ng") and shutil.which("ffmpeg")):
-        pytest.skip("espeak-ng and ffmpeg make the test media (scripts/install_system_deps.sh)")
-    sys.path.insert(0, str(SCRIPTS))
-    import sample_audio
-
-    return sample_audio
-
-
-@pytest.fixture(scope="session")
-def corpus(samples: ModuleType, tmp_path_factory: pytest.TempPathFactory) -> Path:
+def corpus(audio_samples: ModuleType, tmp_path_factory: pytest.TempPathFactory) -> Path:
     folder = tmp_path_factory.mktemp("asr-corpus")
-    for recording in (samples.STANDUP, samples.PODCAST):
-        samples.write_recording(folder, recording)
+    for recording in (audio_samples.STANDUP, audio_samples.PODCAST):
+        audio_samples.write_recording(folder, recording)
     return folder
 
 
@@ -186,16 +175,16 @@ def test_runtime_picks_int8_on_cpu_and_records_it(tiny: FasterWhisperRecognizer)
 
 
 @pytest.fixture(scope="session")
-def standup(tiny: FasterWhisperRecognizer, samples: ModuleType, corpus: Path) -> Transcript:
-    audio = load_audio(corpus / samples.STANDUP.path)
+def standup(tiny: FasterWhisperRecognizer, audio_samples: ModuleType, corpus: Path) -> Transcript:
+    audio = load_audio(corpus / audio_samples.STANDUP.path)
     chunk = AudioChunk(
         index=0, start=0.0, end=len(audio) / SAMPLE_RATE, keep_start=0.0, keep_end=len(audio) / SAMPLE_RATE
     )
     return stitch([tiny.transcribe(audio)], [chunk])
 
 
-def test_tiny_en_finds_a_known_phrase_where_it_was_said(standup: Transcript, samples: ModuleType) -> None:
-    sentences = samples.script(samples.STANDUP)
+def test_tiny_en_finds_a_known_phrase_where_it_was_said(standup: Transcript, audio_samples: ModuleType) -> None:
+    sentences = audio_samples.script(audio_samples.STANDUP)
     words = standup.words
     tokens = [_norm(w.text) for w in words]
     for phrase, sentence_index in (("wheel motors", 4), ("lidar calibration", 2), ("obstacle avoidance", 1)):
@@ -217,10 +206,10 @@ def test_tiny_en_finds_a_known_phrase_where_it_was_said(standup: Transcript, sam
 
 
 def test_one_window_at_a_time_finds_the_phrases_too(
-    tiny_sequential: FasterWhisperRecognizer, samples: ModuleType, corpus: Path
+    tiny_sequential: FasterWhisperRecognizer, audio_samples: ModuleType, corpus: Path
 ) -> None:
-    sentences = samples.script(samples.STANDUP)
-    result = tiny_sequential.transcribe(load_audio(corpus / samples.STANDUP.path))
+    sentences = audio_samples.script(audio_samples.STANDUP)
+    result = tiny_sequential.transcribe(load_audio(corpus / audio_samples.STANDUP.path))
     assert len(result.segments) >= 4  # one or two sentences a segment, unlike the batched path
     words = result.words
     tokens = [_norm(w.text) for w in words]
@@ -230,9 +219,9 @@ def test_one_window_at_a_time_finds_the_phrases_too(
     assert _wer(reference, [t for t in tokens if t]) <= 0.2
 
 
-def test_offsets_make_times_absolute(tiny: FasterWhisperRecognizer, samples: ModuleType, corpus: Path) -> None:
-    audio = load_audio(corpus / samples.STANDUP.path)
-    sentence = samples.script(samples.STANDUP)[4]
+def test_offsets_make_times_absolute(tiny: FasterWhisperRecognizer, audio_samples: ModuleType, corpus: Path) -> None:
+    audio = load_audio(corpus / audio_samples.STANDUP.path)
+    sentence = audio_samples.script(audio_samples.STANDUP)[4]
     part = audio[int((sentence.start - 0.5) * SAMPLE_RATE) : int((sentence.end + 0.5) * SAMPLE_RATE)]
     result = tiny.transcribe(part, offset_s=1000.0, language="en")
     assert result.offset_s == 1000.0 and result.duration_s == pytest.approx(len(part) / SAMPLE_RATE)
@@ -270,13 +259,13 @@ SPOKEN_LANGUAGES = {
 @pytest.mark.slow
 @pytest.mark.parametrize("language", sorted(SPOKEN_LANGUAGES))
 def test_whisper_base_identifies_the_language(
-    base: FasterWhisperRecognizer, samples: ModuleType, language: str
+    base: FasterWhisperRecognizer, audio_samples: ModuleType, language: str
 ) -> None:
     text, word = SPOKEN_LANGUAGES[language]
-    pcm = np.frombuffer(samples.speak(text, "en-us" if language == "en" else language, 150), dtype="<i2")
+    pcm = np.frombuffer(audio_samples.speak(text, "en-us" if language == "en" else language, 150), dtype="<i2")
     # espeak's 22.05 kHz to 16 kHz by interpolation: plenty for recognition.
-    times = np.arange(0, len(pcm) / samples.RATE, 1 / SAMPLE_RATE)
-    audio = np.interp(times, np.arange(len(pcm)) / samples.RATE, pcm / 32768.0).astype(np.float32)
+    times = np.arange(0, len(pcm) / audio_samples.RATE, 1 / SAMPLE_RATE)
+    audio = np.interp(times, np.arange(len(pcm)) / audio_samples.RATE, pcm / 32768.0).astype(np.float32)
     assert base.multilingual and base.version == "whisper-base@1+int8"
     detected, probability = base.detect_language(audio)
     assert detected == language and probability > 0.5
@@ -309,8 +298,8 @@ def test_get_speech_recognizer_is_cached_per_configuration(
 
 
 @pytest.fixture(scope="session")
-def podcast_audio(samples: ModuleType, corpus: Path) -> np.ndarray:
-    return load_audio(corpus / samples.PODCAST.path)
+def podcast_audio(audio_samples: ModuleType, corpus: Path) -> np.ndarray:
+    return load_audio(corpus / audio_samples.PODCAST.path)
 
 
 @pytest.fixture(scope="session")
@@ -350,13 +339,13 @@ def _compare(chunked: Transcript, one_pass: Transcript, chunks: list[AudioChunk]
 
 @pytest.mark.slow
 def test_chunks_cut_through_speech_stitch_back_into_the_one_pass_transcript(
-    tiny: FasterWhisperRecognizer, samples: ModuleType, podcast_audio: np.ndarray, podcast_one_pass: Transcript
+    tiny: FasterWhisperRecognizer, audio_samples: ModuleType, podcast_audio: np.ndarray, podcast_one_pass: Transcript
 ) -> None:
     duration = len(podcast_audio) / SAMPLE_RATE
     # Pretend it is all speech: every cut goes through a sentence, with 1.5 s of overlap.
     chunks = plan_chunks(duration, [SpeechRegion(start=0.0, end=duration)], ChunkingParams(target_s=30.0))
     assert len(chunks) == 5 and all(a.end > b.start for a, b in itertools.pairwise(chunks))
-    reference = _tokens(" ".join(s.text for s in samples.script(samples.PODCAST)))
+    reference = _tokens(" ".join(s.text for s in audio_samples.script(audio_samples.PODCAST)))
     chunked = _transcribe_chunks(tiny, podcast_audio, chunks)
     _compare(chunked, podcast_one_pass, chunks, reference)
     assert _wer(reference, [_norm(w.text) for w in chunked.words]) <= 0.2
@@ -365,15 +354,17 @@ def test_chunks_cut_through_speech_stitch_back_into_the_one_pass_transcript(
 @pytest.mark.slow
 def test_prepared_chunks_cut_at_silences_stitch_back_too(
     tiny: FasterWhisperRecognizer,
-    samples: ModuleType,
+    audio_samples: ModuleType,
     corpus: Path,
     podcast_one_pass: Transcript,
     tmp_path: Path,
 ) -> None:
-    prepared = prepare_speech_audio(corpus / samples.PODCAST.path, tmp_path, chunking=ChunkingParams(target_s=40.0))
+    prepared = prepare_speech_audio(
+        corpus / audio_samples.PODCAST.path, tmp_path, chunking=ChunkingParams(target_s=40.0)
+    )
     parts = [tiny.transcribe_wav(tmp_path / (c.file or ""), offset_s=c.start) for c in prepared.chunks]
     chunked = stitch(parts, prepared.chunks)
-    reference = _tokens(" ".join(s.text for s in samples.script(samples.PODCAST)))
+    reference = _tokens(" ".join(s.text for s in audio_samples.script(audio_samples.PODCAST)))
     _compare(chunked, podcast_one_pass, prepared.chunks, reference)
 
 

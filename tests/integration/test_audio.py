@@ -6,9 +6,7 @@ times are known.
 
 from __future__ import annotations
 
-import shutil
 import subprocess
-import sys
 import tracemalloc
 from pathlib import Path
 from types import ModuleType
@@ -37,24 +35,14 @@ SCRIPTS = Path(__file__).resolve().parents[2] / "scripts"
 
 
 @pytest.fixture(scope="session")
-def samples() -> ModuleType:
-    if not (shutil.which("espeak-ng") and shutil.which("ffmpeg")):
-        pytest.skip("espeak-ng and ffmpeg make the test media (scripts/install_system_deps.sh)")
-    sys.path.insert(0, str(SCRIPTS))
-    import sample_audio
-
-    return sample_audio
-
-
-@pytest.fixture(scope="session")
-def corpus(samples: ModuleType, tmp_path_factory: pytest.TempPathFactory) -> Path:
+def corpus(audio_samples: ModuleType, tmp_path_factory: pytest.TempPathFactory) -> Path:
     folder = tmp_path_factory.mktemp("audio-corpus")
-    samples.write_audio(folder)
+    audio_samples.write_audio(folder)
     return folder
 
 
-def _recording(samples: ModuleType, path: str) -> object:
-    return next(r for r in samples.RECORDINGS if r.path == path)
+def _recording(audio_samples: ModuleType, path: str) -> object:
+    return next(r for r in audio_samples.RECORDINGS if r.path == path)
 
 
 @pytest.mark.parametrize(
@@ -69,14 +57,14 @@ def _recording(samples: ModuleType, path: str) -> object:
     ],
 )
 def test_decodes_to_16khz_mono_with_the_right_duration(
-    samples: ModuleType, corpus: Path, path: str, codec: str, rate: int, channels: int
+    audio_samples: ModuleType, corpus: Path, path: str, codec: str, rate: int, channels: int
 ) -> None:
     reader = AudioReader(corpus / path, block_s=5.0)
     blocks = list(reader)
     assert all(block.dtype == np.float32 and block.ndim == 1 for block in blocks)
     assert all(len(block) == 5 * SAMPLE_RATE for block in blocks[:-1]) and 0 < len(blocks[-1]) <= 5 * SAMPLE_RATE
     info = reader.info
-    expected = samples.duration(_recording(samples, path))
+    expected = audio_samples.duration(_recording(audio_samples, path))
     assert abs(info.duration_s - expected) <= 0.05, (info.duration_s, expected)
     assert info.samples == sum(len(b) for b in blocks)
     assert (info.codec, info.source_sample_rate, info.source_channels) == (codec, rate, channels)
@@ -155,10 +143,10 @@ def test_a_few_damaged_packets_are_skipped(corpus: Path, tmp_path: Path) -> None
     assert declared is not None and abs(samples / SAMPLE_RATE - declared) < 1.0
 
 
-def test_vad_finds_each_known_sentence_and_nothing_in_the_silences(samples: ModuleType, corpus: Path) -> None:
-    for recording in (samples.STANDUP, samples.SAFETY, samples.CALL, samples.BRIEFING):
+def test_vad_finds_each_known_sentence_and_nothing_in_the_silences(audio_samples: ModuleType, corpus: Path) -> None:
+    for recording in (audio_samples.STANDUP, audio_samples.SAFETY, audio_samples.CALL, audio_samples.BRIEFING):
         regions = detect_speech(iter_audio(corpus / recording.path))
-        sentences = samples.script(recording)
+        sentences = audio_samples.script(recording)
         assert len(regions) == len(sentences), recording.path  # pauses of ~1 s separate them
         for region, sentence in zip(regions, sentences, strict=True):
             # Regions are padded by 0.2 s; allow one 32 ms window of detection latency more.
@@ -187,7 +175,7 @@ def test_streaming_vad_matches_faster_whispers_whole_file_vad(corpus: Path) -> N
 
 
 def test_prepare_speech_audio_writes_the_track_and_its_chunks(
-    samples: ModuleType, corpus: Path, tmp_path: Path
+    audio_samples: ModuleType, corpus: Path, tmp_path: Path
 ) -> None:
     source = corpus / "audio/podcast-episode.mp3"
     prepared = prepare_speech_audio(source, tmp_path, chunking=ChunkingParams(target_s=40.0))
@@ -204,7 +192,7 @@ def test_prepare_speech_audio_writes_the_track_and_its_chunks(
         first = round(chunk.start * SAMPLE_RATE)
         assert np.array_equal(audio, track[first : first + len(audio)])
         # Cut in pauses between sentences, not in one.
-        for sentence in samples.script(samples.PODCAST):
+        for sentence in audio_samples.script(audio_samples.PODCAST):
             assert not sentence.start + 0.05 < chunk.keep_end < sentence.end - 0.05
     assert 0.7 * prepared.info.duration_s < prepared.speech_s < prepared.info.duration_s
     again = type(prepared).model_validate_json(prepared.model_dump_json())
@@ -218,12 +206,12 @@ def test_prepare_leaves_nothing_behind_for_a_bad_file(corpus: Path, tmp_path: Pa
 
 
 @pytest.mark.slow
-def test_memory_stays_bounded_for_long_audio(samples: ModuleType, tmp_path: Path) -> None:
+def test_memory_stays_bounded_for_long_audio(audio_samples: ModuleType, tmp_path: Path) -> None:
     """Eight minutes (29 MiB as float32 at 16 kHz) prepared within a fixed budget that does not
     depend on the length: a decoded block, the VAD's 60 s batch, a few seconds of chunk copy
     (~10-13 MiB measured for 2 and 8 minutes alike)."""
     source = tmp_path / "long.mp3"
-    samples.synthesise_speech(source, 8.0)
+    audio_samples.synthesise_speech(source, 8.0)
     tracemalloc.start()
     try:
         prepared = prepare_speech_audio(source, tmp_path / "out", chunking=ChunkingParams(target_s=60.0))

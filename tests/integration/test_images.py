@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import io
-import shutil
 import sys
 from pathlib import Path
 
@@ -30,22 +29,8 @@ import sample_video  # the script that writes the sample media, via sys.path abo
 pytestmark = pytest.mark.integration
 
 
-@pytest.fixture(scope="session")
-def samples(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    if shutil.which("ffmpeg") is None or shutil.which("espeak-ng") is None:
-        pytest.skip("ffmpeg and espeak-ng are needed for the sample media (scripts/install_system_deps.sh)")
-    folder = tmp_path_factory.getbasetemp() / "sample-video"
-    sample_video.ensure(folder)
-    return folder
-
-
-@pytest.fixture(scope="session")
-def recognizer() -> RapidOcrRecognizer:
-    return RapidOcrRecognizer(intra_op_threads=1)
-
-
-def test_png_metadata(samples: Path) -> None:
-    info, picture = inspect_image(samples / sample_video.IMAGE_PNG)
+def test_png_metadata(video_samples: Path) -> None:
+    info, picture = inspect_image(video_samples / sample_video.IMAGE_PNG)
     assert (info.format, info.mime_type, info.mode) == ("PNG", "image/png", "RGB")
     assert (info.width, info.height) == (info.display_width, info.display_height) == (800, 300)
     assert info.orientation is None and info.exif == {} and info.gps is None and not info.has_alpha
@@ -53,8 +38,8 @@ def test_png_metadata(samples: Path) -> None:
     assert len(info.dhash) == 128 and info.hash_size == 16
 
 
-def test_jpeg_exif_and_orientation(samples: Path) -> None:
-    info, picture = inspect_image(samples / sample_video.IMAGE_JPEG_ROTATED)
+def test_jpeg_exif_and_orientation(video_samples: Path) -> None:
+    info, picture = inspect_image(video_samples / sample_video.IMAGE_JPEG_ROTATED)
     assert (info.format, info.mime_type) == ("JPEG", "image/jpeg")
     assert info.orientation == sample_video.JPEG_ORIENTATION
     assert (info.width, info.height) == (320, 720)  # stored sideways
@@ -62,15 +47,15 @@ def test_jpeg_exif_and_orientation(samples: Path) -> None:
     assert info.exif == {"Make": "Acme", "Model": "Field Camera 2", "DateTime": "2024:03:01 09:30:00"}
 
 
-def test_webp_metadata(samples: Path) -> None:
-    info, _ = inspect_image(samples / sample_video.IMAGE_WEBP)
+def test_webp_metadata(video_samples: Path) -> None:
+    info, _ = inspect_image(video_samples / sample_video.IMAGE_WEBP)
     assert (info.format, info.mime_type, info.width, info.height) == ("WEBP", "image/webp", 640, 300)
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("name", [sample_video.IMAGE_PNG, sample_video.IMAGE_JPEG_ROTATED, sample_video.IMAGE_WEBP])
-def test_image_ocr_passages(samples: Path, recognizer: RapidOcrRecognizer, name: str) -> None:
-    analysis = analyze_image(samples / name, recognizer)
+def test_image_ocr_passages(video_samples: Path, recognizer: RapidOcrRecognizer, name: str) -> None:
+    analysis = analyze_image(video_samples / name, recognizer)
     assert [line.text for line in analysis.lines] == list(sample_video.IMAGE_TEXT[name])
     (passage,) = analysis.passages  # the lines sit 80 px apart (44 px glyphs): one block
     assert passage.modality is Modality.IMAGE_TEXT and passage.start is None
@@ -80,25 +65,29 @@ def test_image_ocr_passages(samples: Path, recognizer: RapidOcrRecognizer, name:
 
 
 @pytest.mark.slow
-def test_orientation_is_what_makes_the_sideways_jpeg_readable(samples: Path, recognizer: RapidOcrRecognizer) -> None:
-    with Image.open(samples / sample_video.IMAGE_JPEG_ROTATED) as stored:
+def test_orientation_is_what_makes_the_sideways_jpeg_readable(
+    video_samples: Path, recognizer: RapidOcrRecognizer
+) -> None:
+    with Image.open(video_samples / sample_video.IMAGE_JPEG_ROTATED) as stored:
         raw = np.asarray(stored.convert("RGB"))  # the stored pixels, EXIF ignored
     texts = {line.text for line in recognizer.recognize_one(raw)}
     assert "SPRINT GOAL" not in texts
-    assert "SPRINT GOAL" in {line.text for line in recognizer.recognize_one(samples / sample_video.IMAGE_JPEG_ROTATED)}
+    assert "SPRINT GOAL" in {
+        line.text for line in recognizer.recognize_one(video_samples / sample_video.IMAGE_JPEG_ROTATED)
+    }
 
 
-def test_analyze_without_ocr(samples: Path) -> None:
-    analysis = analyze_image(samples / sample_video.IMAGE_WEBP, None)
+def test_analyze_without_ocr(video_samples: Path) -> None:
+    analysis = analyze_image(video_samples / sample_video.IMAGE_WEBP, None)
     assert analysis.lines == [] and analysis.passages == [] and analysis.ocr_model is None
 
 
-def test_perceptual_hash_finds_near_duplicates(samples: Path) -> None:
-    original, picture = inspect_image(samples / sample_video.IMAGE_PNG)
+def test_perceptual_hash_finds_near_duplicates(video_samples: Path) -> None:
+    original, picture = inspect_image(video_samples / sample_video.IMAGE_PNG)
     recompressed = io.BytesIO()
     picture.resize((400, 150)).save(recompressed, format="JPEG", quality=60)
     again = perceptual_hash(open_image(recompressed.getvalue()))
-    other, _ = inspect_image(samples / sample_video.IMAGE_WEBP)
+    other, _ = inspect_image(video_samples / sample_video.IMAGE_WEBP)
     assert hash_distance(original.dhash, again) <= 16  # smaller and lossy: still a near-duplicate
     # Two different text-on-plain-paper pictures: most bits compare blank paper with blank paper
     # in both, yet they sit well apart (43 bits here) from the near-duplicate bound.
@@ -116,13 +105,13 @@ def test_transparent_png_is_flattened_on_white(tmp_path: Path) -> None:
     assert picture.getpixel((5, 5)) == (255, 255, 255)
 
 
-def test_truncated_jpeg(samples: Path) -> None:
+def test_truncated_jpeg(video_samples: Path) -> None:
     with pytest.raises(InvalidMediaError, match=r"truncated image: truncated\.jpg cannot be decoded"):
-        inspect_image(samples / sample_video.BAD_TRUNCATED_JPEG)
+        inspect_image(video_samples / sample_video.BAD_TRUNCATED_JPEG)
 
 
-def test_truncated_png(samples: Path, tmp_path: Path) -> None:
-    data = (samples / sample_video.IMAGE_PNG).read_bytes()
+def test_truncated_png(video_samples: Path, tmp_path: Path) -> None:
+    data = (video_samples / sample_video.IMAGE_PNG).read_bytes()
     cut = tmp_path / "cut.png"
     cut.write_bytes(data[: len(data) // 2])
     with pytest.raises(InvalidMediaError, match=r"^(truncated|corrupt) image: cut\.png"):

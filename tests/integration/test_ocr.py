@@ -3,7 +3,6 @@ thread safety, and on-screen text spans over the known caption intervals."""
 
 from __future__ import annotations
 
-import shutil
 import sys
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -27,22 +26,8 @@ pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 
 @pytest.fixture(scope="session")
-def samples(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    if shutil.which("ffmpeg") is None or shutil.which("espeak-ng") is None:
-        pytest.skip("ffmpeg and espeak-ng are needed for the sample media (scripts/install_system_deps.sh)")
-    folder = tmp_path_factory.getbasetemp() / "sample-video"
-    sample_video.ensure(folder)
-    return folder
-
-
-@pytest.fixture(scope="session")
-def recognizer() -> RapidOcrRecognizer:
-    return RapidOcrRecognizer(intra_op_threads=1)
-
-
-@pytest.fixture(scope="session")
-def analysis(samples: Path) -> VideoAnalysis:
-    return analyze_video(samples / sample_video.VIDEO)
+def analysis(video_samples: Path) -> VideoAnalysis:
+    return analyze_video(video_samples / sample_video.VIDEO)
 
 
 @pytest.fixture(scope="session")

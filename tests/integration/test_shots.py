@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import io
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -33,17 +32,8 @@ CUT_TOLERANCE_S = 0.2
 
 
 @pytest.fixture(scope="session")
-def samples(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    if shutil.which("ffmpeg") is None or shutil.which("espeak-ng") is None:
-        pytest.skip("ffmpeg and espeak-ng are needed for the sample media (scripts/install_system_deps.sh)")
-    folder = tmp_path_factory.getbasetemp() / "sample-video"
-    sample_video.ensure(folder)
-    return folder
-
-
-@pytest.fixture(scope="session")
-def analysis(samples: Path) -> VideoAnalysis:
-    return analyze_video(samples / sample_video.VIDEO)
+def analysis(video_samples: Path) -> VideoAnalysis:
+    return analyze_video(video_samples / sample_video.VIDEO)
 
 
 def _ffmpeg(*args: str) -> None:
@@ -73,14 +63,14 @@ def test_shots_at_the_known_cuts(analysis: VideoAnalysis) -> None:
         (sample_video.VIDEO_WEBM, sample_video.CUTS[:1]),
     ],
 )
-def test_shots_in_other_containers(samples: Path, name: str, cuts: tuple[float, ...]) -> None:
-    _assert_cuts([shot.start for shot in detect_shots(samples / name)[1:]], cuts)
+def test_shots_in_other_containers(video_samples: Path, name: str, cuts: tuple[float, ...]) -> None:
+    _assert_cuts([shot.start for shot in detect_shots(video_samples / name)[1:]], cuts)
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize(("width", "step"), [(None, 1), (160, 1), (320, 3)])
-def test_shots_at_other_resolutions_and_frame_steps(samples: Path, width: int | None, step: int) -> None:
-    shots = detect_shots(samples / sample_video.VIDEO, VideoOptions(analysis_width=width, frame_step=step))
+def test_shots_at_other_resolutions_and_frame_steps(video_samples: Path, width: int | None, step: int) -> None:
+    shots = detect_shots(video_samples / sample_video.VIDEO, VideoOptions(analysis_width=width, frame_step=step))
     _assert_cuts([shot.start for shot in shots[1:]], sample_video.CUTS)
 
 
@@ -138,10 +128,18 @@ def test_keyframes_show_the_frame_at_their_time(analysis: VideoAnalysis) -> None
     assert abs(r - 0x1F) < 12 and abs(g - 0x3B) < 12 and abs(b - 0x73) < 12
 
 
-def test_keyframes_capped_and_upright(samples: Path, tmp_path: Path) -> None:
+def test_keyframes_capped_and_upright(video_samples: Path, tmp_path: Path) -> None:
     rotated = tmp_path / "portrait.mp4"
     _ffmpeg(
-        "-i", str(samples / sample_video.VIDEO), "-t", "3", "-c", "copy", "-metadata:s:v:0", "rotate=90", str(rotated)
+        "-i",
+        str(video_samples / sample_video.VIDEO),
+        "-t",
+        "3",
+        "-c",
+        "copy",
+        "-metadata:s:v:0",
+        "rotate=90",
+        str(rotated),
     )
     analysis = analyze_video(rotated, VideoOptions(max_side=320))
     assert analysis.rotation == 90

@@ -24,21 +24,12 @@ pytestmark = pytest.mark.unit
 needs_ffmpeg = pytest.mark.skipif(shutil.which("ffmpeg") is None, reason="ffmpeg not installed")
 
 
-@pytest.fixture(scope="session")
-def samples(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    if shutil.which("ffmpeg") is None or shutil.which("espeak-ng") is None:
-        pytest.skip("ffmpeg and espeak-ng are needed for the sample media (scripts/install_system_deps.sh)")
-    folder = tmp_path_factory.getbasetemp() / "sample-video"
-    sample_video.ensure(folder)
-    return folder
-
-
 def _ffmpeg(*args: str) -> None:
     subprocess.run(["ffmpeg", "-nostdin", "-loglevel", "error", "-y", *args], check=True)
 
 
-def test_mp4_fields(samples: Path) -> None:
-    info = probe_media(samples / sample_video.VIDEO)
+def test_mp4_fields(video_samples: Path) -> None:
+    info = probe_media(video_samples / sample_video.VIDEO)
     assert info.media_type is MediaType.VIDEO
     assert info.mime_type == "video/mp4" and not info.mislabelled
     assert info.container == "mov,mp4,m4a,3gp,3g2,mj2"
@@ -63,8 +54,8 @@ def test_mp4_fields(samples: Path) -> None:
         (sample_video.VIDEO_WEBM, "matroska,webm", "video/webm", ("vp9", "opus")),
     ],
 )
-def test_container_variants(samples: Path, name: str, container: str, mime: str, codecs: tuple[str, str]) -> None:
-    info = probe_media(samples / name, verify="full")
+def test_container_variants(video_samples: Path, name: str, container: str, mime: str, codecs: tuple[str, str]) -> None:
+    info = probe_media(video_samples / name, verify="full")
     assert info.media_type is MediaType.VIDEO
     assert (info.container, info.mime_type) == (container, mime)
     assert (info.video_codec, info.audio_codec) == codecs
@@ -73,9 +64,9 @@ def test_container_variants(samples: Path, name: str, container: str, mime: str,
     assert info.data_end_s == pytest.approx(expected, abs=0.2)
 
 
-def test_mislabelled_container_is_classified_by_content(samples: Path, tmp_path: Path) -> None:
+def test_mislabelled_container_is_classified_by_content(video_samples: Path, tmp_path: Path) -> None:
     named_mp4 = tmp_path / "actually-matroska.mp4"
-    shutil.copyfile(samples / sample_video.VIDEO_MKV, named_mp4)
+    shutil.copyfile(video_samples / sample_video.VIDEO_MKV, named_mp4)
     info = probe_media(named_mp4)
     assert info.container == "matroska,webm" and info.mime_type == "video/x-matroska"
     assert info.declared_extension == "mp4" and info.mislabelled
@@ -83,10 +74,18 @@ def test_mislabelled_container_is_classified_by_content(samples: Path, tmp_path:
 
 
 @needs_ffmpeg
-def test_rotation_from_display_matrix(samples: Path, tmp_path: Path) -> None:
+def test_rotation_from_display_matrix(video_samples: Path, tmp_path: Path) -> None:
     rotated = tmp_path / "portrait.mp4"
     _ffmpeg(
-        "-i", str(samples / sample_video.VIDEO), "-t", "2", "-c", "copy", "-metadata:s:v:0", "rotate=90", str(rotated)
+        "-i",
+        str(video_samples / sample_video.VIDEO),
+        "-t",
+        "2",
+        "-c",
+        "copy",
+        "-metadata:s:v:0",
+        "rotate=90",
+        str(rotated),
     )
     info = probe_media(rotated)
     assert info.rotation == 90
@@ -94,13 +93,13 @@ def test_rotation_from_display_matrix(samples: Path, tmp_path: Path) -> None:
     assert (info.display_width, info.display_height) == (360, 640)
 
 
-def test_images(samples: Path) -> None:
-    png = probe_media(samples / sample_video.IMAGE_PNG)
+def test_images(video_samples: Path) -> None:
+    png = probe_media(video_samples / sample_video.IMAGE_PNG)
     assert (png.media_type, png.mime_type, png.video_codec) == (MediaType.IMAGE, "image/png", "png")
     assert png.duration_s is None and png.bitrate is None and (png.width, png.height) == (800, 300)
-    webp = probe_media(samples / sample_video.IMAGE_WEBP)
+    webp = probe_media(video_samples / sample_video.IMAGE_WEBP)
     assert (webp.media_type, webp.mime_type) == (MediaType.IMAGE, "image/webp")
-    jpeg = probe_media(samples / sample_video.IMAGE_JPEG_ROTATED)
+    jpeg = probe_media(video_samples / sample_video.IMAGE_JPEG_ROTATED)
     assert jpeg.media_type is MediaType.IMAGE
     # Stored sideways (320x720) with EXIF orientation 6: shown 720x320.
     assert (jpeg.width, jpeg.height) == (320, 720)
@@ -119,19 +118,19 @@ def test_audio_only(tmp_path: Path) -> None:
 # --- bad inputs: each fails with a reason a person can act on --------------------------------
 
 
-def test_empty_file(samples: Path) -> None:
+def test_empty_file(video_samples: Path) -> None:
     with pytest.raises(InvalidMediaError, match=r"empty file \(0 bytes\)"):
-        probe_media(samples / sample_video.BAD_EMPTY_MOV)
+        probe_media(video_samples / sample_video.BAD_EMPTY_MOV)
 
 
-def test_text_named_mp4(samples: Path) -> None:
+def test_text_named_mp4(video_samples: Path) -> None:
     with pytest.raises(InvalidMediaError, match=r"not a media file: not-a-video\.mp4 contains text.*named \.mp4"):
-        probe_media(samples / sample_video.BAD_TEXT_AS_MP4)
+        probe_media(video_samples / sample_video.BAD_TEXT_AS_MP4)
 
 
-def test_truncated_mp4_with_index_in_front(samples: Path) -> None:
+def test_truncated_mp4_with_index_in_front(video_samples: Path) -> None:
     with pytest.raises(InvalidMediaError) as caught:
-        probe_media(samples / sample_video.BAD_TRUNCATED_MP4)
+        probe_media(video_samples / sample_video.BAD_TRUNCATED_MP4)
     reason = caught.value.reason
     assert reason.startswith("truncated file: ")
     assert "declares 43.0 s" in reason and "upload the complete file again" in reason
@@ -139,10 +138,10 @@ def test_truncated_mp4_with_index_in_front(samples: Path) -> None:
     assert 0 < data_end < sample_video.DURATION * sample_video.TRUNCATED_FRACTION
 
 
-def test_truncated_mp4_without_index(samples: Path, tmp_path: Path) -> None:
+def test_truncated_mp4_without_index(video_samples: Path, tmp_path: Path) -> None:
     # Recorders write the index (moov) last: cut short, the file has none.
     whole = tmp_path / "recording.mp4"
-    _ffmpeg("-i", str(samples / sample_video.VIDEO), "-t", "10", "-c", "copy", str(whole))
+    _ffmpeg("-i", str(video_samples / sample_video.VIDEO), "-t", "10", "-c", "copy", str(whole))
     data = whole.read_bytes()
     assert b"moov" in data[-len(data) // 3 :]  # default muxing: index at the end
     cut = tmp_path / "cut.mp4"
@@ -154,17 +153,17 @@ def test_truncated_mp4_without_index(samples: Path, tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("name", [sample_video.VIDEO_MKV, sample_video.VIDEO_WEBM])
-def test_truncated_matroska(samples: Path, tmp_path: Path, name: str) -> None:
-    data = (samples / name).read_bytes()
+def test_truncated_matroska(video_samples: Path, tmp_path: Path, name: str) -> None:
+    data = (video_samples / name).read_bytes()
     cut = tmp_path / Path(name).name
     cut.write_bytes(data[: len(data) // 2])
     with pytest.raises(InvalidMediaError, match="truncated file: the Matroska / WebM container declares"):
         probe_media(cut)
 
 
-def test_truncated_jpeg(samples: Path) -> None:
+def test_truncated_jpeg(video_samples: Path) -> None:
     with pytest.raises(InvalidMediaError, match=r"truncated image: truncated\.jpg"):
-        probe_media(samples / sample_video.BAD_TRUNCATED_JPEG)
+        probe_media(video_samples / sample_video.BAD_TRUNCATED_JPEG)
 
 
 def test_binary_garbage(tmp_path: Path) -> None:
@@ -186,20 +185,20 @@ def test_mp4_without_index(tmp_path: Path) -> None:
         probe_media(broken)
 
 
-def test_expected_files_name_the_reasons(samples: Path) -> None:
+def test_expected_files_name_the_reasons(video_samples: Path) -> None:
     """The corpus's expectations match what probing really says about each bad file."""
-    expected = {f.path: f for f in sample_video.ensure(samples)}
+    expected = {f.path: f for f in sample_video.ensure(video_samples)}
     for path in (sample_video.BAD_EMPTY_MOV, sample_video.BAD_TRUNCATED_MP4):
         entry = expected[path]
         assert entry.status == "FAILED" and entry.error == "MediaLens.InvalidMedia"
         with pytest.raises(InvalidMediaError) as caught:
-            probe_media(samples / path)
+            probe_media(video_samples / path)
         assert entry.reason_contains is not None and entry.reason_contains in caught.value.reason
     # Text named .mp4 never reaches the decoder: the probe step's sniffing refuses the name first.
     entry = expected[sample_video.BAD_TEXT_AS_MP4]
-    data = (samples / entry.path).read_bytes()
+    data = (video_samples / entry.path).read_bytes()
     with pytest.raises(InvalidMediaError) as caught:
         ensure_named_for_content(detect_media_type(Path(entry.path).name, data, len(data)))
     assert entry.reason_contains is not None and entry.reason_contains in caught.value.reason
     with pytest.raises(InvalidMediaError, match="not a media file"):
-        probe_media(samples / entry.path)  # and the decoder would refuse it too
+        probe_media(video_samples / entry.path)  # and the decoder would refuse it too

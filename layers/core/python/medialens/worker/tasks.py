@@ -66,15 +66,18 @@ LIGHT_STEPS: dict[StepName, StepFunction] = {
     StepName.FINALIZE: _lazy("medialens.steps.finalize:finalize"),
     StepName.MARK_FAILED: _lazy("medialens.steps.finalize:mark_failed"),
 }
+# No cross-message batching: each message is timed and answered as soon as it is done.
+_PER_MESSAGE_HEAVY_STEPS: dict[StepName, StepFunction] = {
+    StepName.TRANSCRIBE_CHUNK: _lazy("medialens.steps.audio:transcribe_chunk"),
+    StepName.DETECT_SHOTS: _lazy("medialens.steps.video:detect_shots"),
+    StepName.ANALYZE_IMAGE: _lazy("medialens.steps.images:analyze_image"),
+}
 HEAVY_STEPS: dict[StepName, BatchStepFunction] = {
     StepName.EMBED_TEXT: _lazy("medialens.steps.embed:embed_text"),  # one model call for all messages
     StepName.RECOGNIZE_TEXT: _lazy("medialens.steps.video:recognize_text"),  # one recogniser, all keyframes
-    StepName.TRANSCRIBE_CHUNK: one_at_a_time(_lazy("medialens.steps.audio:transcribe_chunk")),
-    StepName.DETECT_SHOTS: one_at_a_time(_lazy("medialens.steps.video:detect_shots")),
-    StepName.ANALYZE_IMAGE: one_at_a_time(_lazy("medialens.steps.images:analyze_image")),
+    **{step: one_at_a_time(function) for step, function in _PER_MESSAGE_HEAVY_STEPS.items()},
 }
-# No cross-message batching: each message is timed and answered as soon as it is done.
-SEQUENTIAL_HEAVY_STEPS = frozenset({StepName.TRANSCRIBE_CHUNK, StepName.DETECT_SHOTS, StepName.ANALYZE_IMAGE})
+SEQUENTIAL_HEAVY_STEPS = frozenset(_PER_MESSAGE_HEAVY_STEPS)
 # Bookkeeping steps do not get a stage timing: the failed stage must stay the one shown.
 UNTIMED_STEPS = frozenset({StepName.MARK_FAILED})
 INTERNAL_ERROR = "MediaLens.Internal"
