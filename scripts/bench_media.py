@@ -43,9 +43,9 @@ import sample_audio  # noqa: E402
 import sample_video  # noqa: E402
 from medialens.domain.assets import AssetStatus  # noqa: E402
 from medialens.local.runtime import LocalRuntime  # noqa: E402
+from medialens.local.uploads import plan_uploads, upload  # noqa: E402
 from medialens.reporting import summary  # noqa: E402
 from medialens.settings import Settings, get_settings  # noqa: E402
-from medialens.uploads import plan_uploads, upload  # noqa: E402
 
 console = Console()
 

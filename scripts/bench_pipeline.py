@@ -31,9 +31,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import bench_embeddings
 from medialens.domain.assets import AssetStatus
 from medialens.local.runtime import LocalRuntime
+from medialens.local.uploads import plan_uploads, upload
 from medialens.reporting import summary
 from medialens.settings import Settings, get_settings
-from medialens.uploads import plan_uploads, upload
 
 console = Console()
 KINDS = ("pdf", "md", "html", "txt")

@@ -42,11 +42,11 @@ from urllib.parse import quote
 import numpy as np
 import numpy.typing as npt
 
+from medialens.adapters.index.lance import LanceMomentIndex
 from medialens.api.app import app
 from medialens.domain.assets import MediaType
 from medialens.domain.moments import Modality, Moment
 from medialens.domain.search import SearchFilters, SearchMode, SearchQuery
-from medialens.index.lance import LanceMomentIndex
 from medialens.services import Services, set_services
 from medialens.settings import Settings, get_settings
 

@@ -1,6 +1,6 @@
 """DynamoDB: the assets registry and the Powertools idempotency table.
 
-The assets table is declared *from* ``medialens.registry.dynamodb.table_definition``, the same
+The assets table is declared *from* ``medialens.adapters.registry.dynamodb.table_definition``, the same
 request the emulated profile sends to CreateTable, so keys and the status index cannot drift
 between local runs and AWS.
 """
@@ -14,7 +14,7 @@ from constructs import Construct
 
 from infra.config import EnvironmentConfig
 from infra.naming import DataNames
-from medialens.registry.dynamodb import table_definition
+from medialens.adapters.registry.dynamodb import table_definition
 
 _ATTRIBUTE_TYPES = {
     "S": dynamodb.AttributeType.STRING,

@@ -13,8 +13,8 @@ import pytest
 from medialens.domain.assets import Asset
 from medialens.ids import asset_id_for
 from medialens.local.runtime import LocalRuntime
+from medialens.local.uploads import UploadedFile, plan_uploads, upload
 from medialens.settings import Settings, get_settings
-from medialens.uploads import UploadedFile, plan_uploads, upload
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO_ROOT / "scripts"))

@@ -162,8 +162,8 @@ def test_uploads_made_while_no_pipeline_runs_are_picked_up_later(
 ) -> None:
     """The CLI uploads, then dies: the outbox keeps the events and the next runner admits them."""
     from medialens.local.notifications import DropNotifications
+    from medialens.local.uploads import plan_uploads, upload
     from medialens.services import Services
-    from medialens.uploads import plan_uploads, upload
 
     folder, _ = corpus
     notifications = DropNotifications(settings.home / "notifications.sqlite3")
@@ -185,7 +185,7 @@ def test_unfinished_assets_resume_after_a_crash(
     folder, _ = corpus
     first = start_runtime(run_heavy_worker=False)
     assert first.services is not None
-    from medialens.uploads import plan_uploads, upload
+    from medialens.local.uploads import plan_uploads, upload
 
     plan, _ = plan_uploads([folder / "product-faq.html"], first.settings.drop_prefix)
     asset_id = upload(first.services, plan)[0].asset_id

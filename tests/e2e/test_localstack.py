@@ -28,10 +28,10 @@ import requests
 from moto.server import ThreadedMotoServer
 
 from medialens import aws
+from medialens.adapters.registry.dynamodb import DynamoAssetRegistry
 from medialens.domain.assets import AssetStatus
 from medialens.domain.search import SearchQuery
 from medialens.local.runtime import LocalRuntime
-from medialens.registry.dynamodb import DynamoAssetRegistry
 from medialens.settings import Profile, get_settings
 
 from .conftest import put_in_drop_bucket

@@ -22,10 +22,10 @@ from typing import Any
 import pytest
 from playwright.sync_api import Browser, Page, Response, expect, sync_playwright
 
-from medialens.api.local_server import LocalServer
 from medialens.domain.assets import Asset, AssetStatus, MediaType, SourceObject
 from medialens.domain.moments import Modality, Moment
 from medialens.ids import asset_id_for, execution_name_for, moment_id_for
+from medialens.local.server import LocalServer
 from medialens.services import Services
 
 from .conftest import fast_settings, ingest_and_wait

@@ -123,9 +123,9 @@ def test_trimmed_closure_imports_every_handler(tmp_path: Path) -> None:
         "medialens.handlers.dlq",
         "medialens.worker.tasks",
         "medialens.ml.text_embedding",
-        "medialens.steps.documents",
-        "medialens.registry.dynamodb",
-        "medialens.storage.s3",
+        "medialens.pipeline.documents",
+        "medialens.adapters.registry.dynamodb",
+        "medialens.adapters.storage.s3",
         "opensearchpy",
         "requests_aws4auth",
     ]

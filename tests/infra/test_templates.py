@@ -10,8 +10,8 @@ import pytest
 from aws_cdk.assertions import Match
 from infra.config import SearchFlavour
 
+from medialens.adapters.registry.dynamodb import table_definition
 from medialens.orchestration import asl
-from medialens.registry.dynamodb import table_definition
 from medialens.settings import Settings
 
 if TYPE_CHECKING:

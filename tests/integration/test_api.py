@@ -21,13 +21,13 @@ from typing import Any
 import pytest
 
 from medialens.api.app import app, openapi_document
-from medialens.api.local_server import LocalServer
 from medialens.domain.assets import Asset, AssetStatus, MediaType, SourceObject
 from medialens.domain.moments import Modality, Moment
 from medialens.domain.search import MAX_QUERY_CHARS
 from medialens.errors import TransientError
 from medialens.ids import asset_id_for, execution_name_for, moment_id_for
 from medialens.local.notifications import DropNotifications
+from medialens.local.server import LocalServer
 from medialens.services import Services, set_services
 from medialens.settings import Settings
 
@@ -344,7 +344,7 @@ def test_cursor_pages_follow_the_ranking(seeded: Seeded) -> None:
 
 def test_video_hits_show_the_keyframe_stored_for_their_time(services: Services) -> None:
     # Written with the video branch's own record type: a change to its format breaks this test.
-    from medialens.steps.video import KeyframeRecord
+    from medialens.pipeline.video import KeyframeRecord
 
     video = _asset(services, "talks/demo.mp4", b"\x00\x00\x00\x18ftypmp42", AssetStatus.SUCCEEDED, MediaType.VIDEO)
     folder = services.artifact_uri(video.asset_id, "detect_shots", "1")
@@ -608,8 +608,8 @@ def test_transient_index_failures_are_503_with_retry_after(services: Services, m
 
 
 def test_lambda_handler_serves_the_resolver(seeded: Seeded) -> None:
-    from medialens.api.local_server import LocalLambdaContext
     from medialens.handlers.api import handler
+    from medialens.local.server import LocalLambdaContext
 
     event = rest_event("GET", "/search", query={"query": "budget numbers", "mode": "keyword", "k": "1"})
     response = handler(event, LocalLambdaContext(aws_request_id="lambda-1", region="us-east-1"))

@@ -10,9 +10,9 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from medialens.storage.base import BlobStore, ObjectInfo, parse_uri
-from medialens.storage.filesystem import FilesystemBlobStore
-from medialens.storage.s3 import S3BlobStore
+from medialens.adapters.storage.base import BlobStore, ObjectInfo, parse_uri
+from medialens.adapters.storage.filesystem import FilesystemBlobStore
+from medialens.adapters.storage.s3 import S3BlobStore
 
 pytestmark = pytest.mark.integration
 

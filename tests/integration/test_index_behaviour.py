@@ -17,11 +17,11 @@ import numpy as np
 import numpy.typing as npt
 import pytest
 
+from medialens.adapters.index.base import MomentIndex
+from medialens.adapters.index.lance import LanceMomentIndex
 from medialens.domain.assets import MediaType
 from medialens.domain.moments import Modality, Moment
 from medialens.domain.search import SearchFilters, SearchMode, SearchQuery
-from medialens.index.base import MomentIndex
-from medialens.index.lance import LanceMomentIndex
 from medialens.ml.base import FloatMatrix, TextEmbedder
 from medialens.operations import ListsAssetMoments
 from medialens.search import SearchService
@@ -52,7 +52,7 @@ def index(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[MomentInde
     if request.param == "lancedb":
         yield LanceMomentIndex(tmp_path / "index", dimensions=DIMS, maintain_after_small_fragments=None)
         return
-    from medialens.index.opensearch import OpenSearchMomentIndex
+    from medialens.adapters.index.opensearch import OpenSearchMomentIndex
 
     settings = Settings(
         opensearch_url=REAL_OPENSEARCH,

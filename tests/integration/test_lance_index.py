@@ -17,17 +17,17 @@ import numpy as np
 import numpy.typing as npt
 import pytest
 
-from medialens.domain.assets import MediaType
-from medialens.domain.moments import Modality, Moment
-from medialens.domain.search import SearchFilters
-from medialens.errors import ConfigurationError
-from medialens.index.lance import (
+from medialens.adapters.index.lance import (
     FTS_INDEX,
     VECTOR_INDEX,
     LanceMomentIndex,
     filters_to_sql,
     small_fragment_count,
 )
+from medialens.domain.assets import MediaType
+from medialens.domain.moments import Modality, Moment
+from medialens.domain.search import SearchFilters
+from medialens.errors import ConfigurationError
 
 pytestmark = pytest.mark.integration
 

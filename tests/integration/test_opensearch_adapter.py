@@ -24,12 +24,8 @@ from urllib.parse import parse_qsl, quote, urlsplit
 
 import pytest
 
-from medialens.domain.assets import MediaType
-from medialens.domain.moments import Modality, Moment
-from medialens.domain.search import SearchFilters
-from medialens.errors import ConfigurationError, TransientError
-from medialens.index import opensearch as adapter
-from medialens.index.opensearch import (
+from medialens.adapters.index import opensearch as adapter
+from medialens.adapters.index.opensearch import (
     IndexRejectedError,
     OpenSearchConfig,
     OpenSearchMomentIndex,
@@ -37,6 +33,10 @@ from medialens.index.opensearch import (
     index_body,
     resolve_auth,
 )
+from medialens.domain.assets import MediaType
+from medialens.domain.moments import Modality, Moment
+from medialens.domain.search import SearchFilters
+from medialens.errors import ConfigurationError, TransientError
 from medialens.services import Services
 from medialens.settings import IndexBackend, OpenSearchAuth, Settings
 

@@ -10,10 +10,10 @@ import boto3
 import pytest
 from moto import mock_aws
 
+from medialens.adapters.registry.base import AssetRegistry
+from medialens.adapters.registry.dynamodb import DynamoAssetRegistry, table_definition
+from medialens.adapters.registry.sqlite import SqliteAssetRegistry
 from medialens.domain.assets import Asset, AssetStatus, AuditEvent, MediaType, SourceObject
-from medialens.registry.base import AssetRegistry
-from medialens.registry.dynamodb import DynamoAssetRegistry, table_definition
-from medialens.registry.sqlite import SqliteAssetRegistry
 
 pytestmark = pytest.mark.integration
 

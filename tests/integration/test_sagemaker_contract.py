@@ -12,9 +12,9 @@ import requests
 
 from medialens.domain.assets import SourceObject
 from medialens.domain.moments import Moment, Passage
+from medialens.pipeline.artifacts import read_jsonl, write_jsonl
 from medialens.services import Services
 from medialens.settings import Settings
-from medialens.steps.common import read_jsonl, write_jsonl
 from medialens.worker.serve import make_server
 
 pytestmark = pytest.mark.integration

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 from moto import mock_aws
 
+from medialens.adapters.storage.base import ObjectInfo
 from medialens.domain.assets import Asset, AssetStatus, SourceObject
 from medialens.domain.messages import StepMessage, StepName
 from medialens.handlers import dlq
@@ -18,7 +19,6 @@ from medialens.local.notifications import object_created_event
 from medialens.local.poller import LocalLambdaContext
 from medialens.services import Services, set_services
 from medialens.settings import Settings
-from medialens.storage.base import ObjectInfo
 from medialens.worker.tasks import TaskRunner
 
 pytestmark = pytest.mark.integration

@@ -15,7 +15,11 @@ from typing import Any
 import pytest
 from fpdf import FPDF
 
-from medialens.documents import (
+from medialens.domain.assets import MediaType
+from medialens.domain.moments import Modality, Passage
+from medialens.errors import InvalidMediaError, MediaLensError, UnsupportedMediaError
+from medialens.media.detection import SNIFF_BYTES, DetectedType, detect_media_type, ensure_supported
+from medialens.media.documents import (
     ExtractedDocument,
     TextSection,
     chunk_passages,
@@ -23,10 +27,6 @@ from medialens.documents import (
     extract_document,
     normalize_text,
 )
-from medialens.domain.assets import MediaType
-from medialens.domain.moments import Modality, Passage
-from medialens.errors import InvalidMediaError, MediaLensError, UnsupportedMediaError
-from medialens.media_types import SNIFF_BYTES, DetectedType, detect_media_type, ensure_supported
 
 pytestmark = pytest.mark.unit
 

@@ -7,10 +7,10 @@ import random
 
 import pytest
 
+from medialens.adapters.index.base import ScoredMoment
+from medialens.adapters.index.fusion import min_max_normalise, reciprocal_rank_fusion, weighted_fusion
 from medialens.domain.assets import MediaType
 from medialens.domain.moments import Modality, Moment
-from medialens.index.base import ScoredMoment
-from medialens.index.fusion import min_max_normalise, reciprocal_rank_fusion, weighted_fusion
 
 pytestmark = pytest.mark.unit
 

@@ -12,7 +12,7 @@ import pytest
 
 from medialens.domain.assets import MediaType
 from medialens.errors import InvalidMediaError, UnsupportedMediaError
-from medialens.media_types import (
+from medialens.media.detection import (
     SNIFF_BYTES,
     DetectedType,
     detect_media_type,

@@ -11,9 +11,9 @@ import pytest
 
 from medialens.domain.assets import MediaType
 from medialens.errors import InvalidMediaError
+from medialens.media.detection import detect_media_type
 from medialens.media.probe import _iso_boxes, probe_media
-from medialens.media_types import detect_media_type
-from medialens.steps.probe import ensure_named_for_content
+from medialens.pipeline.probe import ensure_named_for_content
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "scripts"))
 

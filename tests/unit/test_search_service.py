@@ -13,10 +13,10 @@ from dataclasses import dataclass, field
 import numpy as np
 import pytest
 
+from medialens.adapters.index.base import MomentIndex, ScoredMoment
 from medialens.domain.assets import MediaType
 from medialens.domain.moments import Modality, Moment
 from medialens.domain.search import SearchFilters, SearchMode, SearchQuery
-from medialens.index.base import MomentIndex, ScoredMoment
 from medialens.ml.base import FloatMatrix, TextEmbedder
 from medialens.search import SearchService
 

@@ -16,12 +16,12 @@ from urllib.parse import unquote_plus
 from botocore.exceptions import ClientError
 
 from medialens import aws
+from medialens.adapters.storage.base import ObjectInfo
 from medialens.domain.assets import Asset, AuditEvent, SourceObject
 from medialens.domain.messages import AssetRef, ExecutionInput
 from medialens.ids import asset_id_for, execution_name_for
 from medialens.observability import get_logger
 from medialens.services import Services
-from medialens.storage.base import ObjectInfo
 
 logger = get_logger("medialens-ingest")
 

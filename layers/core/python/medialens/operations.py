@@ -15,6 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
+from medialens.adapters.storage.base import ObjectInfo
 from medialens.admission import start_execution
 from medialens.domain.assets import Asset, AssetStatus, AuditEvent
 from medialens.domain.moments import Moment
@@ -22,7 +23,6 @@ from medialens.errors import TransientError
 from medialens.ids import execution_name_for
 from medialens.services import Services
 from medialens.settings import Profile
-from medialens.storage.base import ObjectInfo
 
 REPROCESS_FAILED = "MediaLens.ReprocessNotStarted"
 
@@ -176,7 +176,7 @@ def asset_moments(services: Services, asset_id: str, limit: int = 200) -> list[M
     index = services.index
     if isinstance(index, ListsAssetMoments):
         return index.asset_moments(asset_id, limit)
-    from medialens.steps.common import read_jsonl
+    from medialens.pipeline.artifacts import read_jsonl
 
     prefix = services.artifact_uri(asset_id, "embed_text", services.embedder.version) + "/"
     moments: list[Moment] = []

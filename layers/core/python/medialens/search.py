@@ -6,9 +6,9 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 
+from medialens.adapters.index.base import MomentIndex, ScoredMoment
+from medialens.adapters.index.fusion import DEFAULT_RRF_K, reciprocal_rank_fusion, weighted_fusion
 from medialens.domain.search import SearchFilters, SearchHit, SearchMode, SearchQuery, SearchResponse
-from medialens.index.base import MomentIndex, ScoredMoment
-from medialens.index.fusion import DEFAULT_RRF_K, reciprocal_rank_fusion, weighted_fusion
 from medialens.ml.base import TextEmbedder
 
 FUSIONS = ("weighted", "rrf")

@@ -11,12 +11,12 @@ from medialens import aws
 from medialens.settings import IndexBackend, Profile, Settings, get_settings
 
 if TYPE_CHECKING:
-    from medialens.index.base import MomentIndex
+    from medialens.adapters.index.base import MomentIndex
+    from medialens.adapters.registry.base import AssetRegistry
+    from medialens.adapters.storage.base import BlobStore
+    from medialens.adapters.storage.filesystem import ObjectCreatedHook
     from medialens.ml.base import TextEmbedder
-    from medialens.registry.base import AssetRegistry
     from medialens.search import SearchService
-    from medialens.storage.base import BlobStore
-    from medialens.storage.filesystem import ObjectCreatedHook
 
 
 class Services:
@@ -30,13 +30,13 @@ class Services:
     @cached_property
     def blobs(self) -> BlobStore:
         if self.settings.profile is Profile.EMBEDDED:
-            from medialens.storage.filesystem import FilesystemBlobStore
+            from medialens.adapters.storage.filesystem import FilesystemBlobStore
 
             drop_hook = self._on_drop_object_created
             drop_bucket, drop_prefix = self.settings.drop_bucket, self.settings.drop_prefix
 
             def notify(info: object) -> None:
-                from medialens.storage.base import ObjectInfo
+                from medialens.adapters.storage.base import ObjectInfo
 
                 if (
                     drop_hook is not None
@@ -47,17 +47,17 @@ class Services:
                     drop_hook(info)
 
             return FilesystemBlobStore(self.settings.blobs_dir, on_created=notify)
-        from medialens.storage.s3 import S3BlobStore
+        from medialens.adapters.storage.s3 import S3BlobStore
 
         return S3BlobStore(aws.s3(self.settings))
 
     @cached_property
     def registry(self) -> AssetRegistry:
         if self.settings.profile is Profile.EMBEDDED:
-            from medialens.registry.sqlite import SqliteAssetRegistry
+            from medialens.adapters.registry.sqlite import SqliteAssetRegistry
 
             return SqliteAssetRegistry(self.settings.registry_path)
-        from medialens.registry.dynamodb import DynamoAssetRegistry
+        from medialens.adapters.registry.dynamodb import DynamoAssetRegistry
 
         return DynamoAssetRegistry(aws.dynamodb(self.settings), self.settings.assets_table)
 
@@ -72,10 +72,10 @@ class Services:
         # The embedder's dimensions come from its manifest or packaged spec: no model load here,
         # so a keyword-only search never loads the model.
         if self.settings.index_backend is IndexBackend.OPENSEARCH or self.settings.opensearch_url:
-            from medialens.index.opensearch import OpenSearchMomentIndex
+            from medialens.adapters.index.opensearch import OpenSearchMomentIndex
 
             return OpenSearchMomentIndex.from_settings(self.settings, dimensions=self.embedder.dimensions)
-        from medialens.index.lance import LanceMomentIndex
+        from medialens.adapters.index.lance import LanceMomentIndex
 
         return LanceMomentIndex(self.settings.index_dir, dimensions=self.embedder.dimensions)
 
@@ -91,7 +91,7 @@ class Services:
         )
 
     def artifact_uri(self, asset_id: str, *parts: str) -> str:
-        from medialens.storage.base import join_uri
+        from medialens.adapters.storage.base import join_uri
 
         return join_uri(self.settings.artifacts_bucket, "derived", asset_id, *parts)
 

@@ -9,9 +9,9 @@ from urllib.parse import quote
 import boto3
 from botocore.config import Config
 
+from medialens.adapters.storage.base import parse_uri
 from medialens.services import Services
 from medialens.settings import Profile
-from medialens.storage.base import parse_uri
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client

@@ -137,7 +137,7 @@ def ingest(
     as_json: Annotated[bool, typer.Option("--json", help="Print the results as JSON.")] = False,
 ) -> None:
     """Upload files to the drop bucket and analyse them (exit code 1 if any file failed)."""
-    from medialens.uploads import plan_uploads, upload
+    from medialens.local.uploads import plan_uploads, upload
 
     settings = _settings()
     plan, skipped = plan_uploads(paths, settings.drop_prefix)
@@ -419,7 +419,7 @@ def serve(
     import signal
     import threading
 
-    from medialens.api.local_server import LocalServer
+    from medialens.local.server import LocalServer
 
     settings = _settings()
     server = LocalServer(settings, host=host, port=port, web_dir=web_dir, run_pipeline=pipeline)

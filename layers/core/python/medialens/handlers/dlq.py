@@ -14,12 +14,12 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import ValidationError
 
+from medialens.adapters.storage.base import join_uri
 from medialens.admission import asset_for_event, parse_object_created
 from medialens.domain.messages import StepMessage
 from medialens.errors import DeadLetteredError
 from medialens.observability import count, get_logger, get_metrics, get_tracer
 from medialens.services import get_services
-from medialens.storage.base import join_uri
 from medialens.worker.tasks import TaskAnswerer
 
 logger = get_logger("medialens-dlq")

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from medialens.storage.base import ObjectInfo
+from medialens.adapters.storage.base import ObjectInfo
 
 
 def object_created_event(info: ObjectInfo, region: str, account: str = "000000000000") -> dict[str, object]:

@@ -24,7 +24,7 @@ from pydantic import BaseModel, Field
 
 from medialens.domain.assets import MediaType
 from medialens.errors import InvalidMediaError
-from medialens.media_types import SNIFF_BYTES, detect_media_type, looks_like_text
+from medialens.media.detection import SNIFF_BYTES, detect_media_type, looks_like_text
 
 Verify = Literal["tail", "full", "none"]
 StreamKind = Literal["video", "audio", "subtitle", "data", "attachment", "unknown"]

@@ -15,8 +15,8 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from medialens import aws
+from medialens.adapters.registry.dynamodb import table_definition
 from medialens.orchestration import asl
-from medialens.registry.dynamodb import table_definition
 from medialens.settings import Settings
 
 LOCAL_ROLE_ARN = "arn:aws:iam::000000000000:role/medialens-local-state-machine"

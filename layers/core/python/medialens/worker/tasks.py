@@ -56,25 +56,25 @@ def one_at_a_time(step: StepFunction) -> BatchStepFunction:
 
 
 LIGHT_STEPS: dict[StepName, StepFunction] = {
-    StepName.PROBE: _lazy("medialens.steps.probe:probe"),
-    StepName.EXTRACT_DOCUMENT: _lazy("medialens.steps.documents:extract_document"),
-    StepName.PREPARE_AUDIO: _lazy("medialens.steps.audio:prepare_audio"),
-    StepName.BUILD_SPEECH_SEGMENTS: _lazy("medialens.steps.audio:build_speech_segments"),
-    StepName.BUILD_SCREEN_TEXT: _lazy("medialens.steps.video:build_screen_text"),
-    StepName.MERGE_SEGMENTS: _lazy("medialens.steps.segments:merge_segments"),
-    StepName.INDEX_MOMENTS: _lazy("medialens.steps.index:index_moments"),
-    StepName.FINALIZE: _lazy("medialens.steps.finalize:finalize"),
-    StepName.MARK_FAILED: _lazy("medialens.steps.finalize:mark_failed"),
+    StepName.PROBE: _lazy("medialens.pipeline.probe:probe"),
+    StepName.EXTRACT_DOCUMENT: _lazy("medialens.pipeline.documents:extract_document"),
+    StepName.PREPARE_AUDIO: _lazy("medialens.pipeline.audio:prepare_audio"),
+    StepName.BUILD_SPEECH_SEGMENTS: _lazy("medialens.pipeline.audio:build_speech_segments"),
+    StepName.BUILD_SCREEN_TEXT: _lazy("medialens.pipeline.video:build_screen_text"),
+    StepName.MERGE_SEGMENTS: _lazy("medialens.pipeline.segments:merge_segments"),
+    StepName.INDEX_MOMENTS: _lazy("medialens.pipeline.index:index_moments"),
+    StepName.FINALIZE: _lazy("medialens.pipeline.finalize:finalize"),
+    StepName.MARK_FAILED: _lazy("medialens.pipeline.finalize:mark_failed"),
 }
 # No cross-message batching: each message is timed and answered as soon as it is done.
 _PER_MESSAGE_HEAVY_STEPS: dict[StepName, StepFunction] = {
-    StepName.TRANSCRIBE_CHUNK: _lazy("medialens.steps.audio:transcribe_chunk"),
-    StepName.DETECT_SHOTS: _lazy("medialens.steps.video:detect_shots"),
-    StepName.ANALYZE_IMAGE: _lazy("medialens.steps.images:analyze_image"),
+    StepName.TRANSCRIBE_CHUNK: _lazy("medialens.pipeline.audio:transcribe_chunk"),
+    StepName.DETECT_SHOTS: _lazy("medialens.pipeline.video:detect_shots"),
+    StepName.ANALYZE_IMAGE: _lazy("medialens.pipeline.images:analyze_image"),
 }
 HEAVY_STEPS: dict[StepName, BatchStepFunction] = {
-    StepName.EMBED_TEXT: _lazy("medialens.steps.embed:embed_text"),  # one model call for all messages
-    StepName.RECOGNIZE_TEXT: _lazy("medialens.steps.video:recognize_text"),  # one recogniser, all keyframes
+    StepName.EMBED_TEXT: _lazy("medialens.pipeline.embed:embed_text"),  # one model call for all messages
+    StepName.RECOGNIZE_TEXT: _lazy("medialens.pipeline.video:recognize_text"),  # one recogniser, all keyframes
     **{step: one_at_a_time(function) for step, function in _PER_MESSAGE_HEAVY_STEPS.items()},
 }
 SEQUENTIAL_HEAVY_STEPS = frozenset(_PER_MESSAGE_HEAVY_STEPS)

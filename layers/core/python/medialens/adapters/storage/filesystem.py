@@ -10,7 +10,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from medialens.storage.base import BlobStore, ObjectInfo, parse_uri
+from medialens.adapters.storage.base import BlobStore, ObjectInfo, parse_uri
 
 ObjectCreatedHook = Callable[[ObjectInfo], None]
 

@@ -6,13 +6,13 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from medialens.documents.chunking import chunk_passages
-from medialens.documents.extract import extract_document as extract_text
 from medialens.domain.messages import AssetRef, ExtractResult, ProbeResult
 from medialens.errors import InvalidMediaError
-from medialens.media_types import DetectedType
+from medialens.media.detection import DetectedType
+from medialens.media.documents.chunking import chunk_passages
+from medialens.media.documents.extract import extract_document as extract_text
+from medialens.pipeline.artifacts import artifact_uri, write_passage_batches
 from medialens.services import Services
-from medialens.steps.common import artifact_uri, write_passage_batches
 
 MAX_DOCUMENT_BYTES = 256 * 1024 * 1024
 

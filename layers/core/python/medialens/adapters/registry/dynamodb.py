@@ -14,8 +14,8 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
+from medialens.adapters.registry.base import AssetRegistry
 from medialens.domain.assets import Asset, AssetStatus, AuditEvent
-from medialens.registry.base import AssetRegistry
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient

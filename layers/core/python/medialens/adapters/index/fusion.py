@@ -11,8 +11,8 @@ import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
+from medialens.adapters.index.base import ScoredMoment
 from medialens.domain.moments import Moment
-from medialens.index.base import ScoredMoment
 
 DEFAULT_RRF_K = 60  # the constant from Cormack et al. (2009); damps the weight of the very top ranks
 

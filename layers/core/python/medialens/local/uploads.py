@@ -7,9 +7,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from medialens.adapters.storage.base import ObjectInfo, join_uri
 from medialens.ids import asset_id_for
 from medialens.services import Services
-from medialens.storage.base import ObjectInfo, join_uri
 
 
 @dataclass(frozen=True, slots=True)

@@ -39,10 +39,10 @@ from lancedb.index import FTS, BTree, HnswSq
 from lancedb.query import FullTextOperator, MatchQuery
 from lancedb.table import LanceTable
 
+from medialens.adapters.index.base import MomentIndex, ScoredMoment
 from medialens.domain.moments import Moment
 from medialens.domain.search import SearchFilters
 from medialens.errors import ConfigurationError, TransientError
-from medialens.index.base import MomentIndex, ScoredMoment
 
 log = logging.getLogger(__name__)
 

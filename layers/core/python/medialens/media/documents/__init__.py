@@ -1,7 +1,7 @@
 """Documents: text extraction (PDF, HTML, Markdown, plain text) and chunking into passages."""
 
-from medialens.documents.chunking import chunk_passages
-from medialens.documents.extract import (
+from medialens.media.documents.chunking import chunk_passages
+from medialens.media.documents.extract import (
     ExtractedDocument,
     TextSection,
     decode_text,

@@ -30,11 +30,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
+from medialens.adapters.storage.filesystem import FilesystemBlobStore
 from medialens.api.errors import error_body
 from medialens.api.links import LOCAL_FILES_PATH
 from medialens.services import Services, set_services
 from medialens.settings import Profile, Settings
-from medialens.storage.filesystem import FilesystemBlobStore
 
 if TYPE_CHECKING:
     from medialens.local.runtime import LocalRuntime

@@ -35,10 +35,10 @@ from opensearchpy import OpenSearch, RequestsHttpConnection
 from opensearchpy.exceptions import ConnectionError as OpenSearchConnectionError
 from opensearchpy.exceptions import NotFoundError, TransportError
 
+from medialens.adapters.index.base import MomentIndex, ScoredMoment
 from medialens.domain.moments import Moment
 from medialens.domain.search import SearchFilters
 from medialens.errors import ConfigurationError, MediaLensError, TransientError
-from medialens.index.base import MomentIndex, ScoredMoment
 from medialens.settings import OpenSearchAuth, Settings
 
 T = TypeVar("T")

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
-from medialens.storage.base import BlobStore, ObjectInfo, parse_uri
+from medialens.adapters.storage.base import BlobStore, ObjectInfo, parse_uri
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client

@@ -11,8 +11,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from medialens.adapters.registry.base import AssetRegistry
 from medialens.domain.assets import Asset, AssetStatus, AuditEvent
-from medialens.registry.base import AssetRegistry
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS assets (

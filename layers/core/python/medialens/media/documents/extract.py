@@ -22,7 +22,7 @@ from markdown_it.token import Token
 from pydantic import BaseModel, Field
 
 from medialens.errors import InvalidMediaError, UnsupportedMediaError
-from medialens.media_types import DetectedType
+from medialens.media.detection import DetectedType
 
 # PDFium is not thread-safe; workers may extract in threads, so every call into it is serialised.
 _PDFIUM_LOCK = threading.Lock()

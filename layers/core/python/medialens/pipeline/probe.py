@@ -9,9 +9,9 @@ from typing import Any
 from medialens.domain.assets import MediaType
 from medialens.domain.messages import AssetRef, ProbeResult
 from medialens.errors import InvalidMediaError
-from medialens.media_types import SNIFF_BYTES, DetectedType, detect_media_type, ensure_supported
+from medialens.media.detection import SNIFF_BYTES, DetectedType, detect_media_type, ensure_supported
+from medialens.pipeline.artifacts import artifact_uri
 from medialens.services import Services
-from medialens.steps.common import artifact_uri
 
 AV_TYPES = frozenset({MediaType.VIDEO, MediaType.AUDIO})
 MEDIA_TYPES = AV_TYPES | {MediaType.IMAGE}

@@ -1,5 +1,5 @@
 """The asset registry: DynamoDB on AWS, SQLite in the embedded profile."""
 
-from medialens.registry.base import AssetRegistry, ConcurrentUpdateError
+from medialens.adapters.registry.base import AssetRegistry, ConcurrentUpdateError
 
 __all__ = ["AssetRegistry", "ConcurrentUpdateError"]

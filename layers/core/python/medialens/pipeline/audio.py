@@ -13,8 +13,8 @@ from medialens.domain.messages import AssetRef, AudioChunkRef, AudioPlan, Segmen
 from medialens.media.audio import ChunkingParams, PreparedAudio, prepare_speech_audio
 from medialens.media.transcript import ChunkTranscript, speech_passages, stitch, to_srt, to_webvtt
 from medialens.ml.asr import get_speech_recognizer
+from medialens.pipeline.artifacts import artifact_uri, write_passage_batches
 from medialens.services import Services
-from medialens.steps.common import artifact_uri, write_passage_batches
 
 
 class TranscribeInput(BaseModel):

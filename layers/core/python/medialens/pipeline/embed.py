@@ -11,8 +11,8 @@ from pydantic import BaseModel, ValidationError
 from medialens.domain.messages import AssetRef, EmbedInput, EmbedResult, StepMessage
 from medialens.domain.moments import Moment, Passage
 from medialens.ids import moment_id_for
+from medialens.pipeline.artifacts import artifact_uri, read_jsonl, write_jsonl
 from medialens.services import Services
-from medialens.steps.common import artifact_uri, read_jsonl, write_jsonl
 
 
 @dataclass(frozen=True, slots=True)

@@ -19,8 +19,8 @@ from medialens.domain.messages import (
 from medialens.media.screen_text import FrameText, ScreenText, merge_screen_text
 from medialens.media.shots import VideoOptions, analyze_video
 from medialens.ml.ocr import get_text_recognizer
+from medialens.pipeline.artifacts import artifact_uri, read_jsonl, write_jsonl, write_passage_batches
 from medialens.services import Services
-from medialens.steps.common import artifact_uri, read_jsonl, write_jsonl, write_passage_batches
 
 KEYFRAMES_PER_BATCH = 32  # a Map item: one heavy message's worth of OCR
 MIN_SCREEN_TEXT_CHARS = 3

@@ -7,8 +7,8 @@ from typing import Any
 from medialens.domain.messages import AssetRef, SegmentsResult
 from medialens.media.images import analyze_image as analyze
 from medialens.ml.ocr import get_text_recognizer
+from medialens.pipeline.artifacts import artifact_uri, write_passage_batches
 from medialens.services import Services
-from medialens.steps.common import artifact_uri, write_passage_batches
 
 
 def analyze_image(services: Services, asset: AssetRef, _input: dict[str, Any]) -> SegmentsResult:

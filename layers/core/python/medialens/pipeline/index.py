@@ -6,8 +6,8 @@ from typing import Any
 
 from medialens.domain.messages import AssetRef, IndexInput, IndexResult
 from medialens.domain.moments import Moment
+from medialens.pipeline.artifacts import read_jsonl
 from medialens.services import Services
-from medialens.steps.common import read_jsonl
 
 
 def index_moments(services: Services, asset: AssetRef, raw_input: dict[str, Any]) -> IndexResult:

@@ -10,8 +10,8 @@ from __future__ import annotations
 import math
 import re
 
-from medialens.documents.extract import ExtractedDocument
 from medialens.domain.moments import Modality, Passage
+from medialens.media.documents.extract import ExtractedDocument
 
 # A word that ends a sentence: terminal punctuation, then perhaps closing quotes or brackets.
 _SENTENCE_END = re.compile("[.!?\u2026][\"')\\]\u201d\u2019]*$")
