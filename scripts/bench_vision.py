@@ -34,9 +34,10 @@ from typing import Any
 import numpy as np
 import onnxruntime as ort
 
-from medialens.media.images import as_rgb_array
+from medialens.media.ocr_lines import OcrLine
+from medialens.media.pixels import as_rgb_array
 from medialens.media.shots import VideoOptions, analyze_video, scan_video
-from medialens.ml.ocr import OcrLine, RapidOcrRecognizer
+from medialens.ml.ocr import RapidOcrRecognizer
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 

@@ -12,15 +12,11 @@ from PIL import Image
 
 from medialens.domain.moments import Modality
 from medialens.errors import InvalidMediaError
-from medialens.media.images import (
-    analyze_image,
-    hash_distance,
-    image_text_passages,
-    inspect_image,
-    open_image,
-    perceptual_hash,
-)
-from medialens.ml.ocr import OcrLine, RapidOcrRecognizer
+from medialens.media.images import image_text_passages, inspect_image
+from medialens.media.ocr_lines import OcrLine
+from medialens.media.pixels import hash_distance, open_image, perceptual_hash
+from medialens.ml.ocr import RapidOcrRecognizer
+from medialens.pipeline.images import read_image
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "scripts"))
 
@@ -55,7 +51,7 @@ def test_webp_metadata(video_samples: Path) -> None:
 @pytest.mark.slow
 @pytest.mark.parametrize("name", [sample_video.IMAGE_PNG, sample_video.IMAGE_JPEG_ROTATED, sample_video.IMAGE_WEBP])
 def test_image_ocr_passages(video_samples: Path, recognizer: RapidOcrRecognizer, name: str) -> None:
-    analysis = analyze_image(video_samples / name, recognizer)
+    analysis = read_image(video_samples / name, recognizer)
     assert [line.text for line in analysis.lines] == list(sample_video.IMAGE_TEXT[name])
     (passage,) = analysis.passages  # the lines sit 80 px apart (44 px glyphs): one block
     assert passage.modality is Modality.IMAGE_TEXT and passage.start is None
@@ -75,11 +71,6 @@ def test_orientation_is_what_makes_the_sideways_jpeg_readable(
     assert "SPRINT GOAL" in {
         line.text for line in recognizer.recognize_one(video_samples / sample_video.IMAGE_JPEG_ROTATED)
     }
-
-
-def test_analyze_without_ocr(video_samples: Path) -> None:
-    analysis = analyze_image(video_samples / sample_video.IMAGE_WEBP, None)
-    assert analysis.lines == [] and analysis.passages == [] and analysis.ocr_model is None
 
 
 def test_perceptual_hash_finds_near_duplicates(video_samples: Path) -> None:

@@ -12,10 +12,11 @@ import pytest
 from PIL import Image, ImageDraw, ImageFont
 
 from medialens.domain.moments import Modality
-from medialens.media.images import as_rgb_array
-from medialens.media.screen_text import FrameText, ScreenText, merge_screen_text, read_screen_text
+from medialens.media.ocr_lines import OcrLine
+from medialens.media.pixels import as_rgb_array
+from medialens.media.screen_text import FrameText, ScreenText, merge_screen_text
 from medialens.media.shots import VideoAnalysis, analyze_video
-from medialens.ml.ocr import OcrLine, RapidOcrRecognizer, get_text_recognizer, reset_text_recognizers
+from medialens.ml.ocr import RapidOcrRecognizer, get_text_recognizer, reset_text_recognizers
 from medialens.settings import Settings
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "scripts"))
@@ -129,9 +130,20 @@ def test_screen_text_spans_overlap_the_caption_intervals(
 ) -> None:
     frames = [FrameText.from_keyframe(k, lines) for k, lines in zip(analysis.keyframes, keyframe_lines, strict=True)]
     passages = merge_screen_text(frames)
-    # The one-call version (what the heavy worker runs), in small chunks, reads the same.
-    artifact = read_screen_text(analysis.keyframes, recognizer, chunk=4, first_index=5)
-    assert artifact.ocr_model == recognizer.version and len(artifact.frames) == len(analysis.keyframes)
+    # Read in small chunks (as the heavy worker reads keyframe batches), the keyframes give the same.
+    chunked = [
+        FrameText.from_keyframe(keyframe, lines)
+        for begin in range(0, len(analysis.keyframes), 4)
+        for keyframe, lines in zip(
+            analysis.keyframes[begin : begin + 4],
+            recognizer.recognize([k.jpeg for k in analysis.keyframes[begin : begin + 4]]),
+            strict=True,
+        )
+    ]
+    artifact = ScreenText(
+        ocr_model=recognizer.version, frames=chunked, passages=merge_screen_text(chunked, first_index=5)
+    )
+    assert len(artifact.frames) == len(analysis.keyframes)
     assert [(p.text, p.start, p.end) for p in artifact.passages] == [(p.text, p.start, p.end) for p in passages]
     assert artifact.passages[0].index == 5
     assert ScreenText.model_validate_json(artifact.model_dump_json()) == artifact

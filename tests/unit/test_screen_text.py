@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from medialens.domain.moments import Modality
+from medialens.media.ocr_lines import OcrLine
 from medialens.media.screen_text import FrameText, merge_screen_text, normalise, similarity
-from medialens.ml.ocr import OcrLine
 
 pytestmark = pytest.mark.unit
 

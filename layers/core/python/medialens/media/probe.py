@@ -25,6 +25,7 @@ from pydantic import BaseModel, Field
 from medialens.domain.assets import MediaType
 from medialens.errors import InvalidMediaError
 from medialens.media.detection import SNIFF_BYTES, detect_media_type, looks_like_text
+from medialens.media.pixels import open_image
 
 Verify = Literal["tail", "full", "none"]
 StreamKind = Literal["video", "audio", "subtitle", "data", "attachment", "unknown"]
@@ -279,8 +280,6 @@ def _check_first_frame(container: av.container.InputContainer, info: MediaInfo) 
 
 def _check_image(path: Path) -> None:
     # FFmpeg's image decoders fill a cut-off image with grey without complaint; Pillow does not.
-    from medialens.media.images import open_image
-
     open_image(path).close()
 
 

@@ -23,8 +23,8 @@ from dataclasses import dataclass, field
 from pydantic import BaseModel, Field
 
 from medialens.domain.moments import Modality, Passage
+from medialens.media.ocr_lines import OcrLine
 from medialens.media.shots import Keyframe
-from medialens.ml.ocr import OcrLine, TextRecognizer
 
 _SPACES = re.compile(r"\s+")
 _EDGE_PUNCTUATION = re.compile(r"^[^\w]+|[^\w]+$")
@@ -49,25 +49,6 @@ class ScreenText(BaseModel):
     ocr_model: str = Field(description="version of the recogniser that read the keyframes")
     frames: list[FrameText] = Field(description="per kept keyframe, in time order")
     passages: list[Passage]
-
-
-def read_screen_text(
-    keyframes: Sequence[Keyframe],
-    recognizer: TextRecognizer,
-    *,
-    chunk: int = 32,
-    min_confidence: float = 0.5,
-    first_index: int = 0,
-) -> ScreenText:
-    """OCR the keyframes (``chunk`` per ``recognize`` call, so memory stays flat on long videos)
-    and merge what they show into SCREEN_TEXT passages."""
-    frames: list[FrameText] = []
-    for begin in range(0, len(keyframes), chunk):
-        batch = keyframes[begin : begin + chunk]
-        for keyframe, lines in zip(batch, recognizer.recognize([k.jpeg for k in batch]), strict=True):
-            frames.append(FrameText.from_keyframe(keyframe, lines))
-    passages = merge_screen_text(frames, min_confidence=min_confidence, first_index=first_index)
-    return ScreenText(ocr_model=recognizer.version, frames=frames, passages=passages)
 
 
 def normalise(text: str) -> str:

@@ -45,7 +45,7 @@ from scenedetect.common import FrameTimecode, Timecode  # type: ignore[import-un
 from scenedetect.detectors import AdaptiveDetector  # type: ignore[import-untyped]
 
 from medialens.errors import InvalidMediaError
-from medialens.media.images import perceptual_hash_bits
+from medialens.media.pixels import perceptual_hash_bits
 from medialens.settings import Settings
 
 # Seek instead of decoding through when the next keyframe is further ahead than this: decoding
@@ -101,7 +101,7 @@ class Keyframe(BaseModel):
     until: float
     shot_index: int
     reason: Literal["shot", "periodic"]
-    dhash: str = Field(description="perceptual hash (hex) of the frame; see media.images.perceptual_hash")
+    dhash: str = Field(description="perceptual hash (hex) of the frame; see media.pixels.perceptual_hash")
     duplicates_skipped: int = Field(default=0, description="later candidates folded into this keyframe")
     width: int
     height: int

@@ -45,7 +45,7 @@ from pydantic import BaseModel, Field, ValidationError
 from tokenizers import Tokenizer
 
 from medialens.errors import ConfigurationError
-from medialens.media.images import ImageInput, as_rgb_array
+from medialens.media.pixels import ImageInput, as_rgb_array
 from medialens.ml.base import FloatMatrix, InferenceModel, ModelCache
 from medialens.ml.store import (
     MANIFEST_FILE,

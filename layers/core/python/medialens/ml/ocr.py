@@ -29,48 +29,15 @@ from abc import abstractmethod
 from collections.abc import Sequence
 from importlib.metadata import version as package_version
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field
 
+from medialens.media.ocr_lines import OcrLine
+from medialens.media.pixels import ImageInput, RgbArray, as_rgb_array
 from medialens.ml.base import InferenceModel, ModelCache
 from medialens.ml.text_embedding import select_providers
 from medialens.settings import Settings, get_settings
-
-if TYPE_CHECKING:
-    from medialens.media.images import ImageInput, RgbArray
-
-
-class OcrLine(BaseModel):
-    """One line of recognised text; ``box`` is its four corners (x, y) in the pixels of the image
-    that was passed in, clockwise from top-left."""
-
-    model_config = ConfigDict(frozen=True)
-
-    text: str
-    confidence: float = Field(ge=0.0, le=1.0)
-    box: tuple[tuple[float, float], tuple[float, float], tuple[float, float], tuple[float, float]]
-
-    @property
-    def left(self) -> float:
-        return min(x for x, _ in self.box)
-
-    @property
-    def right(self) -> float:
-        return max(x for x, _ in self.box)
-
-    @property
-    def top(self) -> float:
-        return min(y for _, y in self.box)
-
-    @property
-    def bottom(self) -> float:
-        return max(y for _, y in self.box)
-
-    @property
-    def height(self) -> float:
-        return self.bottom - self.top
 
 
 class TextRecognizer(InferenceModel):
@@ -166,8 +133,6 @@ class RapidOcrRecognizer(TextRecognizer):
         self._engine = engine
 
     def recognize(self, images: Sequence[ImageInput]) -> list[list[OcrLine]]:
-        from medialens.media.images import as_rgb_array
-
         if not images:
             return []
         self.load()
