@@ -15,19 +15,12 @@ import numpy as np
 import pytest
 
 from medialens.errors import InvalidMediaError
-from medialens.media.audio import (
-    SAMPLE_RATE,
-    AudioReader,
-    ChunkingParams,
-    StreamingVad,
-    VadParams,
-    detect_speech,
-    iter_audio,
-    load_audio,
-    prepare_speech_audio,
-    probe_audio,
-    read_wav,
-)
+from medialens.media.audio.chunking import ChunkingParams
+from medialens.media.audio.decode import AudioReader, iter_audio, load_audio, probe_audio
+from medialens.media.audio.prepare import prepare_speech_audio
+from medialens.media.audio.signal import SAMPLE_RATE
+from medialens.media.audio.vad import StreamingVad, VadParams, detect_speech
+from medialens.media.audio.wav import read_wav
 
 pytestmark = pytest.mark.integration
 

@@ -11,19 +11,10 @@ import pytest
 from pydantic import ValidationError
 
 from medialens.errors import InvalidMediaError
-from medialens.media.audio import (
-    SAMPLE_RATE,
-    AudioChunk,
-    ChunkingParams,
-    SpeechRegion,
-    VadParams,
-    WavWriter,
-    plan_chunks,
-    read_wav,
-    speech_regions,
-    write_chunks,
-    write_wav,
-)
+from medialens.media.audio.chunking import AudioChunk, ChunkingParams, plan_chunks, write_chunks
+from medialens.media.audio.signal import SAMPLE_RATE
+from medialens.media.audio.vad import SpeechRegion, VadParams, speech_regions
+from medialens.media.audio.wav import WavWriter, read_wav, write_wav
 
 pytestmark = pytest.mark.unit
 

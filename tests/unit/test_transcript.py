@@ -8,7 +8,7 @@ import re
 import pytest
 
 from medialens.domain.moments import Modality
-from medialens.media.audio import AudioChunk
+from medialens.media.audio.chunking import AudioChunk
 from medialens.media.transcript import (
     ChunkTranscript,
     Segment,

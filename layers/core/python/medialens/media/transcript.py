@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from pydantic import BaseModel, Field
 
 from medialens.domain.moments import Modality, Passage
-from medialens.media.audio import AudioChunk
+from medialens.media.audio.chunking import AudioChunk
 
 
 class Word(BaseModel):

@@ -21,7 +21,8 @@ from typing import Any
 import numpy as np
 
 from medialens.errors import ConfigurationError
-from medialens.media.audio import SAMPLE_RATE, FloatAudio, read_wav
+from medialens.media.audio.signal import SAMPLE_RATE, FloatAudio
+from medialens.media.audio.wav import read_wav
 from medialens.media.transcript import ChunkTranscript, Segment, Word
 from medialens.ml.base import InferenceModel, ModelCache
 from medialens.ml.store import ModelArtifact, ModelStore, store_for
@@ -52,7 +53,7 @@ class SpeechRecognizer(InferenceModel):
         """The language spoken in (the first 30 s of speech in) ``audio``, and its probability."""
 
     def transcribe_wav(self, path: Path, offset_s: float = 0.0, language: str | None = None) -> ChunkTranscript:
-        """Transcribes a 16 kHz WAV chunk artifact (:func:`medialens.media.audio.write_chunks`)."""
+        """Transcribes a 16 kHz WAV chunk artifact (:func:`medialens.media.audio.chunking.write_chunks`)."""
         return self.transcribe(read_wav(path), offset_s=offset_s, language=language)
 
 

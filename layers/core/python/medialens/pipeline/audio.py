@@ -10,7 +10,8 @@ from typing import Any
 from pydantic import BaseModel
 
 from medialens.domain.messages import AssetRef, AudioChunkRef, AudioPlan, SegmentsResult, TranscribeResult
-from medialens.media.audio import ChunkingParams, PreparedAudio, prepare_speech_audio
+from medialens.media.audio.chunking import ChunkingParams
+from medialens.media.audio.prepare import PreparedAudio, prepare_speech_audio
 from medialens.media.transcript import ChunkTranscript, speech_passages, stitch, to_srt, to_webvtt
 from medialens.ml.asr import get_speech_recognizer
 from medialens.pipeline.artifacts import artifact_uri, write_passage_batches
