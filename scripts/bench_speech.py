@@ -45,7 +45,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from medialens.media.audio.chunking import AudioChunk, ChunkingParams, plan_chunks
 from medialens.media.audio.decode import load_audio
 from medialens.media.audio.prepare import prepare_speech_audio
-from medialens.media.audio.signal import SAMPLE_RATE
+from medialens.media.audio.samples import SAMPLE_RATE
 from medialens.media.audio.vad import detect_speech
 from medialens.media.transcript import ChunkTranscript, Transcript, speech_passages, stitch, to_webvtt
 from medialens.ml.asr import FasterWhisperRecognizer, available_cpus

@@ -26,11 +26,10 @@ from constructs import Construct
 
 from infra.config import EnvironmentConfig
 from infra.constructs.queues import Queues
-from medialens.domain.messages import StepName
 from medialens.observability import NAMESPACE
+from medialens.pipeline.catalog import CATALOG
 
 STAGE_LATENCY_METRIC = "StageLatency"
-UNTIMED_STAGES = frozenset({StepName.MARK_FAILED})  # bookkeeping, not analysis
 FIVE_MINUTES = cdk.Duration.minutes(5)
 WIDGET_WIDTH = 8
 
@@ -218,9 +217,7 @@ class Observability(Construct):
 
         # --- stages ------------------------------------------------------------------------------
         stage_metrics: list[cw.IMetric] = []
-        for step in StepName:
-            if step in UNTIMED_STAGES:
-                continue
+        for step in (spec.name for spec in CATALOG.values() if spec.timed):  # bookkeeping steps have no stage
             metric = cw.Metric(
                 namespace=NAMESPACE,
                 metric_name=STAGE_LATENCY_METRIC,

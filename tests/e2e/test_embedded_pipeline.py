@@ -3,6 +3,7 @@ the heavy worker loop, SQLite, LanceDB and the packaged embedding model: the who
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -14,9 +15,10 @@ from botocore.exceptions import ClientError
 from medialens import aws
 from medialens.admission import execution_arn
 from medialens.domain.assets import AssetStatus
-from medialens.domain.messages import StepName
 from medialens.domain.search import SearchMode, SearchQuery
+from medialens.domain.steps import StepName
 from medialens.local.runtime import LocalRuntime
+from medialens.pipeline.catalog import CATALOG
 from medialens.settings import Settings
 from medialens.worker import tasks
 
@@ -119,13 +121,15 @@ def test_a_step_that_stops_heartbeating_times_out_into_failed(
 ) -> None:
     """The index step hangs past HeartbeatSeconds: States.Timeout, no retry left, MarkFailed."""
     folder, _ = corpus
-    original = tasks.LIGHT_STEPS[StepName.INDEX_MOMENTS]
+    spec = CATALOG[StepName.INDEX_MOMENTS]
+    original = spec.run
+    assert original is not None
 
     def hanging(*args: Any) -> Any:
         time.sleep(6)
         return original(*args)
 
-    monkeypatch.setitem(tasks.LIGHT_STEPS, StepName.INDEX_MOMENTS, hanging)
+    monkeypatch.setitem(CATALOG, StepName.INDEX_MOMENTS, dataclasses.replace(spec, run=hanging))
 
     def short_heartbeat(definition: dict[str, Any]) -> None:
         definition["States"]["IndexMoments"].update(TimeoutSeconds=30, HeartbeatSeconds=2, Retry=[])
@@ -147,7 +151,8 @@ def test_a_heavy_worker_that_is_gone_still_ends_failed(
     folder, _ = corpus
 
     def short_timeouts(definition: dict[str, Any]) -> None:
-        embed = definition["States"]["EmbedPassages"]["ItemProcessor"]["States"]["EmbedBatch"]
+        per_output = definition["States"]["EmbedPassages"]["ItemProcessor"]["States"]["EmbedOutput"]
+        embed = per_output["ItemProcessor"]["States"]["EmbedBatch"]
         embed.update(TimeoutSeconds=4, HeartbeatSeconds=2, Retry=[])
 
     runtime = start_runtime(run_heavy_worker=False, state_machine_overrides=short_timeouts)
@@ -199,8 +204,3 @@ def test_unfinished_assets_resume_after_a_crash(
     assert [a.status for a in assets] == [AssetStatus.SUCCEEDED]
     assert second.services is not None
     assert "resumed" in [e.kind for e in second.services.registry.events(asset_id)]
-
-
-def test_step_names_in_definition_have_workers() -> None:
-    handled = set(tasks.LIGHT_STEPS) | set(tasks.HEAVY_STEPS)
-    assert handled == set(StepName)

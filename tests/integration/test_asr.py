@@ -22,7 +22,7 @@ from medialens.errors import ConfigurationError
 from medialens.media.audio.chunking import AudioChunk, ChunkingParams, plan_chunks
 from medialens.media.audio.decode import load_audio
 from medialens.media.audio.prepare import prepare_speech_audio
-from medialens.media.audio.signal import SAMPLE_RATE
+from medialens.media.audio.samples import SAMPLE_RATE
 from medialens.media.audio.vad import SpeechRegion
 from medialens.media.transcript import Transcript, cues, speech_passages, stitch, to_srt, to_webvtt
 from medialens.ml.asr import (

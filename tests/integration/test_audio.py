@@ -18,7 +18,7 @@ from medialens.errors import InvalidMediaError
 from medialens.media.audio.chunking import ChunkingParams
 from medialens.media.audio.decode import AudioReader, iter_audio, load_audio, probe_audio
 from medialens.media.audio.prepare import prepare_speech_audio
-from medialens.media.audio.signal import SAMPLE_RATE
+from medialens.media.audio.samples import SAMPLE_RATE
 from medialens.media.audio.vad import StreamingVad, VadParams, detect_speech
 from medialens.media.audio.wav import read_wav
 

@@ -37,7 +37,10 @@ def _embed_message(services: Services) -> dict[str, Any]:
     return {
         "step": "embed_text",
         "asset": {"asset_id": "a1", "source": source.model_dump(), "pipeline_version": "1"},
-        "input": {"batch": {"index": 0, "uri": uri, "count": 1}, "media_type": "document"},
+        "input": {
+            "batch": {"source": "extract_document", "index": 0, "uri": uri, "count": 1},
+            "media_type": "document",
+        },
     }
 
 
@@ -54,7 +57,12 @@ def test_invocations_run_heavy_steps_and_return_results(served: tuple[str, Servi
     broken = {
         **message,
         "input": {
-            "batch": {"index": 1, "uri": "s3://medialens-artifacts/nope.jsonl", "count": 1},
+            "batch": {
+                "source": "extract_document",
+                "index": 1,
+                "uri": "s3://medialens-artifacts/nope.jsonl",
+                "count": 1,
+            },
             "media_type": "document",
         },
     }

@@ -12,7 +12,7 @@ from moto import mock_aws
 
 from medialens.adapters.storage.base import ObjectInfo
 from medialens.domain.assets import Asset, AssetStatus, SourceObject
-from medialens.domain.messages import StepMessage, StepName
+from medialens.domain.steps import StepMessage, StepName
 from medialens.handlers import dlq
 from medialens.ids import asset_id_for, execution_name_for
 from medialens.local.notifications import object_created_event

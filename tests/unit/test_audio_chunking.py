@@ -12,7 +12,7 @@ from pydantic import ValidationError
 
 from medialens.errors import InvalidMediaError
 from medialens.media.audio.chunking import AudioChunk, ChunkingParams, plan_chunks, write_chunks
-from medialens.media.audio.signal import SAMPLE_RATE
+from medialens.media.audio.samples import SAMPLE_RATE
 from medialens.media.audio.vad import SpeechRegion, VadParams, speech_regions
 from medialens.media.audio.wav import WavWriter, read_wav, write_wav
 

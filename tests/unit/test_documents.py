@@ -19,10 +19,10 @@ from medialens.domain.assets import MediaType
 from medialens.domain.moments import Modality, Passage
 from medialens.errors import InvalidMediaError, MediaLensError, UnsupportedMediaError
 from medialens.media.detection import SNIFF_BYTES, DetectedType, detect_media_type, ensure_supported
-from medialens.media.documents import (
+from medialens.media.documents.chunking import chunk_passages
+from medialens.media.documents.extract import (
     ExtractedDocument,
     TextSection,
-    chunk_passages,
     decode_text,
     extract_document,
     normalize_text,

@@ -18,7 +18,7 @@ from botocore.exceptions import ClientError
 from medialens import aws
 from medialens.adapters.storage.base import ObjectInfo
 from medialens.domain.assets import Asset, AuditEvent, SourceObject
-from medialens.domain.messages import AssetRef, ExecutionInput
+from medialens.domain.steps import AssetRef, ExecutionInput
 from medialens.ids import asset_id_for, execution_name_for
 from medialens.observability import get_logger
 from medialens.services import Services

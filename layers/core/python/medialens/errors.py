@@ -47,3 +47,10 @@ class ConfigurationError(MediaLensError):
     """The deployment is missing something (a model, a queue URL); an operator must act."""
 
     error_name = "MediaLens.Configuration"
+
+
+class StepInputError(MediaLensError):
+    """A step message whose input does not match the step's model: the state machine and the
+    code disagree (a deployment mismatch or a bug), so it is an internal error, retried once."""
+
+    error_name = "MediaLens.Internal"

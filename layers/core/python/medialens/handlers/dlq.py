@@ -16,7 +16,7 @@ from pydantic import ValidationError
 
 from medialens.adapters.storage.base import join_uri
 from medialens.admission import asset_for_event, parse_object_created
-from medialens.domain.messages import StepMessage
+from medialens.domain.steps import StepMessage
 from medialens.errors import DeadLetteredError
 from medialens.observability import count, get_logger, get_metrics, get_tracer
 from medialens.services import get_services

@@ -9,7 +9,7 @@ from aws_lambda_powertools.utilities.batch.types import PartialItemFailureRespon
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from medialens.domain.messages import StepMessage
+from medialens.domain.steps import StepMessage
 from medialens.observability import count, get_logger, get_metrics, get_tracer
 from medialens.services import get_services
 from medialens.worker.tasks import TaskRunner

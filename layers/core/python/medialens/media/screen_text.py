@@ -19,12 +19,15 @@ import difflib
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from pydantic import BaseModel, Field
 
 from medialens.domain.moments import Modality, Passage
 from medialens.media.ocr_lines import OcrLine
-from medialens.media.shots import Keyframe
+
+if TYPE_CHECKING:  # a type only: merging text needs no video decoder
+    from medialens.media.shots import Keyframe
 
 _SPACES = re.compile(r"\s+")
 _EDGE_PUNCTUATION = re.compile(r"^[^\w]+|[^\w]+$")

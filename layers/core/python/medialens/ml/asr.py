@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from medialens.errors import ConfigurationError
-from medialens.media.audio.signal import SAMPLE_RATE, FloatAudio
+from medialens.media.audio.samples import SAMPLE_RATE, FloatAudio
 from medialens.media.audio.wav import read_wav
 from medialens.media.transcript import ChunkTranscript, Segment, Word
 from medialens.ml.base import InferenceModel, ModelCache

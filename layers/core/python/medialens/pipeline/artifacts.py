@@ -7,8 +7,8 @@ from typing import TypeVar
 
 from pydantic import BaseModel
 
-from medialens.domain.messages import PassageBatchRef
 from medialens.domain.moments import Passage
+from medialens.domain.steps import PassageBatchRef
 from medialens.services import Services
 
 Model = TypeVar("Model", bound=BaseModel)
@@ -28,14 +28,15 @@ def write_jsonl(services: Services, uri: str, items: Iterable[BaseModel]) -> Non
 def write_passage_batches(
     services: Services, asset_id: str, step: str, version: str, passages: Sequence[Passage]
 ) -> list[PassageBatchRef]:
-    """Passages as JSON-lines batches of ``embed_batch_passages``: the Map's items."""
+    """Passages as JSON-lines batches of ``embed_batch_passages``: the embedding Map's items, named
+    after the step that wrote them."""
     size = services.settings.embed_batch_passages
     batches = []
     for index, start in enumerate(range(0, len(passages), size)):
         chunk = passages[start : start + size]
         uri = artifact_uri(services, asset_id, step, version, f"passages-{index:04d}.jsonl")
         write_jsonl(services, uri, chunk)
-        batches.append(PassageBatchRef(index=index, uri=uri, count=len(chunk)))
+        batches.append(PassageBatchRef(source=step, index=index, uri=uri, count=len(chunk)))
     return batches
 
 

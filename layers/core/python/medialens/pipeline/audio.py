@@ -5,11 +5,18 @@ from __future__ import annotations
 
 import tempfile
 from pathlib import Path
-from typing import Any
 
-from pydantic import BaseModel
-
-from medialens.domain.messages import AssetRef, AudioChunkRef, AudioPlan, SegmentsResult, TranscribeResult
+from medialens.domain.steps import (
+    AssetRef,
+    AudioChunkRef,
+    AudioPlan,
+    BuildSpeechInput,
+    PrepareAudioInput,
+    SegmentsResult,
+    StepName,
+    TranscribeChunkInput,
+    TranscribeResult,
+)
 from medialens.media.audio.chunking import ChunkingParams
 from medialens.media.audio.prepare import PreparedAudio, prepare_speech_audio
 from medialens.media.transcript import ChunkTranscript, speech_passages, stitch, to_srt, to_webvtt
@@ -18,21 +25,12 @@ from medialens.pipeline.artifacts import artifact_uri, write_passage_batches
 from medialens.services import Services
 
 
-class TranscribeInput(BaseModel):
-    chunk: AudioChunkRef
-
-
-class BuildSpeechInput(BaseModel):
-    audio: AudioPlan
-    transcribed: list[TranscribeResult]
-
-
-def prepare_audio(services: Services, asset: AssetRef, _input: dict[str, Any]) -> AudioPlan:
+def prepare_audio(services: Services, asset: AssetRef, _: PrepareAudioInput) -> AudioPlan:
     """Decodes the first audio stream once while finding speech; uploads the 16 kHz track and the
     chunks that hold speech (silent chunks are not transcribed at all)."""
     settings = services.settings
     chunking = ChunkingParams(target_s=settings.speech_chunk_seconds, overlap_s=settings.speech_chunk_overlap_seconds)
-    step, version = "prepare_audio", asset.pipeline_version
+    step, version = StepName.PREPARE_AUDIO, asset.pipeline_version
     with services.blobs.local_file(asset.source.uri) as source, tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         prepared = prepare_speech_audio(source, work, chunking=chunking)
@@ -53,13 +51,13 @@ def prepare_audio(services: Services, asset: AssetRef, _input: dict[str, Any]) -
     )
 
 
-def transcribe_chunk(services: Services, asset: AssetRef, raw_input: dict[str, Any]) -> TranscribeResult:
-    chunk = TranscribeInput.model_validate(raw_input).chunk
+def transcribe_chunk(services: Services, asset: AssetRef, request: TranscribeChunkInput) -> TranscribeResult:
+    chunk = request.chunk
     recognizer = get_speech_recognizer(services.settings)
     with services.blobs.local_file(chunk.uri) as wav:
         transcript = recognizer.transcribe_wav(wav, offset_s=chunk.start, language=services.settings.speech_language)
     name = f"chunk-{chunk.index:04d}.json"
-    uri = artifact_uri(services, asset.asset_id, "transcribe_chunk", recognizer.version, name)
+    uri = artifact_uri(services, asset.asset_id, StepName.TRANSCRIBE_CHUNK, recognizer.version, name)
     services.blobs.put_text(uri, transcript.model_dump_json())
     return TranscribeResult(
         index=chunk.index,
@@ -70,10 +68,9 @@ def transcribe_chunk(services: Services, asset: AssetRef, raw_input: dict[str, A
     )
 
 
-def build_speech_segments(services: Services, asset: AssetRef, raw_input: dict[str, Any]) -> SegmentsResult:
+def build_speech_segments(services: Services, asset: AssetRef, request: BuildSpeechInput) -> SegmentsResult:
     """Stitches the chunks (no word lost or doubled at a cut) into transcript.json, .vtt and .srt,
     and cuts the transcript into 5-20 s sentence windows: the speech moments."""
-    request = BuildSpeechInput.model_validate(raw_input)
     prepared = PreparedAudio.model_validate_json(services.blobs.get_text(request.audio.plan_uri))
     by_index = {
         result.index: ChunkTranscript.model_validate_json(services.blobs.get_text(result.uri))
@@ -86,7 +83,7 @@ def build_speech_segments(services: Services, asset: AssetRef, raw_input: dict[s
     }
     transcripts = [by_index.get(chunk.index) or silent[chunk.index] for chunk in prepared.chunks]
     transcript = stitch(transcripts, prepared.chunks)
-    step = "build_speech_segments"
+    step = StepName.BUILD_SPEECH_SEGMENTS
     artifacts = {}
     for name, body, kind in (
         ("transcript.json", transcript.model_dump_json(), "application/json"),

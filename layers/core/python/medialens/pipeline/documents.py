@@ -2,11 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
-
-from pydantic import BaseModel
-
-from medialens.domain.messages import AssetRef, ExtractResult, ProbeResult
+from medialens.domain.steps import AssetRef, ExtractDocumentInput, ExtractResult, StepName
 from medialens.errors import InvalidMediaError
 from medialens.media.detection import DetectedType
 from medialens.media.documents.chunking import chunk_passages
@@ -17,12 +13,8 @@ from medialens.services import Services
 MAX_DOCUMENT_BYTES = 256 * 1024 * 1024
 
 
-class ExtractInput(BaseModel):
-    probe: ProbeResult
-
-
-def extract_document(services: Services, asset: AssetRef, raw_input: dict[str, Any]) -> ExtractResult:
-    probe = ExtractInput.model_validate(raw_input).probe
+def extract_document(services: Services, asset: AssetRef, request: ExtractDocumentInput) -> ExtractResult:
+    probe = request.probe
     if probe.size > MAX_DOCUMENT_BYTES:
         raise InvalidMediaError(
             f"document is {probe.size / 2**20:.0f} MiB; the limit is {MAX_DOCUMENT_BYTES // 2**20} MiB"
@@ -36,8 +28,8 @@ def extract_document(services: Services, asset: AssetRef, raw_input: dict[str, A
         raise InvalidMediaError("the document contains no text to index")
 
     version = asset.pipeline_version
-    document_uri = artifact_uri(services, asset.asset_id, "extract_document", version, "document.json")
+    document_uri = artifact_uri(services, asset.asset_id, StepName.EXTRACT_DOCUMENT, version, "document.json")
     services.blobs.put_text(document_uri, document.model_dump_json())
-    batches = write_passage_batches(services, asset.asset_id, "extract_document", version, passages)
+    batches = write_passage_batches(services, asset.asset_id, StepName.EXTRACT_DOCUMENT, version, passages)
     services.registry.add_artifacts(asset.asset_id, {"document": document_uri})
     return ExtractResult(batches=batches, passages=len(passages), pages=document.pages, characters=document.characters)

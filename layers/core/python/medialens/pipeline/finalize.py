@@ -2,28 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any
-
-from pydantic import BaseModel
-
 from medialens.domain.assets import AuditEvent
-from medialens.domain.messages import AssetRef, FailureInfo, IndexResult
+from medialens.domain.steps import AssetRef, FailureInfo, FinalizeInput, MarkFailedInput, TerminalResult
 from medialens.errors import UnsupportedMediaError
 from medialens.services import Services
 
 
-class FinalizeInput(BaseModel):
-    indexed: IndexResult
-
-
-class TerminalResult(BaseModel):
-    status: str
-    reason: str | None = None
-
-
-def finalize(services: Services, asset: AssetRef, raw_input: dict[str, Any]) -> TerminalResult:
-    indexed = FinalizeInput.model_validate(raw_input).indexed
-    services.registry.mark_succeeded(asset.asset_id, moment_count=indexed.indexed)
+def finalize(services: Services, asset: AssetRef, request: FinalizeInput) -> TerminalResult:
+    services.registry.mark_succeeded(asset.asset_id, moment_count=request.indexed.indexed)
     return TerminalResult(status="SUCCEEDED")
 
 
@@ -40,8 +26,8 @@ def _describe(services: Services, asset: AssetRef, failure: FailureInfo) -> str:
     return failure.cause or failure.error
 
 
-def mark_failed(services: Services, asset: AssetRef, raw_input: dict[str, Any]) -> TerminalResult:
-    failure = FailureInfo.model_validate(raw_input.get("error") or {})
+def mark_failed(services: Services, asset: AssetRef, request: MarkFailedInput) -> TerminalResult:
+    failure = request.error
     reason = _describe(services, asset, failure)
     stored = services.registry.mark_failed(asset.asset_id, failure.error, reason)
     services.registry.add_event(AuditEvent(asset_id=asset.asset_id, kind="workflow-error", detail=failure.error))

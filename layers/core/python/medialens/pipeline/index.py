@@ -2,17 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any
-
-from medialens.domain.messages import AssetRef, IndexInput, IndexResult
 from medialens.domain.moments import Moment
+from medialens.domain.steps import AssetRef, IndexInput, IndexResult
 from medialens.pipeline.artifacts import read_jsonl
 from medialens.services import Services
 
 
-def index_moments(services: Services, asset: AssetRef, raw_input: dict[str, Any]) -> IndexResult:
-    embedded = IndexInput.model_validate(raw_input).embedded
-    moments = [m for result in embedded for m in read_jsonl(services, result.uri, Moment)]
+def index_moments(services: Services, asset: AssetRef, request: IndexInput) -> IndexResult:
+    moments = [m for output in request.embedded for result in output for m in read_jsonl(services, result.uri, Moment)]
     with services.index_write_lock:
         written = services.index.upsert(moments)
         removed = services.index.delete_stale(asset.asset_id, {m.moment_id for m in moments})

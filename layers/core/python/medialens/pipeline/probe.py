@@ -7,7 +7,7 @@ import posixpath
 from typing import Any
 
 from medialens.domain.assets import MediaType
-from medialens.domain.messages import AssetRef, ProbeResult
+from medialens.domain.steps import AssetRef, ProbeInput, ProbeResult, StepName
 from medialens.errors import InvalidMediaError
 from medialens.media.detection import SNIFF_BYTES, DetectedType, detect_media_type, ensure_supported
 from medialens.pipeline.artifacts import artifact_uri
@@ -36,14 +36,14 @@ def ensure_named_for_content(detected: DetectedType) -> None:
 
 
 def _media_details(services: Services, asset: AssetRef) -> tuple[MediaType, str, dict[str, Any]]:
+    # Decoders (the media extra) load here, not with the catalogue: see pipeline/catalog.py.
+    from medialens.media.images import inspect_image
     from medialens.media.probe import probe_media
 
     with services.blobs.local_file(asset.source.uri) as path:
         media = probe_media(path)
         details: dict[str, Any] = {"media": media.model_dump(mode="json")}
         if media.media_type is MediaType.IMAGE:
-            from medialens.media.images import inspect_image
-
             details["image"] = inspect_image(path)[0].model_dump(mode="json")
     video = media.video
     details |= {
@@ -54,7 +54,7 @@ def _media_details(services: Services, asset: AssetRef) -> tuple[MediaType, str,
     return media.media_type, media.mime_type, details
 
 
-def probe(services: Services, asset: AssetRef, _input: dict[str, Any]) -> ProbeResult:
+def probe(services: Services, asset: AssetRef, _: ProbeInput) -> ProbeResult:
     source = asset.source
     info = services.blobs.head(source.uri)
     if info is None:
@@ -77,7 +77,7 @@ def probe(services: Services, asset: AssetRef, _input: dict[str, Any]) -> ProbeR
         result = result.model_copy(update={"media_type": media_type, "mime_type": mime_type})
         result.details |= media
         services.registry.record_probe(asset.asset_id, result.media_type, result.model_dump(mode="json"))
-    uri = artifact_uri(services, asset.asset_id, "probe", asset.pipeline_version, "probe.json")
+    uri = artifact_uri(services, asset.asset_id, StepName.PROBE, asset.pipeline_version, "probe.json")
     services.blobs.put_text(uri, result.model_dump_json(indent=2))
     services.registry.add_artifacts(asset.asset_id, {"probe": uri})
     return result

@@ -4,23 +4,28 @@ across messages and assets), and on-screen text spans (light)."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING
 
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel
 
-from medialens.domain.messages import (
+from medialens.domain.steps import (
     AssetRef,
+    BuildScreenTextInput,
+    DetectShotsInput,
     KeyframeBatchRef,
+    RecognizeTextInput,
     RecognizeTextResult,
     SegmentsResult,
     ShotsResult,
-    StepMessage,
+    StepCall,
+    StepName,
 )
 from medialens.media.screen_text import FrameText, ScreenText, merge_screen_text
-from medialens.media.shots import VideoOptions, analyze_video
-from medialens.ml.ocr import get_text_recognizer
 from medialens.pipeline.artifacts import artifact_uri, read_jsonl, write_jsonl, write_passage_batches
 from medialens.services import Services
+
+if TYPE_CHECKING:
+    from medialens.media.ocr_lines import OcrLine
 
 KEYFRAMES_PER_BATCH = 32  # a Map item: one heavy message's worth of OCR
 MIN_SCREEN_TEXT_CHARS = 3
@@ -37,19 +42,14 @@ class KeyframeRecord(BaseModel):
     jpeg_uri: str
 
 
-class RecognizeTextInput(BaseModel):
-    batch: KeyframeBatchRef
-
-
-class BuildScreenTextInput(BaseModel):
-    ocr: list[RecognizeTextResult]
-
-
-def detect_shots(services: Services, asset: AssetRef, _input: dict[str, Any]) -> ShotsResult:
+def detect_shots(services: Services, asset: AssetRef, _: DetectShotsInput) -> ShotsResult:
     """Shots and deduplicated keyframes; keyframe JPEGs and the manifest become artifacts."""
+    # The decoder (the media extra) loads here, not with the catalogue: see pipeline/catalog.py.
+    from medialens.media.shots import VideoOptions, analyze_video
+
     with services.blobs.local_file(asset.source.uri) as path:
         analysis = analyze_video(path, VideoOptions.from_settings(services.settings))
-    step, version = "detect_shots", asset.pipeline_version
+    step, version = StepName.DETECT_SHOTS, asset.pipeline_version
     records = []
     for keyframe in analysis.keyframes:
         uri = artifact_uri(services, asset.asset_id, step, version, f"keyframes/{keyframe.file_name}")
@@ -74,40 +74,42 @@ def detect_shots(services: Services, asset: AssetRef, _input: dict[str, Any]) ->
     )
 
 
-def recognize_text(services: Services, messages: Sequence[StepMessage]) -> list[BaseModel | Exception]:
-    """OCR of every message's keyframes through one recogniser, in shared chunks."""
+def recognize_text(
+    services: Services, calls: Sequence[StepCall[RecognizeTextInput]]
+) -> list[RecognizeTextResult | Exception]:
+    """OCR of every call's keyframes through one recogniser, in shared chunks."""
+    from medialens.ml.ocr import get_text_recognizer  # see detect_shots
+
     recognizer = get_text_recognizer(services.settings)
-    loaded: list[tuple[StepMessage, KeyframeBatchRef, list[KeyframeRecord]] | Exception] = []
-    for message in messages:
+    loaded: list[list[KeyframeRecord] | Exception] = []
+    for call in calls:
         try:
-            batch = RecognizeTextInput.model_validate(message.input).batch
-            loaded.append((message, batch, read_jsonl(services, batch.uri, KeyframeRecord)))
-        except (ValidationError, FileNotFoundError) as error:
+            loaded.append(read_jsonl(services, call.input.batch.uri, KeyframeRecord))
+        except FileNotFoundError as error:
             loaded.append(error)
-    pending = [(item, record) for item in loaded if not isinstance(item, Exception) for record in item[2]]
-    lines: list[Any] = []
+    pending = [record for records in loaded if not isinstance(records, Exception) for record in records]
+    lines: list[list[OcrLine]] = []
     for begin in range(0, len(pending), KEYFRAMES_PER_BATCH):
         chunk = pending[begin : begin + KEYFRAMES_PER_BATCH]
-        lines += recognizer.recognize([services.blobs.get_bytes(record.jpeg_uri) for _, record in chunk])
+        lines += recognizer.recognize([services.blobs.get_bytes(record.jpeg_uri) for record in chunk])
     read = iter(lines)
-    results: list[BaseModel | Exception] = []
-    for item in loaded:
-        if isinstance(item, Exception):
-            results.append(item)
+    results: list[RecognizeTextResult | Exception] = []
+    for call, records in zip(calls, loaded, strict=True):
+        if isinstance(records, Exception):
+            results.append(records)
             continue
-        message, batch, records = item
         frames = [FrameText(time=r.time, start=r.start, until=r.until, lines=next(read)) for r in records]
-        asset = message.asset
+        batch = call.input.batch
         name = f"frames-{batch.index:04d}.jsonl"
-        uri = artifact_uri(services, asset.asset_id, "recognize_text", recognizer.version, name)
+        uri = artifact_uri(services, call.asset.asset_id, StepName.RECOGNIZE_TEXT, recognizer.version, name)
         write_jsonl(services, uri, frames)
         results.append(RecognizeTextResult(index=batch.index, uri=uri, count=len(frames), model=recognizer.version))
     return results
 
 
-def build_screen_text(services: Services, asset: AssetRef, raw_input: dict[str, Any]) -> SegmentsResult:
+def build_screen_text(services: Services, asset: AssetRef, request: BuildScreenTextInput) -> SegmentsResult:
     """Per-keyframe OCR merged over time into SCREEN_TEXT passages (ocr.json keeps both)."""
-    ocr = BuildScreenTextInput.model_validate(raw_input).ocr
+    ocr = request.ocr
     frames = sorted(
         (frame for result in ocr for frame in read_jsonl(services, result.uri, FrameText)), key=lambda f: f.time
     )
@@ -119,7 +121,7 @@ def build_screen_text(services: Services, asset: AssetRef, raw_input: dict[str, 
         if sum(ch.isalnum() for ch in passage.text) >= MIN_SCREEN_TEXT_CHARS
     ]
     passages = [p.model_copy(update={"model_versions": {"ocr": model}}) for p in passages]
-    step = "build_screen_text"
+    step = StepName.BUILD_SCREEN_TEXT
     uri = artifact_uri(services, asset.asset_id, step, model, "ocr.json")
     services.blobs.put_text(uri, ScreenText(ocr_model=model, frames=frames, passages=passages).model_dump_json())
     services.registry.add_artifacts(asset.asset_id, {"ocr": uri})

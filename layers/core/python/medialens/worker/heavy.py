@@ -18,7 +18,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from medialens import aws
-from medialens.domain.messages import StepMessage
+from medialens.domain.steps import StepMessage
 from medialens.observability import get_logger
 from medialens.services import Services
 from medialens.worker.periodic import repeating

@@ -17,10 +17,12 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from medialens.domain.messages import StepMessage
+from medialens.domain.steps import StepMessage
+from medialens.errors import MediaLensError
 from medialens.observability import get_logger
+from medialens.pipeline.catalog import CATALOG, WorkerClass
 from medialens.services import Services, get_services
-from medialens.worker.tasks import HEAVY_STEPS, TaskRunner
+from medialens.worker.tasks import TaskRunner
 
 logger = get_logger("medialens-serve")
 MAX_BODY_BYTES = 6 * 1024 * 1024  # SageMaker's real-time payload limit
@@ -40,15 +42,24 @@ def invoke(services: Services, payload: dict[str, Any]) -> dict[str, Any]:
     direct = [m for m in messages if m.task_token == UNANSWERED]
     for step in dict.fromkeys(m.step for m in direct):
         group = [m for m in direct if m.step is step]
-        if step not in HEAVY_STEPS:
+        spec = CATALOG.get(step)
+        if spec is None or spec.worker is not WorkerClass.HEAVY:
             results += [{"step": step.value, "error": "MediaLens.Error", "cause": "not a heavy step"} for _ in group]
             continue
-        for outcome in HEAVY_STEPS[step](services, group):
+        outcomes: list[BaseModel | Exception] = []
+        calls = []
+        for message in group:
+            try:
+                calls.append(spec.call(message.asset, message.input))
+            except MediaLensError as error:
+                outcomes.append(error)
+        outcomes += spec.execute(services, calls)
+        for outcome in outcomes:
             if isinstance(outcome, BaseModel):
                 results.append({"step": step.value, "output": outcome.model_dump(mode="json")})
             else:
-                error = getattr(outcome, "error_name", "MediaLens.Internal")
-                results.append({"step": step.value, "error": error, "cause": str(outcome)})
+                error_name = getattr(outcome, "error_name", "MediaLens.Internal")
+                results.append({"step": step.value, "error": error_name, "cause": str(outcome)})
     return {"results": results}
 
 

@@ -8,7 +8,7 @@ with :func:`~medialens.media.audio.decode.load_audio`.
 One module per concern, each imported on its own (this package re-exports nothing); none loads
 PyAV or faster-whisper before a function needs it:
 
-- :mod:`~medialens.media.audio.signal`: what they all share: ``SAMPLE_RATE``, ``FloatAudio``,
+- :mod:`~medialens.media.audio.samples`: what they all share: ``SAMPLE_RATE``, ``FloatAudio``,
   and the error for input that cannot be used
 - :mod:`~medialens.media.audio.decode`: probing and decoding a file's first audio stream
   (``AudioReader``, ``iter_audio``, ``load_audio``)

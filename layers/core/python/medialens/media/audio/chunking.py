@@ -8,7 +8,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from medialens.media.audio.signal import SAMPLE_RATE, invalid
+from medialens.media.audio.samples import SAMPLE_RATE, invalid
 from medialens.media.audio.vad import SpeechRegion
 
 

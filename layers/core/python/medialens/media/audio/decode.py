@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 from pydantic import BaseModel, Field
 
-from medialens.media.audio.signal import SAMPLE_RATE, FloatAudio, invalid
+from medialens.media.audio.samples import SAMPLE_RATE, FloatAudio, invalid
 
 log = logging.getLogger(__name__)
 

@@ -8,7 +8,7 @@ import numpy as np
 import numpy.typing as npt
 from pydantic import BaseModel, ConfigDict, Field
 
-from medialens.media.audio.signal import SAMPLE_RATE, FloatAudio
+from medialens.media.audio.samples import SAMPLE_RATE, FloatAudio
 
 
 class SpeechRegion(BaseModel):

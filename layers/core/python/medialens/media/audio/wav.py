@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from medialens.media.audio.signal import SAMPLE_RATE, FloatAudio, invalid
+from medialens.media.audio.samples import SAMPLE_RATE, FloatAudio, invalid
 
 
 def _to_pcm16(samples: FloatAudio) -> bytes:

@@ -1,0 +1,246 @@
+"""The workflow's contract: the execution input, the message each worker receives, and every
+step's input and output.
+
+The state machine sends ``StepMessage`` bodies (``TaskToken`` from ``$$.Task.Token``); the task
+runner validates ``input`` into the step's input model (the catalogue in
+``medialens.pipeline.catalog`` says which) and answers SendTaskSuccess with the step's output.
+Everything here stays small: bulky data travels as ``s3://`` references to artifacts.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any, Generic, TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from medialens.domain.assets import MediaType, SourceObject
+
+
+class StepName(StrEnum):
+    PROBE = "probe"
+    EXTRACT_DOCUMENT = "extract_document"
+    EMBED_TEXT = "embed_text"
+    INDEX_MOMENTS = "index_moments"
+    FINALIZE = "finalize"
+    MARK_FAILED = "mark_failed"
+    # Video and image branches.
+    DETECT_SHOTS = "detect_shots"
+    RECOGNIZE_TEXT = "recognize_text"
+    BUILD_SCREEN_TEXT = "build_screen_text"
+    ANALYZE_IMAGE = "analyze_image"
+    # Speech (audio files and the audio track of videos).
+    PREPARE_AUDIO = "prepare_audio"
+    TRANSCRIBE_CHUNK = "transcribe_chunk"
+    BUILD_SPEECH_SEGMENTS = "build_speech_segments"
+
+
+class AssetRef(BaseModel):
+    """The execution's identity of the asset; travels in every step message."""
+
+    asset_id: str
+    source: SourceObject
+    pipeline_version: str
+
+
+class ExecutionInput(BaseModel):
+    asset: AssetRef
+
+
+class StepMessage(BaseModel):
+    model_config = ConfigDict(populate_by_name=True)
+
+    task_token: str = Field(alias="TaskToken")
+    step: StepName
+    asset: AssetRef
+    input: dict[str, Any] = Field(default_factory=dict, description="Validated into the step's input model.")
+
+
+class StepInput(BaseModel):
+    """Base of every step's input. A field the state machine sends that the step does not read is
+    ignored, so a definition deployed ahead of its workers still runs (tests/unit/test_step_catalog
+    keeps the definition from sending what no step reads)."""
+
+    model_config = ConfigDict(extra="ignore")
+
+
+Input = TypeVar("Input", bound=StepInput)
+
+
+@dataclass(frozen=True, slots=True)
+class StepCall(Generic[Input]):
+    """One message as a batching step receives it: whose asset, and its validated input."""
+
+    asset: AssetRef
+    input: Input
+
+
+# --- shared shapes --------------------------------------------------------------------------------
+
+
+class PassageBatchRef(BaseModel):
+    """A JSON-lines artifact of passages to embed: one item of the embedding Map."""
+
+    source: str = Field(description="The step that wrote the batch: names its embedded moments artifact.")
+    index: int
+    uri: str
+    count: int
+
+
+class SegmentsResult(BaseModel):
+    """What every analysis path ends with: its passages to embed, in batches."""
+
+    batches: list[PassageBatchRef]
+    passages: int
+
+
+class KeyframeBatchRef(BaseModel):
+    index: int
+    uri: str = Field(description="JSON lines of keyframes (pipeline.video.KeyframeRecord) with their JPEG URIs")
+    count: int
+
+
+class AudioChunkRef(BaseModel):
+    index: int
+    uri: str
+    start: float
+    end: float
+
+
+class FailureInfo(BaseModel):
+    """What a Catch puts at ``$.error``. moto returns Cause as null, so workers also record reasons."""
+
+    model_config = ConfigDict(populate_by_name=True)
+
+    error: str = Field(default="States.TaskFailed", alias="Error")
+    cause: str | None = Field(default=None, alias="Cause")
+
+
+# --- probe ------------------------------------------------------------------------------------------
+
+
+class ProbeInput(StepInput):
+    pass
+
+
+class ProbeResult(BaseModel):
+    media_type: MediaType
+    mime_type: str
+    extension: str
+    size: int
+    details: dict[str, Any] = Field(default_factory=dict)
+
+
+# --- documents and images ---------------------------------------------------------------------------
+
+
+class ExtractDocumentInput(StepInput):
+    probe: ProbeResult
+
+
+class ExtractResult(SegmentsResult):
+    pages: int | None = None
+    characters: int
+
+
+class AnalyzeImageInput(StepInput):
+    pass
+
+
+# --- video: shots, OCR of keyframes, on-screen text -----------------------------------------------------
+
+
+class DetectShotsInput(StepInput):
+    pass
+
+
+class ShotsResult(BaseModel):
+    shots: int
+    keyframes: int
+    candidates: int
+    skipped_duplicates: int
+    manifest_uri: str
+    keyframe_batches: list[KeyframeBatchRef]
+
+
+class RecognizeTextInput(StepInput):
+    batch: KeyframeBatchRef
+
+
+class RecognizeTextResult(BaseModel):
+    index: int
+    uri: str = Field(description="JSON lines of media.screen_text.FrameText, one per keyframe")
+    count: int
+    model: str
+
+
+class BuildScreenTextInput(StepInput):
+    ocr: list[RecognizeTextResult]
+
+
+# --- speech ----------------------------------------------------------------------------------------------
+
+
+class PrepareAudioInput(StepInput):
+    pass
+
+
+class AudioPlan(BaseModel):
+    chunks: list[AudioChunkRef]
+    duration_s: float
+    speech_s: float
+    plan_uri: str
+
+
+class TranscribeChunkInput(StepInput):
+    chunk: AudioChunkRef
+
+
+class TranscribeResult(BaseModel):
+    index: int
+    uri: str = Field(description="the chunk's transcript (media.transcript.ChunkTranscript) as JSON")
+    words: int
+    language: str | None = None
+    model: str
+
+
+class BuildSpeechInput(StepInput):
+    audio: AudioPlan
+    transcribed: list[TranscribeResult]
+
+
+# --- embedding, indexing, the end ------------------------------------------------------------------------
+
+
+class EmbedInput(StepInput):
+    batch: PassageBatchRef
+    media_type: MediaType
+
+
+class EmbedResult(BaseModel):
+    uri: str
+    count: int
+    model: str
+
+
+class IndexInput(StepInput):
+    embedded: list[list[EmbedResult]] = Field(description="Per analysis output (a branch), its embedded batches.")
+
+
+class IndexResult(BaseModel):
+    indexed: int
+    removed_stale: int = 0
+
+
+class FinalizeInput(StepInput):
+    indexed: IndexResult
+
+
+class MarkFailedInput(StepInput):
+    error: FailureInfo = Field(default_factory=FailureInfo)
+
+
+class TerminalResult(BaseModel):
+    status: str
+    reason: str | None = None
