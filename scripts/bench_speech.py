@@ -53,7 +53,7 @@ from medialens.media.audio import (
 )
 from medialens.media.transcript import ChunkTranscript, Transcript, speech_passages, stitch, to_webvtt
 from medialens.ml.asr import FasterWhisperRecognizer, available_cpus
-from medialens.ml.store import ModelStore
+from medialens.ml.store.store import ModelStore
 from medialens.settings import get_settings
 from sample_audio import Spoken, synthesise_speech  # a sibling script
 

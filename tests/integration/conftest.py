@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from medialens.ml.ocr import RapidOcrRecognizer
-from medialens.ml.store import ModelArtifact, ModelStore
+from medialens.ml.store.store import ModelArtifact, ModelStore
 
 FIXTURES = Path(__file__).parents[1] / "fixtures"
 MINILM = "all-minilm-l6-v2"

@@ -35,7 +35,7 @@ from medialens.ml.asr import (
     reset_speech_recognizers,
     select_compute_type,
 )
-from medialens.ml.store import (
+from medialens.ml.store.store import (
     MANIFEST_FILE,
     PACKAGED_MODELS,
     WHISPER_FILES,

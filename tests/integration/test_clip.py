@@ -29,7 +29,7 @@ from medialens.ml.clip import (
     preprocess_images,
     reset_image_embedders,
 )
-from medialens.ml.store import MANIFEST_FILE, ModelArtifact, ModelStore, import_model_folder
+from medialens.ml.store.store import MANIFEST_FILE, ModelArtifact, ModelStore, import_model_folder
 from medialens.settings import Settings
 
 pytestmark = pytest.mark.integration

@@ -16,9 +16,9 @@ import boto3
 import pytest
 from moto import mock_aws
 
-import medialens.ml.store as store_module
+import medialens.ml.store.store as store_module
 from medialens.errors import ConfigurationError
-from medialens.ml.store import (
+from medialens.ml.store.store import (
     MANIFEST_FILE,
     MODEL_FILE,
     TOKENIZER_FILE,

@@ -12,7 +12,7 @@ import pytest
 
 from medialens.errors import ConfigurationError
 from medialens.ml.base import FloatMatrix
-from medialens.ml.store import ModelArtifact, ModelStore
+from medialens.ml.store.store import ModelArtifact, ModelStore
 from medialens.ml.text_embedding import OnnxTextEmbedder, get_text_embedder, reset_text_embedders
 from medialens.settings import Settings
 

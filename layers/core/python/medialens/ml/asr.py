@@ -24,7 +24,7 @@ from medialens.errors import ConfigurationError
 from medialens.media.audio import SAMPLE_RATE, FloatAudio, read_wav
 from medialens.media.transcript import ChunkTranscript, Segment, Word
 from medialens.ml.base import InferenceModel, ModelCache
-from medialens.ml.store import ModelArtifact, ModelStore, store_for
+from medialens.ml.store.store import ModelArtifact, ModelStore, store_for
 from medialens.settings import Settings, get_settings
 
 log = logging.getLogger(__name__)

@@ -2,7 +2,7 @@
 
 No installable package ships CLIP or SigLIP weights, so this is off by default
 (``MEDIALENS_IMAGE_EMBEDDING_MODEL`` unset) and a deployment supplies a model: export one (or take
-an existing ONNX export) and register it with ``medialens.ml.store.import_model_folder`` (the
+an existing ONNX export) and register it with ``medialens.ml.store.store.import_model_folder`` (the
 ``medialens models import <dir>`` command). Two folder layouts are accepted:
 
 * medialens layout::
@@ -47,7 +47,7 @@ from tokenizers import Tokenizer
 from medialens.errors import ConfigurationError
 from medialens.media.pixels import ImageInput, as_rgb_array
 from medialens.ml.base import FloatMatrix, InferenceModel, ModelCache
-from medialens.ml.store import (
+from medialens.ml.store.store import (
     MANIFEST_FILE,
     MODEL_FILE,
     TOKENIZER_FILE,

@@ -9,7 +9,7 @@ import onnxruntime as ort
 from tokenizers import Tokenizer
 
 from medialens.ml.base import FloatMatrix, ModelCache, TextEmbedder
-from medialens.ml.store import PACKAGED_MODELS, ModelArtifact, ModelStore, check_quantization, store_for
+from medialens.ml.store.store import PACKAGED_MODELS, ModelArtifact, ModelStore, check_quantization, store_for
 from medialens.settings import Settings, get_settings
 
 _PREFERRED_PROVIDERS = ("CUDAExecutionProvider", "CPUExecutionProvider")

@@ -1,0 +1,1 @@
+"""The model store (``medialens.ml.store.store``)."""
