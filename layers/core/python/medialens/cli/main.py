@@ -358,7 +358,8 @@ def models_import(
     version: Annotated[str | None, typer.Option(help="Version to record (default: from its manifest, or 1).")] = None,
 ) -> None:
     """Add a model you supply (e.g. CLIP-style image/text encoders) to the store, checked by running it."""
-    from medialens.ml.store.store import ModelStore, import_model_folder
+    from medialens.ml.store.importing import import_model_folder
+    from medialens.ml.store.store import ModelStore
 
     store = ModelStore(_settings().models_dir)
     if name is None and not (folder / "manifest.json").is_file():

