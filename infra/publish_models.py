@@ -19,7 +19,7 @@ from pathlib import Path
 
 import boto3
 
-from medialens.ml.store import ModelStore, model_uri
+from medialens.ml.store.store import ModelStore, model_uri
 from medialens.settings import get_settings
 
 

@@ -24,7 +24,7 @@ import numpy as np
 import onnxruntime as ort
 
 from medialens.ml.base import FloatMatrix
-from medialens.ml.store import ModelStore
+from medialens.ml.store.store import ModelStore
 from medialens.ml.text_embedding import OnnxTextEmbedder
 from medialens.settings import get_settings
 

@@ -49,7 +49,7 @@ from medialens.media.audio.samples import SAMPLE_RATE
 from medialens.media.audio.vad import detect_speech
 from medialens.media.transcript import ChunkTranscript, Transcript, speech_passages, stitch, to_webvtt
 from medialens.ml.asr import FasterWhisperRecognizer, available_cpus
-from medialens.ml.store import ModelStore
+from medialens.ml.store.store import ModelStore
 from medialens.settings import get_settings
 from sample_audio import Spoken, synthesise_speech  # a sibling script
 

@@ -10,7 +10,7 @@ import pytest
 from infra.publish_models import publish
 from moto import mock_aws
 
-from medialens.ml.store import ModelStore
+from medialens.ml.store.store import ModelStore
 
 pytestmark = pytest.mark.infra
 

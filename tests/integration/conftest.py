@@ -9,7 +9,8 @@ from typing import Any
 import pytest
 
 from medialens.ml.ocr import RapidOcrRecognizer
-from medialens.ml.store import ModelArtifact, ModelStore
+from medialens.ml.store.manifest import ModelArtifact
+from medialens.ml.store.store import ModelStore
 
 FIXTURES = Path(__file__).parents[1] / "fixtures"
 MINILM = "all-minilm-l6-v2"

@@ -28,17 +28,13 @@ from medialens.media.transcript import Transcript, cues, speech_passages, stitch
 from medialens.ml.asr import (
     FasterWhisperRecognizer,
     get_speech_recognizer,
-    reset_speech_recognizers,
     select_compute_type,
 )
-from medialens.ml.store import (
-    MANIFEST_FILE,
-    PACKAGED_MODELS,
-    WHISPER_FILES,
-    ModelManifest,
-    ModelStore,
-    ct2_weights_summary,
-)
+from medialens.ml.base import reset_models
+from medialens.ml.store.catalog import PACKAGED_MODELS, WHISPER_FILES
+from medialens.ml.store.ct2 import ct2_weights_summary
+from medialens.ml.store.manifest import MANIFEST_FILE, ModelManifest
+from medialens.ml.store.store import ModelStore
 from medialens.settings import get_settings
 
 pytestmark = pytest.mark.integration
@@ -277,7 +273,7 @@ def test_get_speech_recognizer_is_cached_per_configuration(
     monkeypatch.setenv("MEDIALENS_SPEECH_MODEL", TINY)
     monkeypatch.setenv("MEDIALENS_SPEECH_DEVICE", "cpu")
     get_settings.cache_clear()
-    reset_speech_recognizers()
+    reset_models()
     try:
         first = get_speech_recognizer()
         assert first is get_speech_recognizer() and first.version == "whisper-tiny-en@1+int8"
@@ -286,7 +282,7 @@ def test_get_speech_recognizer_is_cached_per_configuration(
         other = get_speech_recognizer()
         assert other is not first and other.version == "whisper-tiny-en@1+float32"
     finally:
-        reset_speech_recognizers()
+        reset_models()
         get_settings.cache_clear()
 
 

@@ -21,15 +21,17 @@ from PIL import Image
 from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, processors
 
 from medialens.errors import ConfigurationError
+from medialens.ml.base import reset_models
 from medialens.ml.clip import (
     TEXT_MODEL_FILE,
     ClipConfig,
     OnnxClipEmbedder,
     get_image_embedder,
     preprocess_images,
-    reset_image_embedders,
 )
-from medialens.ml.store import MANIFEST_FILE, ModelArtifact, ModelStore, import_model_folder
+from medialens.ml.store.importing import import_model_folder
+from medialens.ml.store.manifest import MANIFEST_FILE, ModelArtifact
+from medialens.ml.store.store import ModelStore
 from medialens.settings import Settings
 
 pytestmark = pytest.mark.integration
@@ -272,7 +274,7 @@ def test_import_refuses_what_it_cannot_use(store: ModelStore, tmp_path: Path) ->
 
 
 def test_image_embedder_from_settings(store: ModelStore, tiny: ModelArtifact) -> None:
-    reset_image_embedders()
+    reset_models()
     assert get_image_embedder(Settings(model_cache=store.cache_dir)) is None  # off by default
     settings = Settings(model_cache=store.cache_dir, image_embedding_model="tiny-clip@1")
     embedder = get_image_embedder(settings)
@@ -284,7 +286,7 @@ def test_image_embedder_from_settings(store: ModelStore, tiny: ModelArtifact) ->
     assert missing is not None
     with pytest.raises(ConfigurationError, match="not in the model store"):
         missing.load()
-    reset_image_embedders()
+    reset_models()
 
 
 def test_models_import_command_adds_the_folder_to_the_store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -16,18 +16,18 @@ import boto3
 import pytest
 from moto import mock_aws
 
-import medialens.ml.store as store_module
+import medialens.ml.store.catalog as catalog_module
+import medialens.ml.store.store as store_module
 from medialens.errors import ConfigurationError
-from medialens.ml.store import (
+from medialens.ml.store.manifest import (
     MANIFEST_FILE,
     MODEL_FILE,
     TOKENIZER_FILE,
     BuildInfo,
     ModelArtifact,
     ModelManifest,
-    ModelStore,
-    model_uri,
 )
+from medialens.ml.store.store import ModelStore, model_uri
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -52,25 +52,25 @@ def _copy_into(artifact: ModelArtifact, cache_dir: Path) -> Path:
 @pytest.fixture
 def fp32_builds(monkeypatch: pytest.MonkeyPatch) -> list[Path]:
     """Counts fp32 builds (the real builder still runs)."""
-    spec = store_module.PACKAGED_MODELS[MINILM]
+    spec = catalog_module.PACKAGED_MODELS[MINILM]
     calls: list[Path] = []
 
     def counting(out_dir: Path) -> BuildInfo:
         calls.append(out_dir)
         return spec.build_fp32(out_dir)
 
-    monkeypatch.setitem(store_module.PACKAGED_MODELS, MINILM, dataclasses.replace(spec, build_fp32=counting))
+    monkeypatch.setitem(catalog_module.PACKAGED_MODELS, MINILM, dataclasses.replace(spec, build_fp32=counting))
     return calls
 
 
 @pytest.fixture
 def no_builds(monkeypatch: pytest.MonkeyPatch) -> None:
-    spec = store_module.PACKAGED_MODELS[MINILM]
+    spec = catalog_module.PACKAGED_MODELS[MINILM]
 
     def refuse(out_dir: Path) -> BuildInfo:
         raise AssertionError("the model should have come from the cache or the remote store")
 
-    monkeypatch.setitem(store_module.PACKAGED_MODELS, MINILM, dataclasses.replace(spec, build_fp32=refuse))
+    monkeypatch.setitem(catalog_module.PACKAGED_MODELS, MINILM, dataclasses.replace(spec, build_fp32=refuse))
 
 
 def test_manifest_records_files_and_provenance(

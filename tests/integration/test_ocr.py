@@ -16,7 +16,8 @@ from medialens.media.ocr_lines import OcrLine
 from medialens.media.pixels import as_rgb_array
 from medialens.media.screen_text import FrameText, ScreenText, merge_screen_text
 from medialens.media.shots import VideoAnalysis, analyze_video
-from medialens.ml.ocr import RapidOcrRecognizer, get_text_recognizer, reset_text_recognizers
+from medialens.ml.base import reset_models
+from medialens.ml.ocr import RapidOcrRecognizer, get_text_recognizer
 from medialens.settings import Settings
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "scripts"))
@@ -116,13 +117,13 @@ def test_version_and_providers(recognizer: RapidOcrRecognizer) -> None:
 
 
 def test_recognizer_from_settings() -> None:
-    reset_text_recognizers()
+    reset_models()
     settings = Settings(ocr_min_confidence=0.7, ocr_det_limit_side_len=960)
     recognizer = get_text_recognizer(settings)
     assert recognizer is get_text_recognizer(settings)
     assert isinstance(recognizer, RapidOcrRecognizer) and recognizer.min_confidence == 0.7
     assert recognizer.version.endswith("-det960+fp32")
-    reset_text_recognizers()
+    reset_models()
 
 
 def test_screen_text_spans_overlap_the_caption_intervals(

@@ -11,9 +11,10 @@ import numpy as np
 import pytest
 
 from medialens.errors import ConfigurationError
-from medialens.ml.base import FloatMatrix
-from medialens.ml.store import ModelArtifact, ModelStore
-from medialens.ml.text_embedding import OnnxTextEmbedder, get_text_embedder, reset_text_embedders
+from medialens.ml.base import FloatMatrix, reset_models
+from medialens.ml.store.manifest import ModelArtifact
+from medialens.ml.store.store import ModelStore
+from medialens.ml.text_embedding import OnnxTextEmbedder, get_text_embedder
 from medialens.settings import Settings
 
 pytestmark = pytest.mark.integration
@@ -178,9 +179,9 @@ def test_unknown_quantization_is_a_configuration_error(model_store: ModelStore) 
 
 @pytest.fixture
 def fresh_embedders() -> Iterator[None]:
-    reset_text_embedders()
+    reset_models()
     yield
-    reset_text_embedders()
+    reset_models()
 
 
 @pytest.mark.usefixtures("fresh_embedders")

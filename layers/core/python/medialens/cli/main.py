@@ -332,7 +332,7 @@ def models_build(
     ] = None,
 ) -> None:
     """Build models from packaged weights into the model cache (skipped when already verified)."""
-    from medialens.ml.store import ModelStore
+    from medialens.ml.store.store import ModelStore
 
     settings = _settings()
     store = ModelStore(settings.models_dir)
@@ -358,7 +358,8 @@ def models_import(
     version: Annotated[str | None, typer.Option(help="Version to record (default: from its manifest, or 1).")] = None,
 ) -> None:
     """Add a model you supply (e.g. CLIP-style image/text encoders) to the store, checked by running it."""
-    from medialens.ml.store import ModelStore, import_model_folder
+    from medialens.ml.store.importing import import_model_folder
+    from medialens.ml.store.store import ModelStore
 
     store = ModelStore(_settings().models_dir)
     if name is None and not (folder / "manifest.json").is_file():
@@ -370,7 +371,7 @@ def models_import(
 @models_app.command("list")
 def models_list(as_json: Annotated[bool, typer.Option("--json", help="Print manifests as JSON.")] = False) -> None:
     """Models in the cache, with their manifests (name, version, quantization, sha256)."""
-    from medialens.ml.store import ModelStore
+    from medialens.ml.store.store import ModelStore
 
     manifests = ModelStore(_settings().models_dir).list()
     if as_json:

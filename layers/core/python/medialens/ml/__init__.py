@@ -1,1 +1,2 @@
-"""Model runtimes (one base class per model kind, lazy loading) and the model store."""
+"""Model runtimes (one lifecycle base class, lazy loading, one process-wide cache), onnxruntime
+set-up, and the model store."""

@@ -24,8 +24,9 @@ from medialens.errors import ConfigurationError
 from medialens.media.audio.samples import SAMPLE_RATE, FloatAudio
 from medialens.media.audio.wav import read_wav
 from medialens.media.transcript import ChunkTranscript, Segment, Word
-from medialens.ml.base import InferenceModel, ModelCache
-from medialens.ml.store import ModelArtifact, ModelStore, store_for
+from medialens.ml.base import InferenceModel, cached_model
+from medialens.ml.store.manifest import ModelArtifact
+from medialens.ml.store.store import ModelStore, store_for
 from medialens.settings import Settings, get_settings
 
 log = logging.getLogger(__name__)
@@ -132,16 +133,16 @@ class FasterWhisperRecognizer(SpeechRecognizer):
         batch_size: int = 8,
         vad_filter: bool = True,
     ) -> None:
-        super().__init__()
         spec = store.spec(name)
         if spec.format != "ctranslate2":
             raise ConfigurationError(f"model {name} is a {spec.format} model, not a CTranslate2 Whisper model")
-        self.name = name
-        self._store = store
-        self._requested_version = version or spec.version
-        self._quantization = spec.quantizations[0]
         self.device = select_device(device)
         self.compute_type = select_compute_type(self.device, compute_type)
+        # The version records the compute type (what computed the words); the store holds the
+        # weights as shipped (spec.quantizations[0]).
+        super().__init__(
+            name, self.compute_type, version or spec.version, store=store, stored_quantization=spec.quantizations[0]
+        )
         if num_workers < 1 or beam_size < 1 or batch_size < 0 or cpu_threads < 0:
             raise ValueError("num_workers and beam_size must be >= 1, batch_size and cpu_threads >= 0")
         # Threads per worker: all available CPUs shared among the workers unless set.
@@ -150,29 +151,16 @@ class FasterWhisperRecognizer(SpeechRecognizer):
         self.beam_size = beam_size
         self.batch_size = batch_size
         self.vad_filter = vad_filter
-        self._artifact: ModelArtifact | None = None
         self._model: Any = None
-
-    @property
-    def version(self) -> str:
-        """``name@version+compute type``: what computed the words, as recorded on artifacts."""
-        return f"{self.name}@{self._requested_version}+{self.compute_type}"
-
-    @property
-    def artifact(self) -> ModelArtifact:
-        self.load()
-        assert self._artifact is not None
-        return self._artifact
 
     @property
     def multilingual(self) -> bool:
         self.load()
         return bool(self._model.model.is_multilingual)
 
-    def _load(self) -> None:
+    def _load_from(self, artifact: ModelArtifact) -> None:
         from faster_whisper import WhisperModel  # type: ignore[import-untyped]
 
-        artifact = self._store.resolve(self.name, self._quantization, self._requested_version)
         log.info("loading %s on %s (%s, %d threads)", self.version, self.device, self.compute_type, self.cpu_threads)
         self._model = WhisperModel(
             str(artifact.path),
@@ -182,7 +170,6 @@ class FasterWhisperRecognizer(SpeechRecognizer):
             num_workers=self.num_workers,
             local_files_only=True,
         )
-        self._artifact = artifact
 
     def _check_language(self, language: str | None) -> None:
         if language is not None and language != "en" and not self.multilingual:
@@ -262,9 +249,6 @@ def _segment(segment: Any, offset_s: float) -> Segment:
     )
 
 
-_recognizers: ModelCache[SpeechRecognizer] = ModelCache()
-
-
 def get_speech_recognizer(settings: Settings | None = None) -> SpeechRecognizer:
     """The process-wide recognizer for the configured speech model and runtime options."""
     settings = settings or get_settings()
@@ -279,7 +263,8 @@ def get_speech_recognizer(settings: Settings | None = None) -> SpeechRecognizer:
         settings.models_dir.resolve(),
         settings.model_store_uri,
     )
-    return _recognizers.get(
+    return cached_model(
+        "speech_recognizer",
         key,
         lambda: FasterWhisperRecognizer(
             store_for(settings),
@@ -292,8 +277,3 @@ def get_speech_recognizer(settings: Settings | None = None) -> SpeechRecognizer:
             batch_size=settings.speech_batch_size,
         ),
     )
-
-
-def reset_speech_recognizers() -> None:
-    """Forgets cached recognizers (tests that change settings)."""
-    _recognizers.clear()

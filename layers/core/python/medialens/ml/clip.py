@@ -2,8 +2,9 @@
 
 No installable package ships CLIP or SigLIP weights, so this is off by default
 (``MEDIALENS_IMAGE_EMBEDDING_MODEL`` unset) and a deployment supplies a model: export one (or take
-an existing ONNX export) and register it with ``medialens.ml.store.import_model_folder`` (the
-``medialens models import <dir>`` command). Two folder layouts are accepted:
+an existing ONNX export) and register it with
+``medialens.ml.store.importing.import_model_folder`` (the ``medialens models import <dir>``
+command). Two folder layouts are accepted:
 
 * medialens layout::
 
@@ -46,17 +47,10 @@ from tokenizers import Tokenizer
 
 from medialens.errors import ConfigurationError
 from medialens.media.pixels import ImageInput, as_rgb_array
-from medialens.ml.base import FloatMatrix, InferenceModel, ModelCache
-from medialens.ml.store import (
-    MANIFEST_FILE,
-    MODEL_FILE,
-    TOKENIZER_FILE,
-    ModelArtifact,
-    ModelStore,
-    check_quantization,
-    store_for,
-)
-from medialens.ml.text_embedding import select_providers
+from medialens.ml.base import FloatMatrix, InferenceModel, cached_model
+from medialens.ml.onnx import create_session
+from medialens.ml.store.manifest import MANIFEST_FILE, MODEL_FILE, TOKENIZER_FILE, ModelArtifact, check_quantization
+from medialens.ml.store.store import ModelStore, store_for
 from medialens.settings import Settings, get_settings
 
 CLIP_KIND = "clip"
@@ -162,14 +156,10 @@ class OnnxClipEmbedder(ImageTextEmbedder):
         intra_op_threads: int = 0,
         providers: Sequence[str] | None = None,
     ) -> None:
-        super().__init__()
-        self.name = name
-        self.quantization = check_quantization(quantization)
-        self._store = store
-        self._requested_version = version or newest_cached_version(store, name, self.quantization)
+        quantization = check_quantization(quantization)
+        version = version or newest_cached_version(store, name, quantization)
+        super().__init__(name, quantization, version, store=store, providers=providers)
         self._intra_op_threads = intra_op_threads
-        self._providers = list(providers) if providers is not None else None
-        self._artifact: ModelArtifact | None = None
         self._config: ClipConfig | None = None
         self._tokenizer: Tokenizer | None = None
         self._image_session: ort.InferenceSession | None = None
@@ -182,18 +172,8 @@ class OnnxClipEmbedder(ImageTextEmbedder):
         self._text_one_at_a_time = False
 
     @property
-    def version(self) -> str:
-        return f"{self.name}@{self._requested_version}+{self.quantization}"
-
-    @property
     def dimensions(self) -> int:
         return self.artifact.manifest.dimensions
-
-    @property
-    def artifact(self) -> ModelArtifact:
-        self.load()
-        assert self._artifact is not None
-        return self._artifact
 
     @property
     def config(self) -> ClipConfig:
@@ -201,27 +181,22 @@ class OnnxClipEmbedder(ImageTextEmbedder):
         assert self._config is not None
         return self._config
 
-    @property
-    def providers(self) -> list[str]:
-        self.load()
-        assert self._image_session is not None
-        return list(self._image_session.get_providers())
-
     def _session(self, path: Path) -> ort.InferenceSession:
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = self._intra_op_threads
-        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        return ort.InferenceSession(str(path), sess_options=options, providers=self._providers or select_providers())
+        return create_session(path, providers=self._requested_providers, intra_op_threads=self._intra_op_threads)
 
-    def _load(self) -> None:
-        folder = self._store.folder(self.name, self._requested_version, self.quantization)
-        if self._store.remote_root is None and not (folder / MANIFEST_FILE).is_file():
+    def _resolve(self) -> ModelArtifact:
+        store = self.store
+        assert store is not None  # the constructor takes one
+        folder = store.folder(self.name, self.requested_version, self.quantization)
+        if store.remote_root is None and not (folder / MANIFEST_FILE).is_file():
             # Nothing can build a user-supplied model: say how to supply it.
             raise ConfigurationError(
-                f"image embedding model {self.version} is not in the model store at {self._store.cache_dir} and "
+                f"image embedding model {self.version} is not in the model store at {store.cache_dir} and "
                 "no remote store is configured: import it with `medialens models import <folder>`"
             )
-        artifact = self._store.resolve(self.name, self.quantization, self._requested_version)
+        return super()._resolve()
+
+    def _load_from(self, artifact: ModelArtifact) -> None:
         config = clip_config(artifact)
         if TEXT_MODEL_FILE not in artifact.manifest.files:
             raise ConfigurationError(f"model {artifact.manifest.model_id} has no {TEXT_MODEL_FILE}: not a CLIP model")
@@ -247,7 +222,8 @@ class OnnxClipEmbedder(ImageTextEmbedder):
         self._image_one_at_a_time = _fixed_batch(image_session)
         self._text_one_at_a_time = _fixed_batch(text_session)
         self._tokenizer, self._config = tokenizer, config
-        self._image_session, self._text_session, self._artifact = image_session, text_session, artifact
+        self._image_session, self._text_session = image_session, text_session
+        self._active_providers = list(image_session.get_providers())
 
     def embed_images(self, images: Sequence[ImageInput], batch_size: int = 16) -> FloatMatrix:
         if batch_size < 1:
@@ -378,8 +354,8 @@ def probe_clip_dimensions(staged: Path, config: ClipConfig) -> int:
     """Runs both encoders once on a blank image and a short text; their widths must agree."""
     providers = ["CPUExecutionProvider"]  # a check, not a workload: never wait for a GPU here
     try:
-        image_session = ort.InferenceSession(str(staged / MODEL_FILE), providers=providers)
-        text_session = ort.InferenceSession(str(staged / TEXT_MODEL_FILE), providers=providers)
+        image_session = create_session(staged / MODEL_FILE, providers=providers)
+        text_session = create_session(staged / TEXT_MODEL_FILE, providers=providers)
     except Exception as error:  # onnxruntime raises its own exception types for unloadable graphs
         raise ConfigurationError(f"onnxruntime cannot load the encoders: {error}") from error
     floats = [node.name for node in image_session.get_inputs() if node.type == "tensor(float)"]
@@ -407,8 +383,6 @@ def probe_clip_dimensions(staged: Path, config: ClipConfig) -> int:
 
 # --- the configured embedder ----------------------------------------------------------------
 
-_embedders: ModelCache[ImageTextEmbedder] = ModelCache()
-
 
 def parse_model_reference(reference: str) -> tuple[str, str | None]:
     """``name`` or ``name@version``."""
@@ -425,11 +399,8 @@ def get_image_embedder(settings: Settings | None = None) -> ImageTextEmbedder | 
         return None
     name, version = parse_model_reference(settings.image_embedding_model)
     key = (name, version, settings.image_embedding_quantization, settings.models_dir.resolve())
-    return _embedders.get(
-        key, lambda: OnnxClipEmbedder(store_for(settings), name, settings.image_embedding_quantization, version)
+    return cached_model(
+        "image_embedder",
+        key,
+        lambda: OnnxClipEmbedder(store_for(settings), name, settings.image_embedding_quantization, version),
     )
-
-
-def reset_image_embedders() -> None:
-    """Forgets cached embedders (tests that change settings)."""
-    _embedders.clear()

