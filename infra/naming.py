@@ -20,7 +20,6 @@ class DataNames:
     drop_bucket: str
     artifacts_bucket: str
     assets_table: str
-    idempotency_table: str
     search: str  # OpenSearch domain or Serverless collection name
 
     @classmethod
@@ -31,6 +30,5 @@ class DataNames:
             drop_bucket=f"{config.prefix}-drop-{suffix}",
             artifacts_bucket=f"{config.prefix}-artifacts-{suffix}",
             assets_table=f"{config.prefix}-assets",
-            idempotency_table=f"{config.prefix}-idempotency",
             search=config.prefix,
         )

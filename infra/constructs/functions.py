@@ -43,7 +43,6 @@ class SharedResources:
     artifacts: s3.IBucket
     model_store_uri: str
     assets: dynamodb.ITable
-    idempotency: dynamodb.ITable
     queues: Queues
     state_machine: sfn.IStateMachine
     search: Search
@@ -70,7 +69,6 @@ def settings_environment(shared: SharedResources, config: EnvironmentConfig) -> 
         "MEDIALENS_MODEL_STORE_URI": shared.model_store_uri,
         "MEDIALENS_INDEX_BACKEND": "opensearch",
         "OPENSEARCH_URL": shared.search.url,
-        "MEDIALENS_IDEMPOTENCY_TABLE": shared.idempotency.table_name,
     }
     if config.search.flavour is SearchFlavour.DOMAIN and config.search.instance_count == 1:
         # A replica can never be allocated on a one-node domain: the index would stay yellow.
@@ -122,7 +120,6 @@ class Functions(Construct):
         )
         shared.drop.grant_read(self.ingest)
         shared.assets.grant_read_write_data(self.ingest)
-        shared.idempotency.grant_read_write_data(self.ingest)
         shared.state_machine.grant_start_execution(self.ingest)
 
         self.light = self._function(
@@ -141,7 +138,6 @@ class Functions(Construct):
         shared.drop.grant_read(self.light)
         shared.artifacts.grant_read_write(self.light)
         shared.assets.grant_read_write_data(self.light)
-        shared.idempotency.grant_read_write_data(self.light)
         shared.state_machine.grant_task_response(self.light)
 
         self.dlq = self._function(
@@ -174,7 +170,6 @@ class Functions(Construct):
         shared.artifacts.grant_read(self.api)  # presigned artifact links, the model store
         shared.artifacts.grant_delete(self.api)  # delete an asset's derived files
         shared.assets.grant_read_write_data(self.api)
-        shared.idempotency.grant_read_write_data(self.api)
         shared.state_machine.grant_start_execution(self.api)  # reprocess
 
         shared.search.grant(self, [self.light.role, self.api.role])  # type: ignore[list-item]

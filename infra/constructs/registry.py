@@ -1,4 +1,4 @@
-"""DynamoDB: the assets registry and the Powertools idempotency table.
+"""DynamoDB: the assets registry.
 
 The assets table is declared *from* ``medialens.adapters.registry.dynamodb.table_definition``, the same
 request the emulated profile sends to CreateTable, so keys and the status index cannot drift
@@ -26,8 +26,6 @@ _PROJECTIONS = {
     "KEYS_ONLY": dynamodb.ProjectionType.KEYS_ONLY,
     "INCLUDE": dynamodb.ProjectionType.INCLUDE,
 }
-IDEMPOTENCY_KEY = "id"  # Powertools DynamoDBPersistenceLayer's defaults
-IDEMPOTENCY_TTL = "expiration"
 
 
 def _keys(key_schema: list[dict[str, str]], types: dict[str, str]) -> dict[str, dynamodb.Attribute]:
@@ -66,15 +64,3 @@ class Registry(Construct):
                 non_key_attributes=projection.get("NonKeyAttributes"),
                 **_keys(index["KeySchema"], types),  # type: ignore[arg-type]
             )
-
-        self.idempotency = dynamodb.Table(
-            self,
-            "Idempotency",
-            table_name=names.idempotency_table,
-            partition_key=dynamodb.Attribute(name=IDEMPOTENCY_KEY, type=dynamodb.AttributeType.STRING),
-            billing_mode=dynamodb.BillingMode.PAY_PER_REQUEST,
-            time_to_live_attribute=IDEMPOTENCY_TTL,
-            point_in_time_recovery_specification=recovery,
-            # Records only guard retries for a few hours: nothing to keep when the stack goes.
-            removal_policy=config.removal_policy,
-        )

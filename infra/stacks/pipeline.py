@@ -40,7 +40,6 @@ class PipelineStack(cdk.Stack):
         assets = dynamodb.Table.from_table_attributes(
             self, "AssetsTable", table_name=names.assets_table, grant_index_permissions=True
         )
-        idempotency = dynamodb.Table.from_table_name(self, "IdempotencyTable", names.idempotency_table)
         self.observability = Observability(self, "Observability", config=config)
         self.queues = Queues(self, "Queues", config=config)
         self.events = DropEvents(self, "DropEvents", drop=drop, queues=self.queues)
@@ -50,7 +49,6 @@ class PipelineStack(cdk.Stack):
             artifacts=artifacts,
             model_store_uri=model_store_uri(artifacts.bucket_name),
             assets=assets,
-            idempotency=idempotency,
             queues=self.queues,
             state_machine=self.workflow.state_machine,
             search=data.search,

@@ -28,6 +28,7 @@ from medialens.errors import TransientError
 from medialens.ids import asset_id_for, execution_name_for, moment_id_for
 from medialens.local.notifications import DropNotifications
 from medialens.local.server import LocalServer
+from medialens.local.wiring import local_services
 from medialens.services import Services, set_services
 from medialens.settings import Settings
 
@@ -224,8 +225,7 @@ def seed(services: Services) -> Seeded:
 
 @pytest.fixture
 def services(settings: Settings) -> Iterator[Services]:
-    notifications = DropNotifications(settings.home / "notifications.sqlite3")
-    wired = Services(settings, on_drop_object_created=notifications.record)
+    wired = local_services(settings)
     set_services(wired)
     yield wired
     set_services(None)
@@ -544,10 +544,10 @@ def test_reprocess_refuses_gone_or_changed_sources_and_unknown_assets(seeded: Se
 def test_reprocess_that_cannot_start_fails_the_asset_visibly(
     seeded: Seeded, services: Services, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    def locked(self: DropNotifications, info: object) -> None:
+    def locked(source: object) -> None:  # the outbox's database refuses the re-admission
         raise sqlite3.OperationalError("database is locked")
 
-    monkeypatch.setattr(DropNotifications, "record", locked)
+    monkeypatch.setattr(services, "readmit", locked)
     answer = call("POST", f"/assets/{seeded.standup.asset_id}/reprocess")
     error = assert_error(answer, 503, "service_unavailable")
     assert "database is locked" in error["message"] and answer.headers["Retry-After"] == "2"
@@ -609,10 +609,10 @@ def test_transient_index_failures_are_503_with_retry_after(services: Services, m
 
 def test_lambda_handler_serves_the_resolver(seeded: Seeded) -> None:
     from medialens.handlers.api import handler
-    from medialens.local.server import LocalLambdaContext
+    from medialens.local.lambda_context import LocalLambdaContext
 
     event = rest_event("GET", "/search", query={"query": "budget numbers", "mode": "keyword", "k": "1"})
-    response = handler(event, LocalLambdaContext(aws_request_id="lambda-1", region="us-east-1"))
+    response = handler(event, LocalLambdaContext("medialens-api", 29, aws_request_id="lambda-1"))
     assert response["statusCode"] == 200
     assert json.loads(response["body"])["hits"][0]["file_name"] == "standup.wav"
 

@@ -23,7 +23,6 @@ from medialens.domain.assets import MediaType
 from medialens.domain.moments import Modality, Moment
 from medialens.domain.search import SearchFilters, SearchMode, SearchQuery
 from medialens.ml.base import FloatMatrix, TextEmbedder
-from medialens.operations import ListsAssetMoments
 from medialens.search import SearchService
 from medialens.settings import Settings
 
@@ -264,7 +263,5 @@ def test_search_service_modes_over_the_backend(filled: MomentIndex) -> None:
 
 
 def test_listing_an_assets_moments_in_reading_order(filled: MomentIndex) -> None:
-    if not isinstance(filled, ListsAssetMoments):
-        pytest.skip(f"{type(filled).__name__} does not list moments (the API reads them from artifacts)")
     assert [m.moment_id for m in filled.asset_moments("asset-a")] == ["d1", "d2", "d3"]
     assert [m.moment_id for m in filled.asset_moments("asset-b", limit=1)] == ["s1"]

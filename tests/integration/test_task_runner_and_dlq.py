@@ -15,8 +15,8 @@ from medialens.domain.assets import Asset, AssetStatus, SourceObject
 from medialens.domain.steps import StepMessage, StepName
 from medialens.handlers import dlq
 from medialens.ids import asset_id_for, execution_name_for
+from medialens.local.lambda_context import LocalLambdaContext
 from medialens.local.notifications import object_created_event
-from medialens.local.poller import LocalLambdaContext
 from medialens.services import Services, set_services
 from medialens.settings import Settings
 from medialens.worker.tasks import TaskRunner

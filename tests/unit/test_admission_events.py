@@ -1,47 +1,85 @@
 import json
+from typing import Any
 
 import pytest
+from pydantic import ValidationError
 
 from medialens.admission import ObjectCreated, parse_object_created
 
 pytestmark = pytest.mark.unit
 
 
-def test_eventbridge_object_created() -> None:
-    body = json.dumps(
+def _eventbridge(obj: dict[str, Any], detail_type: str = "Object Created") -> str:
+    """An S3 → EventBridge event, shaped as S3 sends it."""
+    return json.dumps(
         {
             "version": "0",
-            "detail-type": "Object Created",
+            "id": "17793124-05d4-b198-2fde-7ededc63b103",
+            "detail-type": detail_type,
             "source": "aws.s3",
+            "account": "111122223333",
+            "time": "2026-11-28T22:11:54Z",
+            "region": "eu-north-1",
+            "resources": ["arn:aws:s3:::drop"],
             "detail": {
+                "version": "0",
                 "bucket": {"name": "drop"},
-                "object": {"key": "incoming/a b.pdf", "size": 10, "etag": "abc", "version-id": "null"},
+                "object": obj,
+                "request-id": "N4N7GDK58NMKJ12R",
+                "requester": "111122223333",
+                "source-ip-address": "1.2.3.4",
+                "reason": "PutObject",
             },
         }
     )
+
+
+def _record(event_name: str, key: str, **obj: Any) -> dict[str, Any]:
+    """One record of a classic S3 event notification."""
+    return {
+        "eventVersion": "2.1",
+        "eventSource": "aws:s3",
+        "awsRegion": "eu-north-1",
+        "eventTime": "2026-11-28T22:11:54.000Z",
+        "eventName": event_name,
+        "userIdentity": {"principalId": "AWS:AIDAEXAMPLE"},
+        "requestParameters": {"sourceIPAddress": "1.2.3.4"},
+        "responseElements": {"x-amz-request-id": "C3D13FE58DE4C810", "x-amz-id-2": "FMyUVURIY8/IgAtTv8xRjskZQpcIZ9KG"},
+        "s3": {
+            "s3SchemaVersion": "1.0",
+            "configurationId": "medialens",
+            "bucket": {
+                "name": "drop",
+                "ownerIdentity": {"principalId": "A3NL1KOZZKExample"},
+                "arn": "arn:aws:s3:::drop",
+            },
+            "object": {"key": key, "sequencer": "0055AED6DCD90281E5", **obj},
+        },
+    }
+
+
+def test_eventbridge_object_created() -> None:
+    body = _eventbridge({"key": "incoming/a b.pdf", "size": 10, "etag": "abc", "version-id": "null"})
     assert parse_object_created(body) == [ObjectCreated("drop", "incoming/a b.pdf", 10, "abc", None)]
+
+
+def test_eventbridge_etag_spelled_as_an_emulator_does() -> None:
+    body = _eventbridge({"key": "incoming/a.pdf", "size": 10, "eTag": "abc", "version-id": "v7"})
+    assert parse_object_created(body) == [ObjectCreated("drop", "incoming/a.pdf", 10, "abc", "v7")]
 
 
 def test_classic_s3_notification_keys_are_url_decoded() -> None:
     body = json.dumps(
         {
             "Records": [
-                {
-                    "eventName": "ObjectCreated:CompleteMultipartUpload",
-                    "s3": {
-                        "bucket": {"name": "drop"},
-                        "object": {
-                            "key": "incoming/caf%C3%A9+menu.pdf",
-                            "size": 5,
-                            "eTag": "e",
-                            "versionId": "v1",
-                        },
-                    },
-                },
-                {
-                    "eventName": "ObjectRemoved:Delete",
-                    "s3": {"bucket": {"name": "drop"}, "object": {"key": "x"}},
-                },
+                _record(
+                    "ObjectCreated:CompleteMultipartUpload",
+                    "incoming/caf%C3%A9+menu.pdf",
+                    size=5,
+                    eTag="e",
+                    versionId="v1",
+                ),
+                _record("ObjectRemoved:Delete", "x"),
             ]
         }
     )
@@ -52,5 +90,12 @@ def test_s3_test_event_is_ignored_and_garbage_is_rejected() -> None:
     assert parse_object_created(json.dumps({"Service": "Amazon S3", "Event": "s3:TestEvent"})) == []
     with pytest.raises(ValueError, match="not an S3 Object Created event"):
         parse_object_created(json.dumps({"hello": "world"}))
+    with pytest.raises(ValueError, match="not an S3 Object Created event"):
+        parse_object_created(_eventbridge({"key": "incoming/a.pdf"}, detail_type="Object Deleted"))
     with pytest.raises(json.JSONDecodeError):
         parse_object_created("not json")
+
+
+def test_an_event_missing_what_s3_always_sends_is_rejected() -> None:
+    with pytest.raises(ValidationError):
+        parse_object_created(json.dumps({"source": "aws.s3", "detail-type": "Object Created", "detail": {}}))

@@ -81,6 +81,9 @@ class ScriptedIndex(MomentIndex):
     def delete_stale(self, asset_id: str, keep_ids: set[str]) -> int:
         raise AssertionError("SearchService must not write")
 
+    def asset_moments(self, asset_id: str, limit: int = 200) -> list[Moment]:
+        raise AssertionError("SearchService does not list moments")
+
     def count(self, asset_id: str | None = None) -> int:
         raise AssertionError("SearchService does not count")
 

@@ -13,6 +13,7 @@ from enum import StrEnum
 from typing import Any
 from urllib.parse import unquote_plus
 
+from aws_lambda_powertools.utilities.parser.models import S3EventNotificationEventBridgeModel, S3Model
 from botocore.exceptions import ClientError
 
 from medialens import aws
@@ -43,40 +44,37 @@ class ObjectCreated:
     version_id: str | None = None
 
 
+def _version(version_id: str | None) -> str | None:
+    return None if version_id in (None, "null") else version_id  # "null": an unversioned bucket
+
+
 def parse_object_created(body: str) -> list[ObjectCreated]:
-    """EventBridge "Object Created" events and classic S3 notifications (keys URL-encoded)."""
+    """EventBridge "Object Created" events and classic S3 notifications (keys URL-encoded), read
+    with Powertools' parser models; ``ValueError`` (pydantic's ValidationError is one) for
+    anything else."""
     event: dict[str, Any] = json.loads(body)
-    if event.get("detail-type") == "Object Created" and event.get("source") == "aws.s3":
-        detail = event["detail"]
-        obj = detail["object"]
-        version = obj.get("version-id")
+    if event.get("Event") == "s3:TestEvent":  # S3's check that a notification target works
+        return []
+    if event.get("source") == "aws.s3" and event.get("detail-type") == "Object Created":
+        detail = S3EventNotificationEventBridgeModel.model_validate(event).detail
+        obj = detail.object
+        # Emitters disagree on the ETag's key (etag, eTag): admission heads the object for it anyway.
+        etag = obj.etag or event["detail"]["object"].get("eTag") or None
+        size = None if obj.size is None else int(obj.size)
+        return [ObjectCreated(detail.bucket.name, obj.key, size, etag, _version(obj.version_id))]
+    if "Records" in event:
         return [
             ObjectCreated(
-                bucket=detail["bucket"]["name"],
-                key=obj["key"],
-                size=obj.get("size"),
-                etag=obj.get("etag") or obj.get("eTag"),
-                version_id=None if version in (None, "null") else version,
+                record.s3.bucket.name,
+                unquote_plus(record.s3.object.key),
+                None if record.s3.object.size is None else int(record.s3.object.size),
+                record.s3.object.eTag,
+                _version(record.s3.object.versionId),
             )
+            for record in S3Model.model_validate(event).Records
+            if record.eventName.startswith("ObjectCreated") and record.s3.object is not None
         ]
-    found = []
-    for record in event.get("Records", []):
-        if not str(record.get("eventName", "")).startswith("ObjectCreated"):
-            continue
-        s3 = record["s3"]
-        version = s3["object"].get("versionId")
-        found.append(
-            ObjectCreated(
-                bucket=s3["bucket"]["name"],
-                key=unquote_plus(s3["object"]["key"]),
-                size=s3["object"].get("size"),
-                etag=s3["object"].get("eTag"),
-                version_id=None if version in (None, "null") else version,
-            )
-        )
-    if not found and event.get("Event") != "s3:TestEvent":
-        raise ValueError("not an S3 Object Created event")
-    return found
+    raise ValueError("not an S3 Object Created event")
 
 
 def _resolve(services: Services, event: ObjectCreated) -> ObjectInfo | None:
@@ -127,20 +125,8 @@ def asset_for_event(services: Services, event: ObjectCreated) -> Asset:
     return asset_for_object(services, info)
 
 
-def state_machine_arn(services: Services) -> str:
-    settings = services.settings
-    if settings.state_machine_arn:
-        return settings.state_machine_arn
-    machines = aws.stepfunctions(settings).list_state_machines()["stateMachines"]
-    for machine in machines:
-        if machine["name"] == settings.state_machine_name:
-            settings.state_machine_arn = machine["stateMachineArn"]
-            return machine["stateMachineArn"]
-    raise LookupError(f"state machine {settings.state_machine_name} not found")
-
-
 def execution_arn(services: Services, execution_name: str) -> str:
-    machine = state_machine_arn(services)
+    machine = services.state_machine_arn
     return machine.replace(":stateMachine:", ":execution:") + f":{execution_name}"
 
 
@@ -152,7 +138,7 @@ def start_execution(services: Services, asset: Asset) -> bool:
     )
     try:
         aws.stepfunctions(services.settings).start_execution(
-            stateMachineArn=state_machine_arn(services),
+            stateMachineArn=services.state_machine_arn,
             name=asset.execution_name,
             input=payload.model_dump_json(),
         )

@@ -13,9 +13,7 @@ import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Protocol, runtime_checkable
 
-from medialens.adapters.storage.base import ObjectInfo
 from medialens.admission import start_execution
 from medialens.domain.assets import Asset, AssetStatus, AuditEvent
 from medialens.domain.moments import Moment
@@ -41,13 +39,6 @@ class AssetBusyError(OperationError):
 
 class SourceUnavailableError(OperationError):
     """The source object is gone, or has been replaced by a new revision (a new asset)."""
-
-
-@runtime_checkable
-class ListsAssetMoments(Protocol):
-    """An index that can list one asset's moments in reading order."""
-
-    def asset_moments(self, asset_id: str, limit: int = 200) -> list[Moment]: ...
 
 
 ExecutionStarter = Callable[[Services, Asset], None]
@@ -105,12 +96,7 @@ def start_run(services: Services, asset: Asset) -> None:
         return
     # The embedded runner (another process) admits the object again: the asset is QUEUED, so
     # admission starts the execution its registry row now names.
-    from medialens.local.notifications import DropNotifications
-
-    source = asset.source
-    DropNotifications(services.settings.home / "notifications.sqlite3").record(
-        ObjectInfo(source.bucket, source.key, source.size, source.etag, source.version_id)
-    )
+    services.readmit(asset.source)
 
 
 def reprocess(services: Services, asset_id: str, start: ExecutionStarter = start_run) -> Reprocessed:
@@ -171,24 +157,8 @@ def delete_asset(services: Services, asset_id: str) -> Deleted:
 
 
 def asset_moments(services: Services, asset_id: str, limit: int = 200) -> list[Moment]:
-    """The asset's moments in reading order: from the index when it can list them, else from the
-    moment files the embed step wrote with the current model (exactly what it indexed)."""
-    index = services.index
-    if isinstance(index, ListsAssetMoments):
-        return index.asset_moments(asset_id, limit)
-    from medialens.pipeline.artifacts import read_jsonl
-
-    prefix = services.artifact_uri(asset_id, "embed_text", services.embedder.version) + "/"
-    moments: list[Moment] = []
-    for info in services.blobs.list_objects(prefix):
-        name = info.key.rsplit("/", 1)[-1]
-        if name.startswith("moments-") and name.endswith(".jsonl"):
-            moments += read_jsonl(services, info.uri, Moment)
-            if len(moments) >= limit:
-                break
-    for moment in moments:
-        moment.vector = None  # callers show text and position; vectors are 1.5 KB each
-    return moments[:limit]
+    """The asset's moments in reading order, without their vectors (callers show text and where)."""
+    return services.index.asset_moments(asset_id, limit)
 
 
 def _timed(check: Callable[[], str]) -> CheckResult:

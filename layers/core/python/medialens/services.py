@@ -1,55 +1,66 @@
 """Wires adapters to the active profile. Handlers and workers ask for ``get_services()``; each
-adapter is built on first use so a Lambda only pays for what its step touches."""
+adapter is built on first use so a Lambda only pays for what its step touches.
+
+The backends are imported where they are chosen: each brings its own client library (LanceDB
+and PyArrow, opensearch-py, onnxruntime), a process needs only its profile's, and the Lambda
+layer does not even hold LanceDB.
+"""
 
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from functools import cached_property
-from typing import TYPE_CHECKING
 
 from medialens import aws
+from medialens.adapters.index.base import MomentIndex
+from medialens.adapters.registry.base import AssetRegistry
+from medialens.adapters.storage.base import BlobStore, ObjectInfo, join_uri
+from medialens.domain.assets import SourceObject
+from medialens.errors import ConfigurationError
+from medialens.ml.base import TextEmbedder
+from medialens.search import SearchService
 from medialens.settings import IndexBackend, Profile, Settings, get_settings
 
-if TYPE_CHECKING:
-    from medialens.adapters.index.base import MomentIndex
-    from medialens.adapters.registry.base import AssetRegistry
-    from medialens.adapters.storage.base import BlobStore
-    from medialens.adapters.storage.filesystem import ObjectCreatedHook
-    from medialens.ml.base import TextEmbedder
-    from medialens.search import SearchService
+ObjectCreatedHook = Callable[[ObjectInfo], None]
 
 
 class Services:
     def __init__(self, settings: Settings, on_drop_object_created: ObjectCreatedHook | None = None) -> None:
+        """``on_drop_object_created``: the embedded profile's S3 → EventBridge, called for every
+        object created under the drop prefix (``medialens.local.wiring`` attaches its outbox)."""
         self.settings = settings
         self._on_drop_object_created = on_drop_object_created
         # Index writes are serialised within a process: LanceDB commits are optimistic and two
         # threads merging into one table would conflict instead of queueing.
         self.index_write_lock = threading.Lock()
 
+    def _drop_object_created(self, info: ObjectInfo) -> None:
+        settings = self.settings
+        if (
+            self._on_drop_object_created is not None
+            and info.bucket == settings.drop_bucket
+            and info.key.startswith(settings.drop_prefix)
+        ):
+            self._on_drop_object_created(info)
+
     @cached_property
     def blobs(self) -> BlobStore:
         if self.settings.profile is Profile.EMBEDDED:
             from medialens.adapters.storage.filesystem import FilesystemBlobStore
 
-            drop_hook = self._on_drop_object_created
-            drop_bucket, drop_prefix = self.settings.drop_bucket, self.settings.drop_prefix
-
-            def notify(info: object) -> None:
-                from medialens.adapters.storage.base import ObjectInfo
-
-                if (
-                    drop_hook is not None
-                    and isinstance(info, ObjectInfo)
-                    and info.bucket == drop_bucket
-                    and info.key.startswith(drop_prefix)
-                ):
-                    drop_hook(info)
-
-            return FilesystemBlobStore(self.settings.blobs_dir, on_created=notify)
+            return FilesystemBlobStore(self.settings.blobs_dir, on_created=self._drop_object_created)
         from medialens.adapters.storage.s3 import S3BlobStore
 
         return S3BlobStore(aws.s3(self.settings))
+
+    def readmit(self, source: SourceObject) -> None:
+        """Hands a drop-bucket object to admission again, as its upload did: the way to start a
+        run from a process that cannot reach the state machine (the embedded profile outside the
+        process that runs the pipeline)."""
+        if self._on_drop_object_created is None:
+            raise ConfigurationError("this process has no admission outbox: start runs through the state machine")
+        self._on_drop_object_created(ObjectInfo(source.bucket, source.key, source.size, source.etag, source.version_id))
 
     @cached_property
     def registry(self) -> AssetRegistry:
@@ -81,8 +92,6 @@ class Services:
 
     @cached_property
     def search(self) -> SearchService:
-        from medialens.search import SearchService
-
         return SearchService(
             self.index,
             self.embedder,
@@ -90,9 +99,19 @@ class Services:
             alpha=self.settings.search_semantic_weight,
         )
 
-    def artifact_uri(self, asset_id: str, *parts: str) -> str:
-        from medialens.adapters.storage.base import join_uri
+    @cached_property
+    def state_machine_arn(self) -> str:
+        """The analysis state machine: from the settings (CDK passes it), else looked up by name
+        once per process (local profiles)."""
+        settings = self.settings
+        if settings.state_machine_arn:
+            return settings.state_machine_arn
+        for machine in aws.stepfunctions(settings).list_state_machines()["stateMachines"]:
+            if machine["name"] == settings.state_machine_name:
+                return machine["stateMachineArn"]
+        raise LookupError(f"state machine {settings.state_machine_name} not found")
 
+    def artifact_uri(self, asset_id: str, *parts: str) -> str:
         return join_uri(self.settings.artifacts_bucket, "derived", asset_id, *parts)
 
 

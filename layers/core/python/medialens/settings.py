@@ -51,7 +51,6 @@ class Settings(BaseSettings):
     drop_prefix: str = "incoming/"
     artifacts_bucket: str = "medialens-artifacts"
     assets_table: str = "medialens-assets"
-    idempotency_table: str = "medialens-idempotency"
     ingest_queue: str = "medialens-ingest"
     light_queue: str = "medialens-light"
     heavy_queue: str = "medialens-heavy"
@@ -154,7 +153,6 @@ class Settings(BaseSettings):
     # is named here, as "name" (newest cached version) or "name@version".
     image_embedding_model: str | None = None
     image_embedding_quantization: str = "fp32"
-    image_embedding_batch_size: int = Field(default=16, ge=1)
 
     @property
     def profile(self) -> Profile:

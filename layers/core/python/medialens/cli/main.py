@@ -1,6 +1,8 @@
 """``medialens``: ingest, search, status, workers and models, for both local profiles.
 
-Commands are thin: they wire the library to the terminal (rich progress, tables, JSON).
+Commands are thin: they wire the library to the terminal (rich progress, tables, JSON). The
+runtime, the server and the model store are imported by the commands that use them, so a search
+or a status starts in half a second.
 """
 
 from __future__ import annotations
@@ -21,6 +23,9 @@ from rich.table import Table
 from medialens.domain.assets import Asset, AssetStatus, MediaType
 from medialens.domain.moments import Modality
 from medialens.domain.search import SearchFilters, SearchMode, SearchQuery
+from medialens.local.uploads import plan_uploads, upload
+from medialens.local.wiring import local_services
+from medialens.ml.store.store import ModelStore
 from medialens.reporting import asset_row, summary
 from medialens.services import Services
 from medialens.settings import Profile, Settings, get_settings
@@ -40,16 +45,6 @@ STATUS_STYLE = {"SUCCEEDED": "green", "FAILED": "red", "RUNNING": "yellow", "QUE
 def _settings() -> Settings:
     get_settings.cache_clear()
     return get_settings()
-
-
-def _local_services(settings: Settings) -> Services:
-    """Services for commands that only read or upload (no pipeline in this process)."""
-    if settings.profile is Profile.EMBEDDED:
-        from medialens.local.notifications import DropNotifications
-
-        notifications = DropNotifications(settings.home / "notifications.sqlite3")
-        return Services(settings, on_drop_object_created=notifications.record)
-    return Services(settings)
 
 
 def _emulated(settings: Settings) -> bool:
@@ -137,8 +132,6 @@ def ingest(
     as_json: Annotated[bool, typer.Option("--json", help="Print the results as JSON.")] = False,
 ) -> None:
     """Upload files to the drop bucket and analyse them (exit code 1 if any file failed)."""
-    from medialens.local.uploads import plan_uploads, upload
-
     settings = _settings()
     plan, skipped = plan_uploads(paths, settings.drop_prefix)
     if not plan:
@@ -146,7 +139,7 @@ def ingest(
             "[yellow]nothing to ingest[/]" + (f" ({len(skipped)} hidden files skipped)" if skipped else "")
         )
         raise typer.Exit(0)
-    services = _local_services(settings)
+    services = local_services(settings)
     with Progress(
         TextColumn("[bold]uploading"),
         BarColumn(),
@@ -214,7 +207,7 @@ def search(
 ) -> None:
     """Find the moments that match a query."""
     settings = _settings()
-    services = _local_services(settings)
+    services = local_services(settings)
     request = SearchQuery(
         text=query,
         mode=mode,
@@ -256,7 +249,7 @@ def status(
 ) -> None:
     """Every asset with its source, media type, status, error reason and timings."""
     settings = _settings()
-    services = _local_services(settings)
+    services = local_services(settings)
     if asset_id:
         asset = services.registry.get(asset_id)
         if asset is None:
@@ -332,8 +325,6 @@ def models_build(
     ] = None,
 ) -> None:
     """Build models from packaged weights into the model cache (skipped when already verified)."""
-    from medialens.ml.store.store import ModelStore
-
     settings = _settings()
     store = ModelStore(settings.models_dir)
     for model in name or [settings.text_embedding_model, settings.speech_model]:
@@ -359,7 +350,6 @@ def models_import(
 ) -> None:
     """Add a model you supply (e.g. CLIP-style image/text encoders) to the store, checked by running it."""
     from medialens.ml.store.importing import import_model_folder
-    from medialens.ml.store.store import ModelStore
 
     store = ModelStore(_settings().models_dir)
     if name is None and not (folder / "manifest.json").is_file():
@@ -371,8 +361,6 @@ def models_import(
 @models_app.command("list")
 def models_list(as_json: Annotated[bool, typer.Option("--json", help="Print manifests as JSON.")] = False) -> None:
     """Models in the cache, with their manifests (name, version, quantization, sha256)."""
-    from medialens.ml.store.store import ModelStore
-
     manifests = ModelStore(_settings().models_dir).list()
     if as_json:
         print(json.dumps([m.model_dump(mode="json") for m in manifests], indent=2))

@@ -5,40 +5,15 @@ queue's RedrivePolicy (maxReceiveCount → DLQ) doing the dead-lettering."""
 from __future__ import annotations
 
 import threading
-import time
-import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import Any
 
+from medialens.local.lambda_context import LocalLambdaContext
 from medialens.observability import get_logger
 
 logger = get_logger("medialens-poller")
 
 Handler = Callable[[dict[str, Any], Any], Any]
-
-
-@dataclass
-class LocalLambdaContext:
-    """The attributes Powertools reads from Lambda's context object."""
-
-    function_name: str
-    timeout_s: int
-    function_version: str = "$LATEST"
-    memory_limit_in_mb: int = 1024
-    aws_request_id: str = field(default_factory=lambda: str(uuid.uuid4()))
-    invoked_function_arn: str = ""
-    log_group_name: str = ""
-    log_stream_name: str = "local"
-    _deadline: float = field(default=0.0)
-
-    def __post_init__(self) -> None:
-        self.invoked_function_arn = f"arn:aws:lambda:local:000000000000:function:{self.function_name}"
-        self.log_group_name = f"/aws/lambda/{self.function_name}"
-        self._deadline = time.monotonic() + self.timeout_s
-
-    def get_remaining_time_in_millis(self) -> int:
-        return max(0, int((self._deadline - time.monotonic()) * 1000))
 
 
 def to_lambda_record(message: dict[str, Any], queue_arn: str, region: str) -> dict[str, Any]:
@@ -93,7 +68,7 @@ class EventSourcePoller:
         if not messages:
             return 0
         event = {"Records": [to_lambda_record(m, self.queue_arn, self.region) for m in messages]}
-        context = LocalLambdaContext(function_name=self.function_name, timeout_s=self.timeout_s)
+        context = LocalLambdaContext(self.function_name, self.timeout_s, region=self.region)
         self.invocations += 1
         try:
             result = self.handler(event, context) or {}

@@ -24,8 +24,10 @@ from filelock import FileLock, Timeout
 from medialens import aws
 from medialens.admission import execution_arn, start_execution
 from medialens.domain.assets import Asset, AssetStatus, AuditEvent
+from medialens.handlers import dlq, ingest, light
 from medialens.local.notifications import DropNotifications, event_body
 from medialens.local.poller import EventSourcePoller, Handler
+from medialens.local.wiring import drop_outbox, local_services
 from medialens.orchestration.provision import Resources, dead_letter_queue_name, provision
 from medialens.services import Services, set_services
 from medialens.settings import Profile, Settings
@@ -91,16 +93,14 @@ class LocalRuntime:
         if self.embedded:
             self._acquire_lock()
             self._start_moto()
-            self.notifications = DropNotifications(self.settings.home / "notifications.sqlite3")
-        services = Services(
-            self.settings, on_drop_object_created=self.notifications.record if self.notifications else None
-        )
-        self.services = services
-        set_services(services)
+            self.notifications = drop_outbox(self.settings)
         self.resources = provision(
             self.settings, storage=not self.embedded, definition_transform=self.state_machine_overrides
         )
-        self.settings.state_machine_arn = self.resources.state_machine_arn
+        self.settings = self.settings.model_copy(update={"state_machine_arn": self.resources.state_machine_arn})
+        services = local_services(self.settings, self.notifications)
+        self.services = services
+        set_services(services)
         self._start_workers(services)
         if self.embedded:
             self._resume_unfinished(services)
@@ -179,9 +179,6 @@ class LocalRuntime:
         self._spawn(f"poller-{function_name}", lambda: poller.run(self.stop_event))
 
     def _start_workers(self, services: Services) -> None:
-        # Imported here: handlers build their Powertools loggers at import, after the log file is set.
-        from medialens.handlers import dlq, ingest, light
-
         settings = self.settings
         self._add_poller(settings.ingest_queue, ingest.handler, "medialens-ingest", batch_size=10)
         for n in range(self.light_workers):

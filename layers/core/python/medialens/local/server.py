@@ -23,21 +23,21 @@ import re
 import threading
 import time
 import uuid
-from dataclasses import dataclass, field
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from medialens.adapters.storage.filesystem import FilesystemBlobStore
 from medialens.api.errors import error_body
 from medialens.api.links import LOCAL_FILES_PATH
+from medialens.handlers.api import handler as api_handler
+from medialens.local.lambda_context import LocalLambdaContext
+from medialens.local.runtime import LocalRuntime, RuntimeBusyError, configure_local_process
+from medialens.local.wiring import local_services
 from medialens.services import Services, set_services
 from medialens.settings import Profile, Settings
-
-if TYPE_CHECKING:
-    from medialens.local.runtime import LocalRuntime
 
 log = logging.getLogger(__name__)
 
@@ -57,32 +57,13 @@ STATIC_TYPES = {
 PLAIN_TEXT_EXTENSIONS = {".md", ".markdown", ".txt", ".text", ".log", ".csv"}
 RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
 LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
+API_FUNCTION_NAME = "medialens-api-local"
+API_TIMEOUT_S = 29  # API Gateway's integration timeout
 
 
 def default_web_dir() -> Path:
     """``web/`` of the source checkout this package was installed from (editable install)."""
     return Path(__file__).resolve().parents[5] / "web"
-
-
-@dataclass
-class LocalLambdaContext:
-    """What Powertools reads from a Lambda context."""
-
-    aws_request_id: str
-    region: str
-    function_name: str = "medialens-api-local"
-    memory_limit_in_mb: int = 1024
-    function_version: str = "$LATEST"
-    log_group_name: str = "/aws/lambda/medialens-api-local"
-    log_stream_name: str = "local"
-    deadline_ms: float = field(default_factory=lambda: time.time() * 1000 + 29_000)  # API Gateway's 29 s
-
-    @property
-    def invoked_function_arn(self) -> str:
-        return f"arn:aws:lambda:{self.region}:000000000000:function:{self.function_name}"
-
-    def get_remaining_time_in_millis(self) -> int:
-        return max(0, int(self.deadline_ms - time.time() * 1000))
 
 
 def api_gateway_event(
@@ -199,8 +180,6 @@ class LocalServer:
     def start(self) -> LocalServer:
         if not (self.web_dir / "index.html").is_file():
             raise FileNotFoundError(f"no web page at {self.web_dir}; pass --web-dir")
-        from medialens.local.runtime import LocalRuntime, RuntimeBusyError, configure_local_process
-
         configure_local_process(self.settings)
         if self.settings.profile is Profile.EMBEDDED and self.run_pipeline:
             try:
@@ -210,7 +189,7 @@ class LocalServer:
             except RuntimeBusyError:
                 self.pipeline_note = "another medialens process runs the pipeline"
         if self.services is None:
-            self.services = self._read_services()
+            self.services = local_services(self.settings)
             set_services(self.services)
             if not self.pipeline_note:
                 self.pipeline_note = "no pipeline in this process"
@@ -219,14 +198,6 @@ class LocalServer:
         self._thread = threading.Thread(target=self._httpd.serve_forever, name="medialens-serve", daemon=True)
         self._thread.start()
         return self
-
-    def _read_services(self) -> Services:
-        if self.settings.profile is Profile.EMBEDDED:
-            from medialens.local.notifications import DropNotifications
-
-            notifications = DropNotifications(self.settings.home / "notifications.sqlite3")
-            return Services(self.settings, on_drop_object_created=notifications.record)
-        return Services(self.settings)
 
     def stop(self) -> None:
         if self._httpd is not None:
@@ -260,11 +231,14 @@ class LocalServer:
         return host in {f"{name}:{self.port}" for name in ("127.0.0.1", "localhost", "[::1]")}
 
     def call_api(self, event: dict[str, Any]) -> dict[str, Any]:
-        from medialens.handlers.api import handler
-
-        context = LocalLambdaContext(aws_request_id=event["requestContext"]["requestId"], region=self.settings.region)
+        context = LocalLambdaContext(
+            API_FUNCTION_NAME,
+            API_TIMEOUT_S,
+            region=self.settings.region,
+            aws_request_id=event["requestContext"]["requestId"],
+        )
         with self._api_lock:
-            response: dict[str, Any] = handler(event, context)
+            response: dict[str, Any] = api_handler(event, context)
         return response
 
     def blob_path(self, bucket: str, key: str) -> Path | None:

@@ -20,7 +20,7 @@ from pydantic import ValidationError
 from medialens import aws
 from medialens.domain.steps import StepMessage
 from medialens.observability import get_logger
-from medialens.services import Services
+from medialens.services import Services, get_services
 from medialens.worker.periodic import repeating
 from medialens.worker.tasks import TaskRunner
 
@@ -120,8 +120,6 @@ def main(argv: list[str] | None = None) -> None:
     """Container entry: poll the heavy queue until SIGTERM (ECS) or an idle spell (Batch jobs)."""
     import argparse
     import signal
-
-    from medialens.services import get_services
 
     parser = argparse.ArgumentParser(description="medialens heavy inference worker")
     parser.add_argument("--exit-when-idle-s", type=float, default=0.0, help="exit after this long with no work")

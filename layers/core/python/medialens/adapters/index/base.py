@@ -40,6 +40,10 @@ class MomentIndex(ABC):
         """k-NN by cosine similarity over normalised vectors, best first."""
 
     @abstractmethod
+    def asset_moments(self, asset_id: str, limit: int = 200) -> list[Moment]:
+        """One asset's moments in reading order (page, then time), without vectors, at most ``limit``."""
+
+    @abstractmethod
     def count(self, asset_id: str | None = None) -> int:
         """Moments in the index, or of one asset."""
 
