@@ -250,7 +250,7 @@ def bench_size(
     exact = np.argsort(-(query_vectors @ vectors[:size].T), axis=1)[:, :k]
     recalls = []
     for row, vector in enumerate(query_vectors):
-        found = {hit.moment.moment_id for hit in services.index.semantic(vector, k, SearchFilters())}
+        found = {hit.moment_id for hit in services.index.semantic(vector, k, SearchFilters())}
         truth = {f"m{int(i):07d}" for i in exact[row]}
         recalls.append(len(found & truth) / k)
     set_services(None)

@@ -21,7 +21,7 @@ from medialens.adapters.index.base import MomentIndex
 from medialens.adapters.index.lance import LanceMomentIndex
 from medialens.domain.assets import MediaType
 from medialens.domain.moments import Modality, Moment
-from medialens.domain.search import SearchFilters, SearchMode, SearchQuery
+from medialens.domain.search import SearchFilters, SearchHit, SearchMode, SearchQuery
 from medialens.ml.base import FloatMatrix, TextEmbedder
 from medialens.search import SearchService
 from medialens.settings import Settings
@@ -130,8 +130,8 @@ def filled(index: MomentIndex) -> MomentIndex:
     return index
 
 
-def ids(hits: Sequence[object]) -> list[str]:
-    return [hit.moment.moment_id for hit in hits]  # type: ignore[attr-defined]
+def ids(hits: Sequence[SearchHit]) -> list[str]:
+    return [hit.moment_id for hit in hits]
 
 
 def test_upsert_replaces_by_moment_id_and_counts(index: MomentIndex) -> None:
@@ -143,7 +143,7 @@ def test_upsert_replaces_by_moment_id_and_counts(index: MomentIndex) -> None:
     assert index.count() == 6
     assert "d1" not in ids(index.keyword("vacation", 10, NO_FILTER))
     (hit,) = index.keyword("holiday", 10, NO_FILTER)
-    assert hit.moment.moment_id == "d1" and hit.moment.text == changed.text and hit.moment.page == 2
+    assert hit.moment_id == "d1" and hit.text == changed.text and hit.page == 2
     assert index.upsert([]) == 0
 
 
@@ -166,8 +166,8 @@ def test_semantic_ranks_by_cosine_like_brute_force(filled: MomentIndex) -> None:
     expected = sorted(vectors, key=lambda mid: -float(np.dot(vectors[mid], query)))
     assert ids(hits) == expected[:5]
     for hit in hits:
-        assert hit.score == pytest.approx(float(np.dot(vectors[hit.moment.moment_id], query)), abs=2e-3)
-    assert hits[0].moment.vector is None  # hits do not carry vectors back
+        assert hit.score == pytest.approx(float(np.dot(vectors[hit.moment_id], query)), abs=2e-3)
+    assert hits[0].vector is None  # hits do not carry vectors back
     # Unnormalised query vectors are normalised.
     assert ids(filled.semantic([5 * x for x in query], 2, NO_FILTER)) == expected[:2]
 
@@ -194,7 +194,7 @@ def test_filters_are_not_applied_after_a_top_k(filled: MomentIndex) -> None:
     # The two nearest moments are videos: filtered to documents, k=2 still finds two.
     documents = SearchFilters(media_types=[MediaType.DOCUMENT])
     hits = filled.semantic(unit(0, 0, 1), 2, documents)
-    assert len(hits) == 2 and all(hit.moment.media_type is MediaType.DOCUMENT for hit in hits)
+    assert len(hits) == 2 and all(hit.media_type is MediaType.DOCUMENT for hit in hits)
     # "vacation" ranks the documents first: filtered to speech, k=1 still finds the speech moment.
     speech = filled.keyword("vacation launch", 1, SearchFilters(modalities=[Modality.SPEECH]))
     assert ids(speech) == ["s1"]

@@ -69,7 +69,7 @@ def moment(
 
 
 def ids(hits: list[Any]) -> list[str]:
-    return [hit.moment.moment_id for hit in hits]
+    return [hit.moment_id for hit in hits]
 
 
 def new_index(path: Path, **options: Any) -> LanceMomentIndex:
@@ -119,10 +119,10 @@ def test_upsert_twice_replaces_without_duplicates(tmp_path: Path) -> None:
     assert index.keyword("original", 10, NO_FILTER) == []
     assert sorted(ids(index.keyword("revised", 10, NO_FILTER))) == ["m0", "m1", "m2"]
     [hit] = index.semantic(vectors[1].tolist(), 1, NO_FILTER)
-    assert hit.moment.text == "revised phrasing 1"
-    assert hit.moment.model_versions == {"text_embedding": "test-vectors@0"}
-    assert hit.moment.page == 1
-    assert hit.moment.vector is None  # hits leave the vector out
+    assert hit.text == "revised phrasing 1"
+    assert hit.model_versions == {"text_embedding": "test-vectors@0"}
+    assert hit.page == 1
+    assert hit.vector is None  # hits leave the vector out
 
 
 def test_repeated_ids_in_one_batch_keep_the_last(tmp_path: Path) -> None:

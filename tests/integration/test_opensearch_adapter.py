@@ -35,7 +35,7 @@ from medialens.adapters.index.opensearch import (
 )
 from medialens.domain.assets import MediaType
 from medialens.domain.moments import Modality, Moment
-from medialens.domain.search import SearchFilters
+from medialens.domain.search import SearchFilters, SearchHit
 from medialens.errors import ConfigurationError, TransientError
 from medialens.services import Services
 from medialens.settings import IndexBackend, OpenSearchAuth, Settings
@@ -470,8 +470,8 @@ def test_keyword_query_is_bm25_match_with_filters(server: RecordingServer) -> No
             }
         },
     }
-    assert [(h.moment.moment_id, h.score, h.moment.page) for h in hits] == [("m2", 7.25, 2), ("m1", 3.5, 1)]
-    assert hits[0].moment == Moment.model_validate(source("m2"))
+    assert [(h.moment_id, h.score, h.page) for h in hits] == [("m2", 7.25, 2), ("m1", 3.5, 1)]
+    assert hits[0] == SearchHit.model_validate({**source("m2"), "score": 7.25})
     assert index.keyword("   ", 5, NO_FILTER) == [] and len(server.requests) == 1  # nothing to match: no request
 
 
@@ -505,8 +505,8 @@ def test_semantic_query_is_filtered_knn_and_scores_are_cosine(server: RecordingS
         },
     }
     # cosinesimil scores are (1 + cos) / 2.
-    assert [(h.moment.moment_id, round(h.score, 6)) for h in hits] == [("m1", 0.8), ("m3", 0.0)]
-    assert hits[1].moment.start == 4.0 and hits[1].moment.modality is Modality.SPEECH
+    assert [(h.moment_id, round(h.score, 6)) for h in hits] == [("m1", 0.8), ("m3", 0.0)]
+    assert hits[1].start == 4.0 and hits[1].modality is Modality.SPEECH
 
     faiss, _ = make_index(server.url, engine="faiss")
     faiss.semantic([1.0, 0.0, 0.0, 0.0], 3, NO_FILTER)

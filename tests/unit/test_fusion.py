@@ -7,16 +7,16 @@ import random
 
 import pytest
 
-from medialens.adapters.index.base import ScoredMoment
 from medialens.adapters.index.fusion import min_max_normalise, reciprocal_rank_fusion, weighted_fusion
 from medialens.domain.assets import MediaType
-from medialens.domain.moments import Modality, Moment
+from medialens.domain.moments import Modality
+from medialens.domain.search import SearchHit
 
 pytestmark = pytest.mark.unit
 
 
-def scored(moment_id: str, score: float) -> ScoredMoment:
-    moment = Moment(
+def scored(moment_id: str, score: float) -> SearchHit:
+    return SearchHit(
         moment_id=moment_id,
         asset_id="asset-1",
         source="s3://drop/incoming/a.pdf",
@@ -24,12 +24,12 @@ def scored(moment_id: str, score: float) -> ScoredMoment:
         modality=Modality.DOCUMENT,
         text=f"text of {moment_id}",
         pipeline_version="1",
+        score=score,
     )
-    return ScoredMoment(moment=moment, score=score)
 
 
-def ids(results: list[ScoredMoment]) -> list[str]:
-    return [hit.moment.moment_id for hit in results]
+def ids(results: list[SearchHit]) -> list[str]:
+    return [hit.moment_id for hit in results]
 
 
 def test_min_max_normalise_maps_best_to_one_and_worst_to_zero() -> None:
@@ -52,7 +52,7 @@ def test_rrf_sums_reciprocal_ranks() -> None:
     keyword = [scored("a", 9.0), scored("b", 4.0), scored("c", 1.0)]
     semantic = [scored("c", 0.9), scored("d", 0.8)]
     fused = reciprocal_rank_fusion([keyword, semantic], k=60)
-    scores = {hit.moment.moment_id: hit.score for hit in fused}
+    scores = {hit.moment_id: hit.score for hit in fused}
     assert scores == pytest.approx({"a": 1 / 61, "b": 1 / 62, "c": 1 / 63 + 1 / 61, "d": 1 / 62})
     # b and d tie at 1/62 with the same best rank (2): moment_id decides.
     assert ids(fused) == ["c", "a", "b", "d"]
@@ -97,7 +97,7 @@ def test_weighted_alpha_is_the_semantic_weight() -> None:
     assert ids(weighted_fusion(keyword, semantic, alpha=1.0))[:2] == ["s1", "s2"]
     assert ids(weighted_fusion(keyword, semantic, alpha=0.0))[:1] == ["k1"]
     only_semantic = weighted_fusion(keyword, semantic, alpha=1.0)
-    assert {hit.moment.moment_id: hit.score for hit in only_semantic}["s1"] == pytest.approx(0.7)
+    assert {hit.moment_id: hit.score for hit in only_semantic}["s1"] == pytest.approx(0.7)
 
 
 def test_weighted_single_keyword_result_counts_as_full_match() -> None:
@@ -131,7 +131,7 @@ def test_weighted_dedupes_across_and_within_lists() -> None:
     semantic = [scored("a", 0.5), scored("b", 0.4), scored("b", 0.9)]
     fused = weighted_fusion(keyword, semantic)
     assert sorted(ids(fused)) == ["a", "b"]
-    scores = {hit.moment.moment_id: hit.score for hit in fused}
+    scores = {hit.moment_id: hit.score for hit in fused}
     # Within each list the first occurrence counts: b's cosine is 0.4, not 0.9.
     assert scores == pytest.approx({"a": 0.5 * 0.5 + 0.5 * 1.0, "b": 0.5 * 0.4 + 0.5 * 0.0})
 
@@ -151,7 +151,7 @@ def test_fused_lists_are_sorted_unique_and_bounded(seed: int) -> None:
     keyword.sort(key=lambda hit: -hit.score)
     semantic = [scored(m, rng.uniform(-0.2, 1.0)) for m in rng.sample(pool, rng.randint(0, 15))]
     semantic.sort(key=lambda hit: -hit.score)
-    expected_ids = {hit.moment.moment_id for hit in (*keyword, *semantic)}
+    expected_ids = {hit.moment_id for hit in (*keyword, *semantic)}
     for fused in (
         weighted_fusion(keyword, semantic, alpha=rng.random()),
         reciprocal_rank_fusion([keyword, semantic]),

@@ -13,10 +13,10 @@ from dataclasses import dataclass, field
 import numpy as np
 import pytest
 
-from medialens.adapters.index.base import MomentIndex, ScoredMoment
+from medialens.adapters.index.base import MomentIndex
 from medialens.domain.assets import MediaType
 from medialens.domain.moments import Modality, Moment
-from medialens.domain.search import SearchFilters, SearchMode, SearchQuery
+from medialens.domain.search import SearchFilters, SearchHit, SearchMode, SearchQuery
 from medialens.ml.base import FloatMatrix, TextEmbedder
 from medialens.search import SearchService
 
@@ -58,17 +58,17 @@ class FixedTableEmbedder(TextEmbedder):
 class ScriptedIndex(MomentIndex):
     """Test double: returns fixed ranked lists (truncated to k) and records every search."""
 
-    keyword_hits: list[ScoredMoment] = field(default_factory=list)
-    semantic_hits: list[ScoredMoment] = field(default_factory=list)
+    keyword_hits: list[SearchHit] = field(default_factory=list)
+    semantic_hits: list[SearchHit] = field(default_factory=list)
     keyword_calls: list[tuple[str, int, SearchFilters]] = field(default_factory=list)
     semantic_calls: list[tuple[list[float], int, SearchFilters]] = field(default_factory=list)
     truncate: bool = True
 
-    def keyword(self, text: str, k: int, filters: SearchFilters) -> list[ScoredMoment]:
+    def keyword(self, text: str, k: int, filters: SearchFilters) -> list[SearchHit]:
         self.keyword_calls.append((text, k, filters))
         return self.keyword_hits[:k] if self.truncate else list(self.keyword_hits)
 
-    def semantic(self, vector: Sequence[float], k: int, filters: SearchFilters) -> list[ScoredMoment]:
+    def semantic(self, vector: Sequence[float], k: int, filters: SearchFilters) -> list[SearchHit]:
         self.semantic_calls.append((list(vector), k, filters))
         return self.semantic_hits[:k] if self.truncate else list(self.semantic_hits)
 
@@ -88,8 +88,8 @@ class ScriptedIndex(MomentIndex):
         raise AssertionError("SearchService does not count")
 
 
-def scored(moment_id: str, score: float) -> ScoredMoment:
-    moment = Moment(
+def scored(moment_id: str, score: float) -> SearchHit:
+    return SearchHit(
         moment_id=moment_id,
         asset_id=f"asset-{moment_id}",
         source=f"s3://drop/incoming/{moment_id}.mp4",
@@ -102,8 +102,8 @@ def scored(moment_id: str, score: float) -> ScoredMoment:
         section="intro",
         vector=[1.0, 0.0, 0.0],
         pipeline_version="1",
+        score=score,
     )
-    return ScoredMoment(moment=moment, score=score)
 
 
 def make(index: ScriptedIndex, fusion: str = "weighted") -> tuple[SearchService, FixedTableEmbedder]:
@@ -194,19 +194,10 @@ def test_hits_carry_the_moment_fields() -> None:
     index = ScriptedIndex(keyword_hits=[scored("a", 3.0)])
     service, _ = make(index)
     [hit] = service.search(SearchQuery(text=QUERY, mode=SearchMode.KEYWORD, k=1)).hits
-    moment = index.keyword_hits[0].moment
-    assert hit.model_dump() == {
-        "asset_id": moment.asset_id,
-        "source": moment.source,
-        "media_type": MediaType.VIDEO,
-        "modality": Modality.SPEECH,
-        "start": 12.5,
-        "end": 17.25,
-        "page": None,
-        "text": moment.text,
-        "score": 1.0,
-        "moment_id": "a",
-    }
+    stored = index.keyword_hits[0]
+    # The hit is the moment the index returned, with the display score (BM25 / best BM25).
+    assert hit.model_dump() == {**stored.model_dump(), "score": 1.0}
+    assert (hit.asset_id, hit.start, hit.end, hit.section) == ("asset-a", 12.5, 17.25, "intro")
 
 
 def test_empty_results_in_every_mode() -> None:

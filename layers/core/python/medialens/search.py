@@ -6,7 +6,7 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 
-from medialens.adapters.index.base import MomentIndex, ScoredMoment
+from medialens.adapters.index.base import MomentIndex
 from medialens.adapters.index.fusion import DEFAULT_RRF_K, reciprocal_rank_fusion, weighted_fusion
 from medialens.domain.search import SearchFilters, SearchHit, SearchMode, SearchQuery, SearchResponse
 from medialens.ml.base import TextEmbedder
@@ -18,31 +18,15 @@ FUSIONS = ("weighted", "rrf")
 HYBRID_CANDIDATES_PER_HIT = 4
 
 
-def display_keyword_scores(hits: Sequence[ScoredMoment]) -> list[ScoredMoment]:
+def display_keyword_scores(hits: Sequence[SearchHit]) -> list[SearchHit]:
     """BM25 divided by the best BM25 of the query: the top hit shows 1.0, the rest keep their
     proportion. (Min-max scaling would show the last real match as 0.0.)"""
     if not hits:
         return []
     best = max(hit.score for hit in hits)
     if best <= 0.0:
-        return [ScoredMoment(hit.moment, 1.0) for hit in hits]
-    return [ScoredMoment(hit.moment, min(max(hit.score / best, 0.0), 1.0)) for hit in hits]
-
-
-def to_hit(scored: ScoredMoment) -> SearchHit:
-    moment = scored.moment
-    return SearchHit(
-        asset_id=moment.asset_id,
-        source=moment.source,
-        media_type=moment.media_type,
-        modality=moment.modality,
-        start=moment.start,
-        end=moment.end,
-        page=moment.page,
-        text=moment.text,
-        score=scored.score,
-        moment_id=moment.moment_id,
-    )
+        return [hit.model_copy(update={"score": 1.0}) for hit in hits]
+    return [hit.model_copy(update={"score": min(max(hit.score / best, 0.0), 1.0)}) for hit in hits]
 
 
 class SearchService:
@@ -78,10 +62,10 @@ class SearchService:
         self.embedder.load()  # idempotent; the first call pays for reading the weights
         return [float(x) for x in self.embedder.embed_query(text)]
 
-    def _semantic(self, text: str, k: int, filters: SearchFilters) -> list[ScoredMoment]:
+    def _semantic(self, text: str, k: int, filters: SearchFilters) -> list[SearchHit]:
         return self.index.semantic(self._query_vector(text), k, filters)
 
-    def _hybrid(self, text: str, k: int, filters: SearchFilters) -> list[ScoredMoment]:
+    def _hybrid(self, text: str, k: int, filters: SearchFilters) -> list[SearchHit]:
         candidates = k * HYBRID_CANDIDATES_PER_HIT
         keyword = self.index.keyword(text, candidates, filters)
         semantic = self._semantic(text, candidates, filters)
@@ -100,6 +84,6 @@ class SearchService:
         else:
             scored = self._hybrid(query.text, query.k, query.filters)
         # A backend may return more than asked; the response never does.
-        hits = [to_hit(hit) for hit in scored[: query.k]]
+        hits = scored[: query.k]
         took_ms = (time.perf_counter() - started) * 1000.0
         return SearchResponse(query=query.text, mode=query.mode, hits=hits, took_ms=took_ms)

@@ -1,7 +1,8 @@
 """What the search API accepts and answers: pydantic models that also generate its OpenAPI.
 
 Domain models (``Asset``, ``Moment``, ``SearchHit``) stay internal; these are the public shapes,
-with links a browser can open instead of ``s3://`` URIs.
+with links a browser can open instead of ``s3://`` URIs. A moment's own fields reach them by name
+(``api.presenters.shown``), never copied one by one.
 """
 
 from __future__ import annotations
@@ -77,17 +78,24 @@ class Highlight(ApiModel):
     end: int = Field(ge=0, description="Offset just past the last highlighted character.")
 
 
-class MomentHit(ApiModel):
+class MomentView(ApiModel):
+    """A moment: where it sits in its asset and what it says."""
+
     moment_id: str
-    asset_id: str
-    source: str = Field(description="s3:// URI of the source object.")
-    file_name: str
-    media_type: MediaType
     modality: Modality
     start: float | None = Field(default=None, description="Seconds into the media (audio, video).")
     end: float | None = None
     page: int | None = Field(default=None, description="Page of a document (1-based).")
+    section: str | None = Field(default=None, description="The heading a document passage sits under.")
     text: str = Field(description="The whole moment text.")
+    confidence: float | None = Field(default=None, description="How sure the model that read it was (0..1).")
+
+
+class MomentHit(MomentView):
+    asset_id: str
+    source: str = Field(description="s3:// URI of the source object.")
+    file_name: str
+    media_type: MediaType
     snippet: str = Field(description="The part of the text around the match, with … where it was cut.")
     highlights: list[Highlight] = Field(description="Query terms found in the snippet.")
     score: float = Field(description="Keyword: BM25 / best BM25; semantic: cosine; hybrid: fused, 0..1.")
@@ -137,17 +145,6 @@ class ArtifactLink(ApiModel):
     name: str
     uri: str
     url: str | None = Field(description="Presigned S3 URL on AWS, a `medialens serve` URL locally.")
-
-
-class MomentView(ApiModel):
-    moment_id: str
-    modality: Modality
-    start: float | None
-    end: float | None
-    page: int | None
-    section: str | None
-    text: str
-    confidence: float | None
 
 
 class StageTimingView(ApiModel):

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import posixpath
 from collections.abc import Callable, Sequence
+from typing import Any
+
+from pydantic import BaseModel
 
 from medialens.api.links import Links
 from medialens.api.models import (
@@ -50,6 +53,11 @@ def open_url(media_url: str | None, hit: SearchHit) -> str | None:
 Thumbnails = Callable[[SearchHit], str | None]
 
 
+def shown(view: type[BaseModel], moment: Moment) -> dict[str, Any]:
+    """The fields of ``moment`` (a hit: with its score) that the API shape ``view`` shows."""
+    return moment.model_dump(include=view.model_fields.keys() & type(moment).model_fields.keys())
+
+
 def hit_view(hit: SearchHit, terms: frozenset[str], links: Links, thumbnails: Thumbnails | None = None) -> MomentHit:
     text, spans = snippet(hit.text, terms)
     media_url = links.url(hit.source)
@@ -57,19 +65,10 @@ def hit_view(hit: SearchHit, terms: frozenset[str], links: Links, thumbnails: Th
     keyframe = thumbnails(hit) if thumbnails is not None and hit.media_type is MediaType.VIDEO else None
     thumbnail = media_url if hit.media_type is MediaType.IMAGE else keyframe
     return MomentHit(
-        moment_id=hit.moment_id,
-        asset_id=hit.asset_id,
-        source=hit.source,
+        **shown(MomentHit, hit),
         file_name=file_name(hit.source),
-        media_type=hit.media_type,
-        modality=hit.modality,
-        start=hit.start,
-        end=hit.end,
-        page=hit.page,
-        text=hit.text,
         snippet=text,
         highlights=[Highlight(start=start, end=end) for start, end in spans],
-        score=hit.score,
         media_url=media_url,
         open_url=open_url(media_url, hit),
         thumbnail_url=thumbnail,
@@ -133,19 +132,6 @@ def asset_summary(asset: Asset, links: Links) -> AssetSummary:
     )
 
 
-def moment_view(moment: Moment) -> MomentView:
-    return MomentView(
-        moment_id=moment.moment_id,
-        modality=moment.modality,
-        start=moment.start,
-        end=moment.end,
-        page=moment.page,
-        section=moment.section,
-        text=moment.text,
-        confidence=moment.confidence,
-    )
-
-
 def asset_detail(
     asset: Asset,
     links: Links,
@@ -169,5 +155,5 @@ def asset_detail(
         ],
         events=[AuditEventView(kind=e.kind, detail=e.detail, at=e.at) for e in events],
         moments_indexed=moments_indexed,
-        moments=[moment_view(m) for m in moments],
+        moments=[MomentView(**shown(MomentView, m)) for m in moments],
     )

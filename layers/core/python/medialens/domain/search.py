@@ -7,7 +7,7 @@ from enum import StrEnum
 from pydantic import BaseModel, Field
 
 from medialens.domain.assets import MediaType
-from medialens.domain.moments import Modality
+from medialens.domain.moments import Modality, Moment
 
 MAX_QUERY_CHARS = 1000
 
@@ -35,17 +35,11 @@ class SearchQuery(BaseModel):
     filters: SearchFilters = Field(default_factory=SearchFilters)
 
 
-class SearchHit(BaseModel):
-    asset_id: str
-    source: str
-    media_type: MediaType
-    modality: Modality
-    start: float | None = None
-    end: float | None = None
-    page: int | None = None
-    text: str
+class SearchHit(Moment):
+    """A moment a search found, as the index holds it (without its vector), with its score: BM25
+    or cosine from a backend; scaled (keyword) or fused (hybrid) by the search service."""
+
     score: float
-    moment_id: str
 
 
 class SearchResponse(BaseModel):

@@ -33,18 +33,14 @@ def embed_text(services: Services, calls: Sequence[StepCall[EmbedInput]]) -> lis
         asset, batch = call.asset, call.input.batch
         moments = [
             Moment(
+                # Where the passage sits and what it says, as extracted (text, modality, page or
+                # times, section, confidence).
+                **passage.model_dump(exclude={"index", "model_versions"}),
                 moment_id=moment_id_for(asset.asset_id, passage.modality.value, passage.locator),
                 asset_id=asset.asset_id,
                 source=asset.source.uri,
                 media_type=call.input.media_type,
-                modality=passage.modality,
-                text=passage.text,
-                start=passage.start,
-                end=passage.end,
-                page=passage.page,
-                section=passage.section,
                 vector=[float(x) for x in next(vectors)],
-                confidence=passage.confidence,
                 model_versions={**passage.model_versions, "text_embedding": embedder.version},
                 pipeline_version=asset.pipeline_version,
             )

@@ -4,18 +4,9 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 from medialens.domain.moments import Moment
-from medialens.domain.search import SearchFilters
-
-
-@dataclass(frozen=True, slots=True)
-class ScoredMoment:
-    """A backend's raw hit. ``score`` is BM25 for keyword and cosine similarity for semantic."""
-
-    moment: Moment
-    score: float
+from medialens.domain.search import SearchFilters, SearchHit
 
 
 class MomentIndex(ABC):
@@ -32,12 +23,12 @@ class MomentIndex(ABC):
         """Remove an asset's moments not in ``keep_ids`` (a re-run that produced fewer)."""
 
     @abstractmethod
-    def keyword(self, text: str, k: int, filters: SearchFilters) -> list[ScoredMoment]:
-        """BM25 over moment text, best first."""
+    def keyword(self, text: str, k: int, filters: SearchFilters) -> list[SearchHit]:
+        """BM25 over moment text, best first (``score`` is the BM25 score)."""
 
     @abstractmethod
-    def semantic(self, vector: Sequence[float], k: int, filters: SearchFilters) -> list[ScoredMoment]:
-        """k-NN by cosine similarity over normalised vectors, best first."""
+    def semantic(self, vector: Sequence[float], k: int, filters: SearchFilters) -> list[SearchHit]:
+        """k-NN by cosine similarity over normalised vectors, best first (``score`` is the cosine)."""
 
     @abstractmethod
     def asset_moments(self, asset_id: str, limit: int = 200) -> list[Moment]:

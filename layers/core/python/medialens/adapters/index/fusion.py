@@ -1,4 +1,4 @@
-"""Score fusion shared by every index backend: pure functions over ranked ``ScoredMoment`` lists.
+"""Score fusion shared by every index backend: pure functions over ranked ``SearchHit`` lists.
 
 Both functions dedupe by ``moment_id`` (the first, best-ranked occurrence in a list counts) and
 order their output by fused score, then by the best rank the moment reached in any input list,
@@ -11,49 +11,48 @@ import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
-from medialens.adapters.index.base import ScoredMoment
-from medialens.domain.moments import Moment
+from medialens.domain.search import SearchHit
 
 DEFAULT_RRF_K = 60  # the constant from Cormack et al. (2009); damps the weight of the very top ranks
 
 
 @dataclass(slots=True)
 class _Candidate:
-    moment: Moment
+    hit: SearchHit
     best_rank: int
     score: float = 0.0
     ranks: dict[int, int] = field(default_factory=dict)  # list index -> 1-based rank there
     scores: dict[int, float] = field(default_factory=dict)  # list index -> raw score there
 
 
-def _first_occurrences(results: Sequence[ScoredMoment]) -> list[ScoredMoment]:
+def _first_occurrences(results: Sequence[SearchHit]) -> list[SearchHit]:
     """Drops repeats of a ``moment_id`` within one list, keeping the earlier (better) one."""
     seen: set[str] = set()
-    unique: list[ScoredMoment] = []
+    unique: list[SearchHit] = []
     for hit in results:
-        if hit.moment.moment_id not in seen:
-            seen.add(hit.moment.moment_id)
+        if hit.moment_id not in seen:
+            seen.add(hit.moment_id)
             unique.append(hit)
     return unique
 
 
-def _collect(result_lists: Iterable[Sequence[ScoredMoment]]) -> dict[str, _Candidate]:
+def _collect(result_lists: Iterable[Sequence[SearchHit]]) -> dict[str, _Candidate]:
     """Every distinct moment with its best 1-based rank and, per list, its raw score."""
     candidates: dict[str, _Candidate] = {}
     for list_index, results in enumerate(result_lists):
         for rank, hit in enumerate(_first_occurrences(results), start=1):
-            candidate = candidates.get(hit.moment.moment_id)
+            candidate = candidates.get(hit.moment_id)
             if candidate is None:
-                candidate = candidates[hit.moment.moment_id] = _Candidate(hit.moment, rank)
+                candidate = candidates[hit.moment_id] = _Candidate(hit, rank)
             candidate.best_rank = min(candidate.best_rank, rank)
             candidate.ranks[list_index] = rank
             candidate.scores[list_index] = hit.score
     return candidates
 
 
-def _ordered(candidates: Iterable[_Candidate]) -> list[ScoredMoment]:
-    ranked = sorted(candidates, key=lambda c: (-c.score, c.best_rank, c.moment.moment_id))
-    return [ScoredMoment(moment=c.moment, score=c.score) for c in ranked]
+def _ordered(candidates: Iterable[_Candidate]) -> list[SearchHit]:
+    ranked = sorted(candidates, key=lambda c: (-c.score, c.best_rank, c.hit.moment_id))
+    return [c.hit.model_copy(update={"score": c.score}) for c in ranked]
 
 
 def min_max_normalise(scores: Sequence[float]) -> list[float]:
@@ -73,9 +72,7 @@ def min_max_normalise(scores: Sequence[float]) -> list[float]:
     return [(score - low) / span for score in scores]
 
 
-def reciprocal_rank_fusion(
-    result_lists: Sequence[Sequence[ScoredMoment]], k: int = DEFAULT_RRF_K
-) -> list[ScoredMoment]:
+def reciprocal_rank_fusion(result_lists: Sequence[Sequence[SearchHit]], k: int = DEFAULT_RRF_K) -> list[SearchHit]:
     """Reciprocal rank fusion: ``score = sum(1 / (k + rank))`` over the lists a moment is in.
 
     Only ranks matter, so lists with incomparable scores (BM25, cosine) fuse without tuning.
@@ -89,9 +86,7 @@ def reciprocal_rank_fusion(
     return _ordered(candidates.values())
 
 
-def weighted_fusion(
-    keyword: Sequence[ScoredMoment], semantic: Sequence[ScoredMoment], alpha: float = 0.5
-) -> list[ScoredMoment]:
+def weighted_fusion(keyword: Sequence[SearchHit], semantic: Sequence[SearchHit], alpha: float = 0.5) -> list[SearchHit]:
     """Convex blend ``alpha * cosine + (1 - alpha) * minmax(bm25)``, scores in [0, 1], best first.
 
     ``alpha`` is the semantic weight (1.0 = semantic only, 0.0 = keyword only). BM25 is min-max
@@ -108,7 +103,7 @@ def weighted_fusion(
     candidates = _collect([keyword, semantic])
     keyword_scores = dict(
         zip(
-            (hit.moment.moment_id for hit in keyword),
+            (hit.moment_id for hit in keyword),
             min_max_normalise([hit.score for hit in keyword]),
             strict=True,
         )

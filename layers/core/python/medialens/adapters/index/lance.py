@@ -39,9 +39,9 @@ from lancedb.index import FTS, BTree, HnswSq
 from lancedb.query import FullTextOperator, MatchQuery
 from lancedb.table import LanceTable
 
-from medialens.adapters.index.base import MomentIndex, ScoredMoment
+from medialens.adapters.index.base import MomentIndex
 from medialens.domain.moments import Moment
-from medialens.domain.search import SearchFilters
+from medialens.domain.search import SearchFilters, SearchHit
 from medialens.errors import ConfigurationError, TransientError
 
 log = logging.getLogger(__name__)
@@ -415,17 +415,18 @@ class LanceMomentIndex(MomentIndex):
             # fails once; the retry reads the latest version.
             return query()
 
-    def _moment(self, row: dict[str, Any]) -> Moment:
+    @staticmethod
+    def _fields(row: dict[str, Any]) -> dict[str, Any]:
         fields = {column: row[column] for column in RESULT_COLUMNS}
         fields["model_versions"] = json.loads(row["model_versions"]) if row["model_versions"] else {}
-        return Moment.model_validate(fields)
+        return fields
 
     def _fts_available(self, table: LanceTable) -> bool:
         if not self._fts_ready:
             self._fts_ready = FTS_INDEX in self._index_names(table)
         return self._fts_ready
 
-    def keyword(self, text: str, k: int, filters: SearchFilters) -> list[ScoredMoment]:
+    def keyword(self, text: str, k: int, filters: SearchFilters) -> list[SearchHit]:
         table = self._open()
         # Until its creator has built the full-text index the table is empty anyway.
         if table is None or k < 1 or not text.strip() or not self._fts_available(table):
@@ -450,9 +451,9 @@ class LanceMomentIndex(MomentIndex):
                 query = query.where(where, prefilter=True)
             return list(query.to_list())
 
-        return [ScoredMoment(self._moment(row), float(row["_score"])) for row in self._read(run)]
+        return [SearchHit.model_validate({**self._fields(row), "score": row["_score"]}) for row in self._read(run)]
 
-    def semantic(self, vector: Sequence[float], k: int, filters: SearchFilters) -> list[ScoredMoment]:
+    def semantic(self, vector: Sequence[float], k: int, filters: SearchFilters) -> list[SearchHit]:
         query_vector = unit_vector(vector, self.dimensions)
         table = self._open()
         if table is None or k < 1:
@@ -482,7 +483,7 @@ class LanceMomentIndex(MomentIndex):
         for row in self._read(run):
             # Cosine distance is 1 - similarity; float error can step just outside [-1, 1].
             similarity = min(max(1.0 - float(row["_distance"]), -1.0), 1.0)
-            hits.append(ScoredMoment(self._moment(row), similarity))
+            hits.append(SearchHit.model_validate({**self._fields(row), "score": similarity}))
         return hits
 
     def asset_moments(self, asset_id: str, limit: int = 200) -> list[Moment]:
@@ -497,7 +498,8 @@ class LanceMomentIndex(MomentIndex):
             return list(query.limit(max(table.count_rows(), 1)).to_list())
 
         moments = sorted(
-            (self._moment(row) for row in self._read(run)), key=lambda m: (m.page or 0, m.start or 0.0, m.moment_id)
+            (Moment.model_validate(self._fields(row)) for row in self._read(run)),
+            key=lambda m: (m.page or 0, m.start or 0.0, m.moment_id),
         )
         return moments[:limit]
 

@@ -35,9 +35,9 @@ from opensearchpy import OpenSearch, RequestsHttpConnection
 from opensearchpy.exceptions import ConnectionError as OpenSearchConnectionError
 from opensearchpy.exceptions import NotFoundError, TransportError
 
-from medialens.adapters.index.base import MomentIndex, ScoredMoment
+from medialens.adapters.index.base import MomentIndex
 from medialens.domain.moments import Moment
-from medialens.domain.search import SearchFilters
+from medialens.domain.search import SearchFilters, SearchHit
 from medialens.errors import ConfigurationError, MediaLensError, TransientError
 from medialens.settings import OpenSearchAuth, Settings
 
@@ -463,18 +463,20 @@ class OpenSearchMomentIndex(MomentIndex):
 
     # -- reads ---------------------------------------------------------------------------
 
-    def _moments(self, hits: list[dict[str, Any]]) -> list[tuple[Moment, float]]:
+    @staticmethod
+    def _sources(hits: list[dict[str, Any]]) -> list[tuple[dict[str, Any], float]]:
+        """Each moment's stored fields and its score, once per moment."""
         seen: set[str] = set()
-        moments: list[tuple[Moment, float]] = []
+        sources: list[tuple[dict[str, Any], float]] = []
         for hit in hits:
-            moment = Moment.model_validate(hit["_source"])
-            if moment.moment_id in seen:  # a Serverless duplicate between write and delete
+            source = hit["_source"]
+            if source.get("moment_id") in seen:  # a Serverless duplicate between write and delete
                 continue
-            seen.add(moment.moment_id)
-            moments.append((moment, float(hit.get("_score") or 0.0)))
-        return moments
+            seen.add(source.get("moment_id"))
+            sources.append((source, float(hit.get("_score") or 0.0)))
+        return sources
 
-    def keyword(self, text: str, k: int, filters: SearchFilters) -> list[ScoredMoment]:
+    def keyword(self, text: str, k: int, filters: SearchFilters) -> list[SearchHit]:
         if k < 1 or not text.strip():
             return []
         body = {
@@ -489,9 +491,11 @@ class OpenSearchMomentIndex(MomentIndex):
                 }
             },
         }
-        return [ScoredMoment(moment, score) for moment, score in self._moments(self._search(body))]
+        return [
+            SearchHit.model_validate({**source, "score": score}) for source, score in self._sources(self._search(body))
+        ]
 
-    def semantic(self, vector: Sequence[float], k: int, filters: SearchFilters) -> list[ScoredMoment]:
+    def semantic(self, vector: Sequence[float], k: int, filters: SearchFilters) -> list[SearchHit]:
         query_vector = normalised(vector, self.config.dimensions)
         if k < 1:
             return []
@@ -502,8 +506,8 @@ class OpenSearchMomentIndex(MomentIndex):
         if clauses:
             knn["filter"] = {"bool": {"filter": clauses}}  # applied during the graph search
         body = {"size": k, "_source": _SOURCE_EXCLUDES, "query": {"knn": {"vector": knn}}}
-        hits = self._moments(self._search(body))
-        return [ScoredMoment(moment, cosine_from_score(score)) for moment, score in hits]
+        hits = self._sources(self._search(body))
+        return [SearchHit.model_validate({**source, "score": cosine_from_score(score)}) for source, score in hits]
 
     def count(self, asset_id: str | None = None) -> int:
         body: dict[str, Any] = {"query": {"term": {"asset_id": asset_id}} if asset_id else {"match_all": {}}}
@@ -525,7 +529,7 @@ class OpenSearchMomentIndex(MomentIndex):
                 {"moment_id": "asc"},
             ],
         }
-        return [moment for moment, _ in self._moments(self._search(body))]
+        return [Moment.model_validate(source) for source, _ in self._sources(self._search(body))]
 
 
 def build_client(config: OpenSearchConfig) -> OpenSearch:
