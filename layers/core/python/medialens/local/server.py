@@ -1,7 +1,7 @@
 """``medialens serve``: the search API, the web page and the stored media on one local port.
 
-* ``/api/...``: each request becomes an API Gateway REST proxy event (stage ``api``, resource
-  ``/{proxy+}``) handed to the Lambda handler itself, so the local API is the deployed one.
+* ``/api/...``: each request goes through ``LocalApiGateway`` to the Lambda handler itself, so
+  the local API is the deployed one.
 * ``/files/<bucket>/<key>``: blobs of the embedded profile, with byte ranges so players seek.
 * everything else: the static page in ``web/``.
 
@@ -15,25 +15,21 @@ open in the same browser cannot drive the API.
 
 from __future__ import annotations
 
-import base64
 import json
 import logging
 import mimetypes
 import re
 import threading
-import time
-import uuid
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs, unquote, urlsplit
+from urllib.parse import unquote, urlsplit
 
 from medialens.adapters.storage.filesystem import FilesystemBlobStore
 from medialens.api.errors import error_body
 from medialens.api.links import LOCAL_FILES_PATH
-from medialens.handlers.api import handler as api_handler
-from medialens.local.lambda_context import LocalLambdaContext
+from medialens.local.api_gateway import LocalApiGateway
 from medialens.local.runtime import LocalRuntime, RuntimeBusyError, configure_local_process
 from medialens.local.wiring import local_services
 from medialens.services import Services, set_services
@@ -42,7 +38,6 @@ from medialens.settings import Profile, Settings
 log = logging.getLogger(__name__)
 
 API_PREFIX = "/api"
-API_STAGE = "api"
 MAX_BODY_BYTES = 6 * 1024 * 1024  # Lambda's synchronous payload limit
 CHUNK = 256 * 1024
 STATIC_TYPES = {
@@ -57,65 +52,11 @@ STATIC_TYPES = {
 PLAIN_TEXT_EXTENSIONS = {".md", ".markdown", ".txt", ".text", ".log", ".csv"}
 RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
 LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
-API_FUNCTION_NAME = "medialens-api-local"
-API_TIMEOUT_S = 29  # API Gateway's integration timeout
 
 
 def default_web_dir() -> Path:
     """``web/`` of the source checkout this package was installed from (editable install)."""
     return Path(__file__).resolve().parents[5] / "web"
-
-
-def api_gateway_event(
-    method: str,
-    path: str,
-    query_string: str,
-    headers: dict[str, list[str]],
-    body: bytes,
-    *,
-    source_ip: str,
-    request_id: str,
-    stage: str = API_STAGE,
-) -> dict[str, Any]:
-    """An API Gateway REST (v1) proxy event, as a ``{proxy+}`` resource delivers it."""
-    multi_query = parse_qs(query_string, keep_blank_values=True)
-    text: str | None = None
-    encoded = False
-    if body:
-        try:
-            text = body.decode("utf-8")
-        except UnicodeDecodeError:
-            text, encoded = base64.b64encode(body).decode("ascii"), True
-    single_headers = {name: values[-1] for name, values in headers.items()}
-    now = time.time()
-    return {
-        "resource": "/{proxy+}",
-        "path": path,
-        "httpMethod": method,
-        "headers": single_headers or None,
-        "multiValueHeaders": headers or None,
-        "queryStringParameters": {k: v[-1] for k, v in multi_query.items()} or None,
-        "multiValueQueryStringParameters": multi_query or None,
-        "pathParameters": {"proxy": path.lstrip("/")},
-        "stageVariables": None,
-        "requestContext": {
-            "resourceId": "local",
-            "resourcePath": "/{proxy+}",
-            "httpMethod": method,
-            "path": f"/{stage}{path}",
-            "stage": stage,
-            "requestId": request_id,
-            "requestTime": time.strftime("%d/%b/%Y:%H:%M:%S +0000", time.gmtime(now)),
-            "requestTimeEpoch": int(now * 1000),
-            "protocol": "HTTP/1.1",
-            "accountId": "000000000000",
-            "apiId": "local",
-            "domainName": single_headers.get("Host", "localhost"),
-            "identity": {"sourceIp": source_ip, "userAgent": single_headers.get("User-Agent")},
-        },
-        "body": text,
-        "isBase64Encoded": encoded,
-    }
 
 
 def _parse_range(header: str, size: int) -> tuple[int, int] | None:
@@ -161,9 +102,8 @@ class LocalServer:
         self.pipeline_note = ""
         self._httpd: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
-        # Powertools' resolver keeps the current event on itself: one request at a time, as in
-        # a Lambda execution environment. Media and static files are served concurrently.
-        self._api_lock = threading.Lock()
+        # API requests go through it one at a time; media and static files are served concurrently.
+        self.gateway = LocalApiGateway(settings.region)
 
     # --- lifecycle -----------------------------------------------------------------------
 
@@ -229,17 +169,6 @@ class LocalServer:
         if not self.loopback:
             return True
         return host in {f"{name}:{self.port}" for name in ("127.0.0.1", "localhost", "[::1]")}
-
-    def call_api(self, event: dict[str, Any]) -> dict[str, Any]:
-        context = LocalLambdaContext(
-            API_FUNCTION_NAME,
-            API_TIMEOUT_S,
-            region=self.settings.region,
-            aws_request_id=event["requestContext"]["requestId"],
-        )
-        with self._api_lock:
-            response: dict[str, Any] = api_handler(event, context)
-        return response
 
     def blob_path(self, bucket: str, key: str) -> Path | None:
         """The file behind /files/<bucket>/<key>, for the pipeline's own buckets only."""
@@ -358,32 +287,22 @@ class _RequestHandler(BaseHTTPRequestHandler):
         headers: dict[str, list[str]] = {}
         for name, value in self.headers.items():
             headers.setdefault(name, []).append(value)
-        event = api_gateway_event(
+        response = self.owner.gateway.request(
             "GET" if self.command == "HEAD" else self.command,
             unquote(parts.path[len(API_PREFIX) :]) or "/",
             parts.query,
             headers,
             body,
             source_ip=self.client_address[0],
-            request_id=str(uuid.uuid4()),
         )
-        response = self.owner.call_api(event)
-        payload = response.get("body") or ""
-        data = base64.b64decode(payload) if response.get("isBase64Encoded") else payload.encode("utf-8")
-        self.send_response(int(response["statusCode"]))
-        sent: set[str] = set()
-        for name, values in (response.get("multiValueHeaders") or {}).items():
-            for value in values:
-                self.send_header(name, value)
-            sent.add(name.lower())
-        for name, value in (response.get("headers") or {}).items():
-            if name.lower() not in sent:
-                self.send_header(name, value)
-        self.send_header("Content-Length", str(len(data)))
+        self.send_response(response.status)
+        for name, value in response.headers:
+            self.send_header(name, value)
+        self.send_header("Content-Length", str(len(response.body)))
         self.send_header("Cache-Control", "no-store")
         self.end_headers()
         if self.command != "HEAD":
-            self.wfile.write(data)
+            self.wfile.write(response.body)
 
     def _file(self, path: str) -> None:
         if not self._read_only():
