@@ -217,7 +217,7 @@ class Observability(Construct):
 
         # --- stages ------------------------------------------------------------------------------
         stage_metrics: list[cw.IMetric] = []
-        for step in (spec.name for spec in CATALOG.values() if spec.timed):  # bookkeeping steps have no stage
+        for step in (spec.name for spec in CATALOG.values() if not spec.bookkeeping):
             metric = cw.Metric(
                 namespace=NAMESPACE,
                 metric_name=STAGE_LATENCY_METRIC,

@@ -1,5 +1,5 @@
 """Asset operations behind the API (and usable from any caller): re-run an asset's analysis,
-delete an asset with everything derived from it, list its moments, check the dependencies.
+delete an asset with everything derived from it, check the dependencies.
 
 They run wherever the API runs: in a Lambda on AWS, or in ``medialens serve`` locally. Starting
 an execution needs the state machine, which the embedded profile keeps in the process that runs
@@ -16,7 +16,6 @@ from dataclasses import dataclass
 
 from medialens.admission import start_execution
 from medialens.domain.assets import Asset, AssetStatus, AuditEvent
-from medialens.domain.moments import Moment
 from medialens.errors import TransientError
 from medialens.ids import execution_name_for
 from medialens.services import Services
@@ -154,11 +153,6 @@ def delete_asset(services: Services, asset_id: str) -> Deleted:
     artifacts = services.blobs.delete_prefix(services.artifact_uri(asset_id) + "/")
     services.registry.delete(asset_id)
     return Deleted(asset_id=asset_id, moments_removed=moments, artifacts_removed=artifacts)
-
-
-def asset_moments(services: Services, asset_id: str, limit: int = 200) -> list[Moment]:
-    """The asset's moments in reading order, without their vectors (callers show text and where)."""
-    return services.index.asset_moments(asset_id, limit)
 
 
 def _timed(check: Callable[[], str]) -> CheckResult:

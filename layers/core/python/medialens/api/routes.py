@@ -167,7 +167,7 @@ def get_asset(
     asset = services.registry.get(asset_id)
     if asset is None:
         raise operations.AssetNotFoundError(f"no asset {asset_id}")
-    moments = operations.asset_moments(services, asset_id, moments_limit) if moments_limit else []
+    moments = services.index.asset_moments(asset_id, moments_limit) if moments_limit else []
     return asset_detail(
         asset,
         links_for(services),

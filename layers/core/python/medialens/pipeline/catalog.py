@@ -89,8 +89,9 @@ class StepSpec(Generic[Input, Output]):
     worker: WorkerClass
     run: StepFunction[Input, Output] | None = None
     run_batch: BatchFunction[Input, Output] | None = None
-    # Bookkeeping steps get no stage timing: the stage an asset failed in must stay the one shown.
-    timed: bool = True
+    # A bookkeeping step (mark_failed) is not a stage: it gets no timing and records no error of
+    # its own, so the stage and the reason an asset failed with stay the ones shown.
+    bookkeeping: bool = False
 
     def __post_init__(self) -> None:
         if (self.run is None) == (self.run_batch is None):
@@ -120,10 +121,10 @@ class StepSpec(Generic[Input, Output]):
         if self.run_batch is not None:
             try:
                 outcomes: list[Outcome] = list(self.run_batch(services, calls))
+                if len(outcomes) != len(calls):
+                    raise RuntimeError(f"step {self.name} answered {len(outcomes)} of {len(calls)} calls")
             except Exception as error:  # noqa: BLE001 - the batch failed for every message in it
                 return [error] * len(calls)
-            if len(outcomes) != len(calls):
-                raise RuntimeError(f"step {self.name} answered {len(outcomes)} of {len(calls)} calls")
             return outcomes
         assert self.run is not None
         results: list[Outcome] = []
@@ -156,6 +157,8 @@ CATALOG: dict[StepName, StepSpec[Any, Any]] = {
         StepSpec(StepName.EMBED_TEXT, EmbedInput, EmbedResult, HEAVY, run_batch=embed.embed_text),
         StepSpec(StepName.INDEX_MOMENTS, IndexInput, IndexResult, LIGHT, run=index.index_moments),
         StepSpec(StepName.FINALIZE, FinalizeInput, TerminalResult, LIGHT, run=finalize.finalize),
-        StepSpec(StepName.MARK_FAILED, MarkFailedInput, TerminalResult, LIGHT, run=finalize.mark_failed, timed=False),
+        StepSpec(
+            StepName.MARK_FAILED, MarkFailedInput, TerminalResult, LIGHT, run=finalize.mark_failed, bookkeeping=True
+        ),
     )
 }

@@ -91,12 +91,12 @@ class TaskRunner:
         return spec
 
     def _start_stage(self, spec: StepSpec[Any, Any], message: StepMessage) -> None:
-        if spec.timed:
+        if not spec.bookkeeping:
             self.services.registry.start_stage(message.asset.asset_id, spec.name.value)
 
     def _end_stage(self, spec: StepSpec[Any, Any], message: StepMessage) -> None:
         """Closes the stage's timing on the asset and publishes it as a metric."""
-        if not spec.timed:
+        if spec.bookkeeping:
             return
         asset = self.services.registry.end_stage(message.asset.asset_id, spec.name.value)
         seconds = next((t.seconds for t in reversed(asset.timings) if t.stage == spec.name.value), None)
@@ -114,16 +114,22 @@ class TaskRunner:
             )
             logger.error("step crashed", exc_info=error, extra={"step": message.step})
         spec = CATALOG.get(message.step)
-        if spec is None or spec.timed:  # a bookkeeping step's failure must not hide the asset's own
+        if spec is None or not spec.bookkeeping:
             self.services.registry.record_error(message.asset.asset_id, code, reason, stage=message.step.value)
         self.answer.failure(message.task_token, code, reason)
 
     def _answer(self, spec: StepSpec[Any, Any], message: StepMessage, outcome: BaseModel | Exception) -> None:
+        """Closes the stage and answers the task; every failure, recording the stage's end
+        included, is answered to the workflow."""
+        if not isinstance(outcome, Exception):
+            try:
+                self._end_stage(spec, message)
+            except Exception as error:  # noqa: BLE001 - answered as the step's failure
+                outcome = error
         if isinstance(outcome, Exception):
             self._fail(message, outcome)
-            return
-        self._end_stage(spec, message)
-        self.answer.success(message.task_token, outcome)
+        else:
+            self.answer.success(message.task_token, outcome)
 
     def _calls(
         self, spec: StepSpec[Any, Any], messages: Sequence[StepMessage]
@@ -145,17 +151,13 @@ class TaskRunner:
             return
         with self.answer.heartbeats([message.task_token], self.heartbeat_every_s):
             for _, call in self._calls(spec, [message]):
+                outcome: BaseModel | Exception
                 try:
                     self._start_stage(spec, message)
                     (outcome,) = spec.execute(self.services, [call])
-                    if not isinstance(outcome, Exception):
-                        self._end_stage(spec, message)
                 except Exception as error:  # noqa: BLE001 - every failure is answered to the workflow
                     outcome = error
-                if isinstance(outcome, Exception):
-                    self._fail(message, outcome)
-                else:
-                    self.answer.success(message.task_token, outcome)
+                self._answer(spec, message, outcome)
 
     def run_heavy(self, messages: Sequence[StepMessage]) -> None:
         """Heavy messages grouped by step. A batching step's group is one call of its batch
