@@ -327,11 +327,13 @@ def main(out_dir: Path, *, media: bool = True) -> Path:
     queries = document_queries()
     if media:
         import sample_audio  # siblings that import this module's dataclasses: imported late
+        import sample_scans
         import sample_video
 
         # One copy of the video: its MOV/MKV twins (same streams) would only repeat its answers.
         files += sample_audio.write_audio(out_dir) + sample_video.main(out_dir, remuxed=False)
-        queries += sample_audio.audio_queries() + sample_video.video_queries()
+        files += sample_scans.write_scans(out_dir)  # read by OCR: the media extra's model
+        queries += sample_audio.audio_queries() + sample_video.video_queries() + sample_scans.scan_queries()
     return write_expected(out_dir, files, queries)
 
 

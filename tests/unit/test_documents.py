@@ -97,9 +97,9 @@ def test_pdf_pages_without_text_are_skipped_but_counted() -> None:
     assert doc.title is None
 
 
-def test_pdf_without_text_is_probably_scanned() -> None:
+def test_pdf_without_text_or_pictures_has_nothing_to_read() -> None:
     reason = reason_of(make_pdf(["", ""]), PDF)
-    assert reason.startswith("PDF has no extractable text on any of its 2 page(s) — is it a scanned PDF?")
+    assert reason.startswith("PDF has no text on any of its 2 page(s): neither a text layer nor a scanned picture")
 
 
 def test_encrypted_pdf_needs_a_password() -> None:

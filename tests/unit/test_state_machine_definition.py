@@ -89,7 +89,7 @@ def _path(definition: dict[str, Any], media_type: str) -> list[str]:
 @pytest.mark.parametrize(
     ("media_type", "branch"),
     [
-        ("document", ["ExtractDocument"]),
+        ("document", ["ExtractDocument", "HasScannedPages", "TextLayerOutputs"]),
         ("image", ["AnalyzeImage"]),
         ("video", ["AnalyzeTimeline"]),
         ("audio", ["AnalyzeTimeline"]),
@@ -125,3 +125,19 @@ def test_payloads_are_references_not_data(definition: dict[str, Any]) -> None:
     text = json.dumps(definition)
     assert len(text) < 20_000
     assert all(s.get("ResultPath") != "$" for n, s, inner in _states(definition) if not inner and s["Type"] == "Task")
+
+
+def test_scanned_pages_are_read_before_the_document_is_embedded(definition: dict[str, Any]) -> None:
+    states = definition["States"]
+    (choice,) = states["HasScannedPages"]["Choices"]
+    assert choice == {"Variable": "$.extract.ocr_pages", "NumericGreaterThan": 0, "Next": "ReadScannedPages"}
+    order, name = [], "ReadScannedPages"
+    while name != "EmbedPassages":
+        order.append(name)
+        name = states[name]["Next"]
+    assert order == ["ReadScannedPages", "BuildPageText", "DocumentOutputs"]
+    # Both the text layer's and the scanned pages' passages are embedded, as two outputs.
+    assert states["DocumentOutputs"]["Parameters"] == {"outputs.$": "States.Array($.extract, $.page_text)"}
+    assert states["TextLayerOutputs"]["Parameters"] == {"outputs.$": "States.Array($.extract)"}
+    for container in ("ReadScannedPages", "BuildPageText"):
+        assert states[container]["Catch"][0]["Next"] == "MarkFailed"

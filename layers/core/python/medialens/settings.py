@@ -79,6 +79,14 @@ class Settings(BaseSettings):
     passage_words: int = 120
     passage_overlap_words: int = 30
     embed_batch_passages: int = 256
+    # Scanned PDF pages (media/documents/pages.py decides which): rendered at this resolution, the
+    # longer side capped (a poster-sized page is read at what memory allows), read by the OCR
+    # model the video branch uses, a few pages per heavy message; a document with more scanned
+    # pages than the limit fails with its count (about 2.5 s a page on one CPU core).
+    document_ocr_dpi: int = Field(default=200, ge=72, le=600)
+    document_ocr_max_side_px: int = Field(default=4096, ge=512)
+    document_ocr_pages_per_batch: int = Field(default=8, ge=1)
+    document_ocr_max_pages: int = Field(default=500, ge=1)
 
     # Workers.
     worker_batch_size: int = 10

@@ -89,6 +89,11 @@ class MomentView(ApiModel):
     section: str | None = Field(default=None, description="The heading a document passage sits under.")
     text: str = Field(description="The whole moment text.")
     confidence: float | None = Field(default=None, description="How sure the model that read it was (0..1).")
+    model_versions: dict[str, str] = Field(
+        default_factory=dict,
+        description="The models that made the moment, by role (speech, vad, ocr, text_embedding): a document "
+        "moment with an ocr model was read from the page's picture, not its text layer.",
+    )
 
 
 class MomentHit(MomentView):

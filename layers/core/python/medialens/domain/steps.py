@@ -34,6 +34,9 @@ class StepName(StrEnum):
     PREPARE_AUDIO = "prepare_audio"
     TRANSCRIBE_CHUNK = "transcribe_chunk"
     BUILD_SPEECH_SEGMENTS = "build_speech_segments"
+    # Scanned pages of documents.
+    RECOGNIZE_PAGES = "recognize_pages"
+    BUILD_PAGE_TEXT = "build_page_text"
 
 
 class AssetRef(BaseModel):
@@ -139,9 +142,36 @@ class ExtractDocumentInput(StepInput):
     probe: ProbeResult
 
 
+class PageBatchRef(BaseModel):
+    """Pages of the asset's PDF (1-based) to read with OCR: one item of the page-reading Map."""
+
+    index: int
+    pages: list[int] = Field(min_length=1)
+
+
 class ExtractResult(SegmentsResult):
+    """The text layer's passages, and the pages whose text has to be read from their picture."""
+
     pages: int | None = None
     characters: int
+    ocr_pages: int = Field(default=0, description="How many pages need OCR (the state machine's choice)")
+    page_batches: list[PageBatchRef] = Field(default_factory=list)
+
+
+class RecognizePagesInput(StepInput):
+    batch: PageBatchRef
+
+
+class RecognizePagesResult(BaseModel):
+    index: int
+    uri: str = Field(description="JSON lines of media.documents.pages.PageText, one per page")
+    count: int
+    model: str
+
+
+class BuildPageTextInput(StepInput):
+    extract: ExtractResult
+    pages: list[RecognizePagesResult]
 
 
 class AnalyzeImageInput(StepInput):

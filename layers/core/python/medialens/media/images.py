@@ -9,14 +9,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from fractions import Fraction
 from pathlib import Path
-from statistics import median
 from typing import Any
 
 from PIL import ExifTags, Image
 from pydantic import BaseModel, Field
 
 from medialens.domain.moments import Modality, Passage
-from medialens.media.ocr_lines import OcrLine
+from medialens.media.ocr_lines import OcrLine, text_blocks
 from medialens.media.pixels import DEFAULT_HASH_SIZE, open_image, perceptual_hash, upright
 
 _MIME = {"JPEG": "image/jpeg", "PNG": "image/png", "WEBP": "image/webp", "GIF": "image/gif", "TIFF": "image/tiff"}
@@ -98,32 +97,17 @@ def inspect_image(path: Path | str, *, hash_size: int = DEFAULT_HASH_SIZE) -> tu
 
 
 def image_text_passages(lines: Sequence[OcrLine], *, first_index: int = 0) -> list[Passage]:
-    """Group OCR lines into blocks (a vertical gap wider than a line's height starts a new one)
-    and make one IMAGE_TEXT passage per block, in reading order, confidence = length-weighted mean."""
-    ordered = sorted(lines, key=lambda line: (line.top, line.left))
-    if not ordered:
-        return []
-    gap_limit = median(line.height for line in ordered)
-    blocks: list[list[OcrLine]] = [[ordered[0]]]
-    for line in ordered[1:]:
-        previous = blocks[-1][-1]
-        if line.top - previous.bottom > gap_limit:
-            blocks.append([line])
-        else:
-            blocks[-1].append(line)
-    passages = []
-    for number, block in enumerate(blocks):
-        weights = [max(len(line.text), 1) for line in block]
-        confidence = sum(w * line.confidence for w, line in zip(weights, block, strict=True)) / sum(weights)
-        passages.append(
-            Passage(
-                index=first_index + number,
-                text="\n".join(line.text for line in block),
-                modality=Modality.IMAGE_TEXT,
-                confidence=round(confidence, 4),
-            )
+    """One IMAGE_TEXT passage per block of lines (``ocr_lines.text_blocks``), in reading order,
+    confidence = the block's length-weighted mean."""
+    return [
+        Passage(
+            index=first_index + number,
+            text=block.text,
+            modality=Modality.IMAGE_TEXT,
+            confidence=round(block.confidence, 4),
         )
-    return passages
+        for number, block in enumerate(text_blocks(lines))
+    ]
 
 
 # --- EXIF -----------------------------------------------------------------------------------

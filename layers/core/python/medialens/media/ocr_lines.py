@@ -3,6 +3,10 @@ code that groups lines (image text blocks, on-screen text over time) needs no OC
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass
+from statistics import median
+
 from pydantic import BaseModel, ConfigDict, Field
 
 
@@ -35,3 +39,35 @@ class OcrLine(BaseModel):
     @property
     def height(self) -> float:
         return self.bottom - self.top
+
+
+@dataclass(frozen=True, slots=True)
+class TextBlock:
+    """Lines that read as one block (a paragraph, a caption), with their length-weighted confidence."""
+
+    lines: tuple[OcrLine, ...]
+
+    @property
+    def text(self) -> str:
+        return "\n".join(line.text for line in self.lines)
+
+    @property
+    def confidence(self) -> float:
+        weights = [max(len(line.text), 1) for line in self.lines]
+        return sum(w * line.confidence for w, line in zip(weights, self.lines, strict=True)) / sum(weights)
+
+
+def text_blocks(lines: Sequence[OcrLine]) -> list[TextBlock]:
+    """Lines in reading order (top to bottom, then left to right) grouped into blocks: a vertical
+    gap wider than the median line height starts a new one."""
+    ordered = sorted(lines, key=lambda line: (line.top, line.left))
+    if not ordered:
+        return []
+    gap_limit = median(line.height for line in ordered)
+    blocks: list[list[OcrLine]] = [[ordered[0]]]
+    for line in ordered[1:]:
+        if line.top - blocks[-1][-1].bottom > gap_limit:
+            blocks.append([line])
+        else:
+            blocks[-1].append(line)
+    return [TextBlock(tuple(block)) for block in blocks]

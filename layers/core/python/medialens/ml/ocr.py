@@ -50,6 +50,10 @@ class TextRecognizer(InferenceModel):
     def recognize_one(self, image: ImageInput) -> list[OcrLine]:
         return self.recognize([image])[0]
 
+    def recognize_bgr(self, images: Sequence[RgbArray]) -> list[list[OcrLine]]:
+        """``recognize`` for arrays in OpenCV's BGR channel order (what PDFium renders)."""
+        return self.recognize([np.ascontiguousarray(image[:, :, ::-1]) for image in images])
+
 
 class RapidOcrRecognizer(TextRecognizer):
     """PP-OCRv6 small (det + rec) through RapidOCR's pipeline stages, batched across images."""

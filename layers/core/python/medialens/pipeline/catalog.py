@@ -28,6 +28,7 @@ from medialens.domain.steps import (
     AnalyzeImageInput,
     AssetRef,
     AudioPlan,
+    BuildPageTextInput,
     BuildScreenTextInput,
     BuildSpeechInput,
     DetectShotsInput,
@@ -42,6 +43,8 @@ from medialens.domain.steps import (
     PrepareAudioInput,
     ProbeInput,
     ProbeResult,
+    RecognizePagesInput,
+    RecognizePagesResult,
     RecognizeTextInput,
     RecognizeTextResult,
     SegmentsResult,
@@ -143,6 +146,14 @@ CATALOG: dict[StepName, StepSpec[Any, Any]] = {
     for spec in (
         StepSpec(StepName.PROBE, ProbeInput, ProbeResult, LIGHT, run=probe.probe),
         StepSpec(StepName.EXTRACT_DOCUMENT, ExtractDocumentInput, ExtractResult, LIGHT, run=documents.extract_document),
+        StepSpec(
+            StepName.RECOGNIZE_PAGES,
+            RecognizePagesInput,
+            RecognizePagesResult,
+            HEAVY,
+            run_batch=documents.recognize_pages,
+        ),
+        StepSpec(StepName.BUILD_PAGE_TEXT, BuildPageTextInput, SegmentsResult, LIGHT, run=documents.build_page_text),
         StepSpec(StepName.ANALYZE_IMAGE, AnalyzeImageInput, SegmentsResult, HEAVY, run=images.analyze_image),
         StepSpec(StepName.DETECT_SHOTS, DetectShotsInput, ShotsResult, HEAVY, run=video.detect_shots),
         StepSpec(

@@ -1,16 +1,48 @@
-"""Document branch: extract text with its pages and headings, chunk it into passage batches."""
+"""Document branch: extract the text layer with its pages and headings, read scanned pages with
+OCR, and chunk both into passage batches.
+
+ExtractDocument (light) reads the text layer and lists the pages whose layer cannot stand for the
+page (``media.documents.pages``); when there are any, a Map of RecognizePages (heavy, batched
+across messages with the same OCR model the video branch uses) reads them, and BuildPageText
+(light) turns what it read into passages that keep their page numbers. The text layer and the
+scanned pages are two outputs of the document; their moments say which is which: those read by
+OCR carry the OCR model in ``model_versions`` and its confidence.
+"""
 
 from __future__ import annotations
 
-from medialens.domain.steps import AssetRef, ExtractDocumentInput, ExtractResult, StepName
+from collections.abc import Sequence
+
+import numpy as np
+import numpy.typing as npt
+
+from medialens.domain.moments import Passage
+from medialens.domain.steps import (
+    AssetRef,
+    BuildPageTextInput,
+    ExtractDocumentInput,
+    ExtractResult,
+    PageBatchRef,
+    RecognizePagesInput,
+    RecognizePagesResult,
+    SegmentsResult,
+    StepCall,
+    StepName,
+)
 from medialens.errors import InvalidMediaError
 from medialens.media.detection import DetectedType
 from medialens.media.documents.chunking import chunk_passages
+from medialens.media.documents.extract import ExtractedDocument, TextSection
 from medialens.media.documents.extract import extract_document as extract_text
-from medialens.pipeline.artifacts import artifact_uri, write_passage_batches
+from medialens.media.documents.pages import PageText, render_pages
+from medialens.media.ocr_lines import text_blocks
+from medialens.pipeline.artifacts import artifact_uri, read_jsonl, write_jsonl, write_passage_batches
 from medialens.services import Services
 
 MAX_DOCUMENT_BYTES = 256 * 1024 * 1024
+# Rendered pages handed to the OCR model at once: memory holds this many page pictures (~11 MB
+# each at 200 dpi), whichever documents they come from.
+PAGES_PER_OCR_CALL = 4
 
 
 def extract_document(services: Services, asset: AssetRef, request: ExtractDocumentInput) -> ExtractResult:
@@ -23,8 +55,14 @@ def extract_document(services: Services, asset: AssetRef, request: ExtractDocume
     detected = DetectedType(media_type=probe.media_type, mime_type=probe.mime_type, extension=probe.extension)
     document = extract_text(data, detected)
     settings = services.settings
+    scanned = document.ocr_pages
+    if len(scanned) > settings.document_ocr_max_pages:
+        raise InvalidMediaError(
+            f"the document has {len(scanned):,} scanned pages without usable text; the limit is "
+            f"{settings.document_ocr_max_pages:,} pages read by OCR per document: split it into parts and upload those"
+        )
     passages = chunk_passages(document, words=settings.passage_words, overlap=settings.passage_overlap_words)
-    if not passages:
+    if not passages and not scanned:
         raise InvalidMediaError("the document contains no text to index")
 
     version = asset.pipeline_version
@@ -32,4 +70,113 @@ def extract_document(services: Services, asset: AssetRef, request: ExtractDocume
     services.blobs.put_text(document_uri, document.model_dump_json())
     batches = write_passage_batches(services, asset.asset_id, StepName.EXTRACT_DOCUMENT, version, passages)
     services.registry.add_artifacts(asset.asset_id, {"document": document_uri})
-    return ExtractResult(batches=batches, passages=len(passages), pages=document.pages, characters=document.characters)
+    size = settings.document_ocr_pages_per_batch
+    page_batches = [
+        PageBatchRef(index=number, pages=scanned[start : start + size])
+        for number, start in enumerate(range(0, len(scanned), size))
+    ]
+    return ExtractResult(
+        batches=batches,
+        passages=len(passages),
+        pages=document.pages,
+        characters=document.characters,
+        ocr_pages=len(scanned),
+        page_batches=page_batches,
+    )
+
+
+def recognize_pages(
+    services: Services, calls: Sequence[StepCall[RecognizePagesInput]]
+) -> list[RecognizePagesResult | Exception]:
+    """Renders every call's pages and reads them with one OCR model, a few pages per model call
+    whichever documents they come from; a document that cannot be rendered fails alone."""
+    from medialens.ml.ocr import get_text_recognizer  # the model (media extra) loads here: see catalog.py
+
+    settings = services.settings
+    recognizer = get_text_recognizer(settings)
+    read: list[list[PageText]] = [[] for _ in calls]
+    failed: dict[int, Exception] = {}
+    pending: list[tuple[int, int, npt.NDArray[np.uint8]]] = []  # (call, page, BGR pixels)
+
+    def flush() -> None:
+        if not pending:
+            return
+        pictures = [pixels for _, _, pixels in pending]
+        for (number, page, pixels), lines in zip(pending, recognizer.recognize_bgr(pictures), strict=True):
+            height, width = pixels.shape[:2]
+            read[number].append(PageText(page=page, width=width, height=height, lines=lines))
+        pending.clear()
+
+    for number, call in enumerate(calls):
+        try:
+            data = services.blobs.get_bytes(call.asset.source.uri)
+            for page, pixels in render_pages(
+                data,
+                call.input.batch.pages,
+                dpi=settings.document_ocr_dpi,
+                max_side_px=settings.document_ocr_max_side_px,
+            ):
+                pending.append((number, page, pixels))
+                if len(pending) >= PAGES_PER_OCR_CALL:
+                    flush()
+        except Exception as error:  # noqa: BLE001 - this document fails; the others go on
+            failed[number] = error
+            pending[:] = [item for item in pending if item[0] != number]
+    flush()
+
+    results: list[RecognizePagesResult | Exception] = []
+    for number, call in enumerate(calls):
+        if number in failed:
+            results.append(failed[number])
+            continue
+        batch = call.input.batch
+        name = f"pages-{batch.index:04d}.jsonl"
+        uri = artifact_uri(services, call.asset.asset_id, StepName.RECOGNIZE_PAGES, recognizer.version, name)
+        pages: list[PageText] = sorted(read[number], key=lambda text: text.page)
+        write_jsonl(services, uri, pages)
+        results.append(
+            RecognizePagesResult(index=batch.index, uri=uri, count=len(read[number]), model=recognizer.version)
+        )
+    return results
+
+
+def build_page_text(services: Services, asset: AssetRef, request: BuildPageTextInput) -> SegmentsResult:
+    """What OCR read, page by page in reading order, as passages that keep their page numbers."""
+    pages = sorted(
+        (text for result in request.pages for text in read_jsonl(services, result.uri, PageText)),
+        key=lambda text: text.page,
+    )
+    model = request.pages[0].model if request.pages else asset.pipeline_version
+    min_confidence = services.settings.ocr_min_confidence
+    sections: list[TextSection] = []
+    confidence: dict[int, float] = {}
+    for page in pages:
+        blocks = text_blocks([line for line in page.lines if line.confidence >= min_confidence])
+        if blocks:
+            sections.append(TextSection(text="\n\n".join(block.text for block in blocks), page=page.page))
+            weights = [len(block.text) for block in blocks]
+            confidence[page.page] = sum(w * b.confidence for w, b in zip(weights, blocks, strict=True)) / sum(weights)
+    document = ExtractedDocument.of(sections, pages=request.extract.pages)
+    settings = services.settings
+    passages: list[Passage] = [
+        passage.model_copy(
+            update={"confidence": round(confidence[passage.page or 0], 4), "model_versions": {"ocr": model}}
+        )
+        for passage in chunk_passages(
+            document,
+            words=settings.passage_words,
+            overlap=settings.passage_overlap_words,
+            first_index=request.extract.passages,  # after the text layer's passages
+        )
+    ]
+    if not passages and not request.extract.passages:
+        raise InvalidMediaError(
+            f"no text found: the document has no text layer and OCR read nothing on its "
+            f"{request.extract.ocr_pages} scanned page(s); check the scan (resolution, contrast) and upload it again"
+        )
+    step = StepName.BUILD_PAGE_TEXT
+    uri = artifact_uri(services, asset.asset_id, step, model, "page_text.json")
+    services.blobs.put_text(uri, document.model_dump_json())
+    services.registry.add_artifacts(asset.asset_id, {"page_text": uri})
+    batches = write_passage_batches(services, asset.asset_id, step, model, passages)
+    return SegmentsResult(batches=batches, passages=len(passages))

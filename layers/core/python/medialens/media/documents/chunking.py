@@ -22,8 +22,9 @@ _SENTENCE_SLACK = 0.2
 _TAIL_MERGE = 0.25
 
 
-def chunk_passages(doc: ExtractedDocument, words: int = 120, overlap: int = 30) -> list[Passage]:
-    """Passages of ~``words`` words, ``overlap`` words shared between neighbours, indexed 0..n-1."""
+def chunk_passages(doc: ExtractedDocument, words: int = 120, overlap: int = 30, first_index: int = 0) -> list[Passage]:
+    """Passages of ~``words`` words, ``overlap`` words shared between neighbours, indexed from
+    ``first_index`` (after the passages of another part of the same document)."""
     if not words > overlap >= 0:
         raise ValueError(f"need words > overlap >= 0, got words={words}, overlap={overlap}")
     passages: list[Passage] = []
@@ -32,7 +33,7 @@ def chunk_passages(doc: ExtractedDocument, words: int = 120, overlap: int = 30) 
         for start, end in _windows(tokens, words, overlap):
             passages.append(
                 Passage(
-                    index=len(passages),
+                    index=first_index + len(passages),
                     text=" ".join(tokens[start:end]),
                     modality=Modality.DOCUMENT,
                     page=section.page,

@@ -1,5 +1,8 @@
 """Text extraction for documents: PDF (pypdfium2), HTML (BeautifulSoup), Markdown, plain text.
 
+A PDF page whose text layer cannot stand for the page (``media.documents.pages``) is listed in
+``ocr_pages`` instead of contributing its layer: the pipeline reads it with OCR.
+
 Every failure is an ``InvalidMediaError`` whose reason tells a person what is wrong with the file
 and what to do about it; the state machine shows that reason and never retries it.
 """
@@ -8,7 +11,6 @@ from __future__ import annotations
 
 import codecs
 import re
-import threading
 import unicodedata
 from collections.abc import Iterable
 
@@ -23,9 +25,10 @@ from pydantic import BaseModel, Field
 
 from medialens.errors import InvalidMediaError, UnsupportedMediaError
 from medialens.media.detection import DetectedType
+from medialens.media.documents.pages import PDFIUM_LOCK, page_layer
 
-# PDFium is not thread-safe; workers may extract in threads, so every call into it is serialised.
-_PDFIUM_LOCK = threading.Lock()
+# Beyond this a PDF is refused rather than read: a print run or a generated bomb, not a document.
+MAX_PDF_PAGES = 5_000
 
 
 class TextSection(BaseModel):
@@ -43,10 +46,23 @@ class ExtractedDocument(BaseModel):
     title: str | None = None
     pages: int | None = Field(default=None, ge=0)
     characters: int = Field(ge=0)
+    ocr_pages: list[int] = Field(default_factory=list, description="PDF pages (1-based) to read with OCR")
 
     @classmethod
-    def of(cls, sections: list[TextSection], title: str | None = None, pages: int | None = None) -> ExtractedDocument:
-        return cls(sections=sections, title=title or None, pages=pages, characters=sum(len(s.text) for s in sections))
+    def of(
+        cls,
+        sections: list[TextSection],
+        title: str | None = None,
+        pages: int | None = None,
+        ocr_pages: list[int] | None = None,
+    ) -> ExtractedDocument:
+        return cls(
+            sections=sections,
+            title=title or None,
+            pages=pages,
+            characters=sum(len(s.text) for s in sections),
+            ocr_pages=ocr_pages or [],
+        )
 
 
 def extract_document(data: bytes, detected: DetectedType) -> ExtractedDocument:
@@ -161,29 +177,35 @@ def _checked(text: str) -> str:
 
 
 def _extract_pdf(data: bytes) -> ExtractedDocument:
-    with _PDFIUM_LOCK:
+    with PDFIUM_LOCK:
         try:
             pdf = pdfium.PdfDocument(data)
         except pdfium.PdfiumError as exc:
             raise _pdf_open_error(exc) from exc
         try:
             page_count = len(pdf)
+            if page_count > MAX_PDF_PAGES:
+                raise InvalidMediaError(
+                    f"PDF has {page_count:,} pages; the limit is {MAX_PDF_PAGES:,} pages per document: "
+                    "split it into parts and upload those"
+                )
             title = _pdf_title(pdf)
             sections: list[TextSection] = []
+            ocr_pages: list[int] = []
             for index in range(page_count):
-                text = normalize_text(_pdf_page_text(pdf, index))
+                text = _pdf_page_text(pdf, index, ocr_pages)
                 if text:
                     sections.append(TextSection(text=text, page=index + 1))
         finally:
             pdf.close()
     if page_count == 0:
         raise InvalidMediaError("PDF has no pages: re-export the document and upload it again")
-    if not sections:
+    if not sections and not ocr_pages:
         raise InvalidMediaError(
-            f"PDF has no extractable text on any of its {page_count} page(s) — is it a scanned PDF? "
-            "Run OCR on it (or export it with a text layer) and upload it again"
+            f"PDF has no text on any of its {page_count} page(s): neither a text layer nor a scanned picture "
+            "of text; check that the right file was uploaded"
         )
-    return ExtractedDocument.of(sections, title=title, pages=page_count)
+    return ExtractedDocument.of(sections, title=title, pages=page_count, ocr_pages=ocr_pages)
 
 
 def _pdf_open_error(exc: Exception) -> InvalidMediaError:
@@ -201,7 +223,9 @@ def _pdf_open_error(exc: Exception) -> InvalidMediaError:
     )
 
 
-def _pdf_page_text(pdf: pdfium.PdfDocument, index: int) -> str:
+def _pdf_page_text(pdf: pdfium.PdfDocument, index: int, ocr_pages: list[int]) -> str:
+    """The page's normalised text layer, or "" with the page added to ``ocr_pages`` when the layer
+    cannot stand for the page."""
     try:
         page = pdf[index]
     except pdfium.PdfiumError as exc:
@@ -212,9 +236,13 @@ def _pdf_page_text(pdf: pdfium.PdfDocument, index: int) -> str:
     try:
         textpage = page.get_textpage()
         try:
-            return str(textpage.get_text_range())
+            text = normalize_text(str(textpage.get_text_range()))
         finally:
             textpage.close()
+        if page_layer(page, index + 1, text).needs_ocr:
+            ocr_pages.append(index + 1)
+            return ""
+        return text
     finally:
         page.close()
 
