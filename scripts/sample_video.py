@@ -80,6 +80,12 @@ SPEECH_START = 0.5  # seconds of silence before the sentence
 VIDEO = "video/product-launch.mp4"
 VIDEO_MOV = "video/product-launch.mov"
 VIDEO_MKV = "video/product-launch.mkv"
+# Subtitles beside the video (same base name, a language tag): their cues play in the video.
+SUBTITLES = "video/product-launch.en.srt"
+SUBTITLE_CUES = (
+    (13.5, 17.0, "Pilot customers in Gothenburg receive their robots in November."),
+    (17.5, 21.0, "A service contract covers the first three years."),
+)
 # The first two shots only, re-encoded as VP9/Opus: WebM cannot carry H.264/AAC.
 VIDEO_WEBM = "video/product-teaser.webm"
 WEBM_DURATION = SEGMENTS[1].end
@@ -168,6 +174,14 @@ def _speech_wav(path: Path) -> None:
     _run([_tool("espeak-ng"), "-v", "en-us", "-s", "150", "-w", str(path), SPEECH])
 
 
+def _subrip(cues: tuple[tuple[float, float, str], ...]) -> str:
+    def stamp(seconds: float) -> str:
+        whole = int(seconds)
+        return f"{whole // 3600:02d}:{whole % 3600 // 60:02d}:{whole % 60:02d},{round((seconds - whole) * 1000):03d}"
+
+    return "".join(f"{n}\n{stamp(a)} --> {stamp(b)}\n{text}\n\n" for n, (a, b, text) in enumerate(cues, 1))
+
+
 def write_video(out_dir: Path, *, remuxed: bool = True) -> list[ExpectedFile]:
     """The sample video as MP4 (H.264/AAC, index at the front), MOV and MKV (the same streams;
     ``remuxed=False`` leaves these twins out) and a WebM teaser (VP9/Opus, first two shots), plus
@@ -196,9 +210,11 @@ def write_video(out_dir: Path, *, remuxed: bool = True) -> list[ExpectedFile]:
         "-c:v", "libvpx-vp9", "-b:v", "400k", "-deadline", "realtime", "-cpu-used", "8", "-threads", "1",
         "-row-mt", "0", "-g", "50", "-c:a", "libopus", "-b:a", "32k", *_BITEXACT, str(out_dir / VIDEO_WEBM),
     )  # fmt: skip
+    (out_dir / SUBTITLES).write_text(_subrip(SUBTITLE_CUES), encoding="utf-8", newline="\n")
     twins = [ExpectedFile(VIDEO_MOV, "SUCCEEDED", "video"), ExpectedFile(VIDEO_MKV, "SUCCEEDED", "video")]
     return [
         ExpectedFile(VIDEO, "SUCCEEDED", "video"),
+        ExpectedFile(SUBTITLES, "SUCCEEDED", "document"),
         *(twins if remuxed else []),
         ExpectedFile(VIDEO_WEBM, "SUCCEEDED", "video"),
         *write_bad_media(out_dir),
@@ -286,6 +302,9 @@ def video_queries() -> list[ExpectedQuery]:
             "kilograms",
             expect_start=SPEECH_START,
             expect_end=9.0,
+        ),
+        ExpectedQuery(
+            "Which city gets the first robots?", VIDEO, None, "Gothenburg", expect_start=13.5, expect_end=21.0
         ),
         ExpectedQuery("How much is owed on invoice 4721?", IMAGE_PNG, None, "1250 EUR"),
         ExpectedQuery("Which firmware release is the sprint aiming for?", IMAGE_JPEG_ROTATED, None, "FIRMWARE 3.2"),

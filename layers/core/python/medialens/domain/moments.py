@@ -14,6 +14,7 @@ class Modality(StrEnum):
     SPEECH = "speech"
     SCREEN_TEXT = "screen_text"
     IMAGE_TEXT = "image_text"
+    SUBTITLE = "subtitle"
 
 
 class Passage(BaseModel):
@@ -30,6 +31,10 @@ class Passage(BaseModel):
     model_versions: dict[str, str] = Field(
         default_factory=dict, description="Models that produced the text (ASR, VAD, OCR), by role."
     )
+    # Where the moment plays when that is another object than the asset: a subtitle file's cues
+    # play in the video beside it (its s3:// URI and media type).
+    plays_in: str | None = None
+    plays_as: MediaType | None = None
 
     @property
     def locator(self) -> str:

@@ -61,6 +61,8 @@ _BY_EXTENSION: dict[str, tuple[MediaType, str]] = {
     "html": (MediaType.DOCUMENT, "text/html"),
     "htm": (MediaType.DOCUMENT, "text/html"),
     "pdf": (MediaType.DOCUMENT, "application/pdf"),
+    "srt": (MediaType.DOCUMENT, "application/x-subrip"),
+    "vtt": (MediaType.DOCUMENT, "text/vtt"),
     "mp4": (MediaType.VIDEO, "video/mp4"),
     "mov": (MediaType.VIDEO, "video/quicktime"),
     "mkv": (MediaType.VIDEO, "video/x-matroska"),
@@ -82,6 +84,8 @@ _CANONICAL_EXTENSION: dict[str, str] = {
     "text/markdown": "md",
     "text/html": "html",
     "application/pdf": "pdf",
+    "application/x-subrip": "srt",
+    "text/vtt": "vtt",
     "video/mp4": "mp4",
     "video/quicktime": "mov",
     "video/x-matroska": "mkv",
@@ -102,7 +106,10 @@ _CONTAINER_FAMILIES: tuple[frozenset[str], ...] = (
     frozenset({"video/x-matroska", "video/webm"}),
 )
 
-_TEXT_MIMES = frozenset({"text/plain", "text/markdown", "text/html"})
+_TEXT_MIMES = frozenset({"text/plain", "text/markdown", "text/html", "application/x-subrip", "text/vtt"})
+# Subtitles are told by their content: a WebVTT header, or a SubRip cue (number, then timing).
+_WEBVTT_START = re.compile(rb"^WEBVTT(?:[ \t][^\n]*)?\r?\n")
+_SUBRIP_START = re.compile(rb"^\s*\d+[ \t]*\r?\n[ \t]*\d{1,3}:\d{2}:\d{2}[,.]\d{1,3}[ \t]*-->")
 # Media extensions: text content under one of these names is mislabelled, and we go by content.
 _MEDIA_EXTENSIONS = frozenset(ext for ext, (kind, _) in _BY_EXTENSION.items() if kind is not MediaType.DOCUMENT)
 
@@ -165,6 +172,11 @@ def detect_media_type(name: str, head: bytes, size: int) -> DetectedType:
     )
 
 
+def extensions_for(*media_types: MediaType) -> list[str]:
+    """The file-name extensions recognised for these media types, in a stable order."""
+    return [ext for ext, (kind, _) in _BY_EXTENSION.items() if kind in media_types]
+
+
 def ensure_supported(detected: DetectedType) -> None:
     """Raise ``UnsupportedMediaError`` for a file no analysis branch understands."""
     if detected.media_type is not MediaType.UNKNOWN:
@@ -177,7 +189,8 @@ def ensure_supported(detected: DetectedType) -> None:
         what = detected.mime_type
     raise UnsupportedMediaError(
         f"unsupported media type: {what}. medialens analyses documents (PDF, Markdown, HTML, plain "
-        "text), video (mp4, mov, mkv, webm), audio (mp3, wav, m4a, flac, ogg) and images (jpeg, png, webp)"
+        "text, SRT and WebVTT subtitles), video (mp4, mov, mkv, webm), audio (mp3, wav, m4a, flac, ogg) "
+        "and images (jpeg, png, webp)"
     )
 
 
@@ -265,6 +278,10 @@ def _detect_text(head: bytes, declared: str) -> DetectedType:
             body = decoded.encode("utf-8")
             break
     declared_mime = _BY_EXTENSION.get(declared, (MediaType.UNKNOWN, ""))[1]
+    if _WEBVTT_START.match(body):
+        return _detected("text/vtt", declared)
+    if _SUBRIP_START.match(body):
+        return _detected("application/x-subrip", declared)
     if declared_mime == "text/markdown":
         return _detected(declared_mime, declared)  # Markdown may open with raw HTML (a centred logo)
     if _HTML_START.match(body):

@@ -11,11 +11,14 @@ OCR carry the OCR model in ``model_versions`` and its confidence.
 
 from __future__ import annotations
 
+import posixpath
+import re
 from collections.abc import Sequence
 
 import numpy as np
 import numpy.typing as npt
 
+from medialens.domain.assets import MediaType, SourceObject
 from medialens.domain.moments import Passage
 from medialens.domain.steps import (
     AssetRef,
@@ -30,11 +33,12 @@ from medialens.domain.steps import (
     StepName,
 )
 from medialens.errors import InvalidMediaError
-from medialens.media.detection import DetectedType
+from medialens.media.detection import DetectedType, extensions_for
 from medialens.media.documents.chunking import chunk_passages
-from medialens.media.documents.extract import ExtractedDocument, TextSection
+from medialens.media.documents.extract import ExtractedDocument, TextSection, decode_text
 from medialens.media.documents.extract import extract_document as extract_text
 from medialens.media.documents.pages import PageText, render_pages
+from medialens.media.documents.subtitles import SUBTITLE_MIMES, SubtitleTrack, parse_cues, subtitle_passages
 from medialens.media.ocr_lines import text_blocks
 from medialens.pipeline.artifacts import artifact_uri, read_jsonl, write_jsonl, write_passage_batches
 from medialens.services import Services
@@ -52,6 +56,8 @@ def extract_document(services: Services, asset: AssetRef, request: ExtractDocume
             f"document is {probe.size / 2**20:.0f} MiB; the limit is {MAX_DOCUMENT_BYTES // 2**20} MiB"
         )
     data = services.blobs.get_bytes(asset.source.uri)
+    if probe.mime_type in SUBTITLE_MIMES:
+        return _extract_subtitles(services, asset, data)
     detected = DetectedType(media_type=probe.media_type, mime_type=probe.mime_type, extension=probe.extension)
     document = extract_text(data, detected)
     settings = services.settings
@@ -83,6 +89,45 @@ def extract_document(services: Services, asset: AssetRef, request: ExtractDocume
         ocr_pages=len(scanned),
         page_batches=page_batches,
     )
+
+
+def _extract_subtitles(services: Services, asset: AssetRef, data: bytes) -> ExtractResult:
+    """Cues joined into timed SUBTITLE passages; when a video or recording with the same base name
+    sits beside the file (``talk.mp4`` for ``talk.srt`` or ``talk.en.srt``), the passages play in
+    it, so a hit opens that media at the cue."""
+    cues, skipped = parse_cues(decode_text(data))
+    settings = services.settings
+    passages = subtitle_passages(
+        cues, min_s=settings.speech_passage_min_seconds, max_s=settings.speech_passage_max_seconds
+    )
+    media = _media_beside(services, asset.source)
+    if media is not None:
+        passages = [p.model_copy(update={"plays_in": media[0], "plays_as": media[1]}) for p in passages]
+    version = asset.pipeline_version
+    step = StepName.EXTRACT_DOCUMENT
+    cues_uri = artifact_uri(services, asset.asset_id, step, version, "cues.json")
+    track = SubtitleTrack(plays_in=media[0] if media else None, skipped_cues=skipped, cues=cues)
+    services.blobs.put_text(cues_uri, track.model_dump_json(), "application/json")
+    services.registry.add_artifacts(asset.asset_id, {"cues": cues_uri})
+    batches = write_passage_batches(services, asset.asset_id, step, version, passages)
+    return ExtractResult(batches=batches, passages=len(passages), characters=sum(len(c.text) for c in cues))
+
+
+# A language tag between the base name and the extension: talk.en.srt, talk.pt-BR.vtt.
+_LANGUAGE_TAG = re.compile(r"\.[a-z]{2,3}(?:[-_][A-Za-z]{2,4})?$")
+
+
+def _media_beside(services: Services, source: SourceObject) -> tuple[str, MediaType] | None:
+    """The URI and media type of the video or recording the subtitle file belongs to, if present."""
+    stem = posixpath.splitext(source.key)[0]
+    stems = [stem, _LANGUAGE_TAG.sub("", stem)] if _LANGUAGE_TAG.search(stem) else [stem]
+    for base in stems:
+        for media_type in (MediaType.VIDEO, MediaType.AUDIO):
+            for extension in extensions_for(media_type):
+                uri = f"s3://{source.bucket}/{base}.{extension}"
+                if services.blobs.head(uri) is not None:
+                    return uri, media_type
+    return None
 
 
 def recognize_pages(

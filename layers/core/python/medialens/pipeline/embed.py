@@ -35,11 +35,11 @@ def embed_text(services: Services, calls: Sequence[StepCall[EmbedInput]]) -> lis
             Moment(
                 # Where the passage sits and what it says, as extracted (text, modality, page or
                 # times, section, confidence).
-                **passage.model_dump(exclude={"index", "model_versions"}),
+                **passage.model_dump(exclude={"index", "model_versions", "plays_in", "plays_as"}),
                 moment_id=moment_id_for(asset.asset_id, passage.modality.value, passage.locator),
                 asset_id=asset.asset_id,
-                source=asset.source.uri,
-                media_type=call.input.media_type,
+                source=passage.plays_in or asset.source.uri,
+                media_type=passage.plays_as or call.input.media_type,
                 vector=[float(x) for x in next(vectors)],
                 model_versions={**passage.model_versions, "text_embedding": embedder.version},
                 pipeline_version=asset.pipeline_version,
