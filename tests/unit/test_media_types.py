@@ -9,6 +9,7 @@ import zipfile
 from io import BytesIO
 
 import pytest
+from docx import Document
 
 from medialens.domain.assets import MediaType
 from medialens.errors import InvalidMediaError, UnsupportedMediaError
@@ -245,3 +246,17 @@ def test_detected_type_is_immutable() -> None:
     detected = detect("a.txt", b"hello")
     with pytest.raises(ValueError, match="frozen"):
         detected.mime_type = "image/png"  # type: ignore[misc]
+
+
+def test_office_files_are_documents_and_a_bare_zip_named_docx_goes_to_their_check() -> None:
+    out = BytesIO()
+    Document().save(out)
+    word = detect_media_type("minutes.docx", out.getvalue()[:SNIFF_BYTES], len(out.getvalue()))
+    assert (word.media_type, word.extension) == (MediaType.DOCUMENT, "docx")
+    junk = BytesIO()
+    with zipfile.ZipFile(junk, "w") as archive:
+        archive.writestr("readme.txt", "not a document")
+    named = detect_media_type("contract.docx", junk.getvalue(), len(junk.getvalue()))
+    assert named.mime_type == "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
+    unnamed = detect_media_type("bundle.zip", junk.getvalue(), len(junk.getvalue()))
+    assert unnamed.media_type is MediaType.UNKNOWN

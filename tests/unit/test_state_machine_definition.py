@@ -141,3 +141,14 @@ def test_scanned_pages_are_read_before_the_document_is_embedded(definition: dict
     assert states["TextLayerOutputs"]["Parameters"] == {"outputs.$": "States.Array($.extract)"}
     for container in ("ReadScannedPages", "BuildPageText"):
         assert states[container]["Catch"][0]["Next"] == "MarkFailed"
+
+
+def test_word_and_powerpoint_files_go_to_the_heavy_office_step(definition: dict[str, Any]) -> None:
+    states = definition["States"]
+    first = states["RouteByMediaType"]["Choices"][0]  # before the generic document route
+    mimes = {choice["StringEquals"] for choice in first["Or"]}
+    assert all(mime.startswith("application/vnd.openxmlformats-officedocument.") for mime in mimes) and len(mimes) == 2
+    assert first["Next"] == "ExtractOfficeDocument"
+    office = states["ExtractOfficeDocument"]
+    assert office["Parameters"]["QueueUrl"] == "https://sqs/heavy" and office["Next"] == "EmbedPassages"
+    assert office["ResultSelector"] == {"outputs.$": "States.Array($)"} and office["ResultPath"] == "$.segments"

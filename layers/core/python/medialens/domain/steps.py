@@ -21,6 +21,7 @@ from medialens.domain.assets import MediaType, SourceObject
 class StepName(StrEnum):
     PROBE = "probe"
     EXTRACT_DOCUMENT = "extract_document"
+    EXTRACT_OFFICE = "extract_office"
     EMBED_TEXT = "embed_text"
     INDEX_MOMENTS = "index_moments"
     FINALIZE = "finalize"

@@ -146,6 +146,7 @@ CATALOG: dict[StepName, StepSpec[Any, Any]] = {
     for spec in (
         StepSpec(StepName.PROBE, ProbeInput, ProbeResult, LIGHT, run=probe.probe),
         StepSpec(StepName.EXTRACT_DOCUMENT, ExtractDocumentInput, ExtractResult, LIGHT, run=documents.extract_document),
+        StepSpec(StepName.EXTRACT_OFFICE, ExtractDocumentInput, ExtractResult, HEAVY, run=documents.extract_office),
         StepSpec(
             StepName.RECOGNIZE_PAGES,
             RecognizePagesInput,

@@ -113,6 +113,62 @@ def _extract_subtitles(services: Services, asset: AssetRef, data: bytes) -> Extr
     return ExtractResult(batches=batches, passages=len(passages), characters=sum(len(c.text) for c in cues))
 
 
+def extract_office(services: Services, asset: AssetRef, request: ExtractDocumentInput) -> ExtractResult:
+    """A Word or PowerPoint file (on the heavy worker): its text with headings, slides as pages,
+    speaker notes and tables, and what OCR reads in its pictures, as passages."""
+    # Office libraries and the OCR model (the media extra) load here, not with the catalogue.
+    from medialens.media.documents.office import extract_office as read_office
+    from medialens.ml.ocr import get_text_recognizer
+
+    probe = request.probe
+    if probe.size > MAX_DOCUMENT_BYTES:
+        raise InvalidMediaError(
+            f"document is {probe.size / 2**20:.0f} MiB; the limit is {MAX_DOCUMENT_BYTES // 2**20} MiB"
+        )
+    office = read_office(services.blobs.get_bytes(asset.source.uri), probe.mime_type)
+    settings = services.settings
+    passages = (
+        chunk_passages(office.text, words=settings.passage_words, overlap=settings.passage_overlap_words)
+        if office.text is not None
+        else []
+    )
+    recognizer = get_text_recognizer(settings) if office.pictures else None
+    unreadable = 0
+    for picture in office.pictures:
+        assert recognizer is not None
+        try:
+            (lines,) = recognizer.recognize([picture.data])
+        except InvalidMediaError:
+            unreadable += 1  # a damaged or unsupported picture costs its own text only
+            continue
+        blocks = text_blocks([line for line in lines if line.confidence >= settings.ocr_min_confidence])
+        if not blocks:
+            continue
+        weights = [len(block.text) for block in blocks]
+        confidence = sum(w * b.confidence for w, b in zip(weights, blocks, strict=True)) / sum(weights)
+        text = "\n\n".join(block.text for block in blocks)
+        read = ExtractedDocument.of([TextSection(text=text, page=picture.page, heading="picture")])
+        for passage in chunk_passages(
+            read, words=settings.passage_words, overlap=settings.passage_overlap_words, first_index=len(passages)
+        ):
+            update = {"confidence": round(confidence, 4), "model_versions": {"ocr": recognizer.version}}
+            passages.append(passage.model_copy(update=update))
+    if not passages:
+        raise InvalidMediaError(
+            f"no text found: the file has no text of its own and OCR read nothing in its {len(office.pictures)} "
+            f"picture(s){f' ({unreadable} unreadable)' if unreadable else ''}"
+        )
+    step, version = StepName.EXTRACT_OFFICE, asset.pipeline_version
+    document = office.text or ExtractedDocument.of([])
+    uri = artifact_uri(services, asset.asset_id, step, version, "document.json")
+    services.blobs.put_text(uri, document.model_dump_json())
+    services.registry.add_artifacts(asset.asset_id, {"document": uri})
+    batches = write_passage_batches(services, asset.asset_id, step, version, passages)
+    return ExtractResult(
+        batches=batches, passages=len(passages), pages=document.pages, characters=sum(len(p.text) for p in passages)
+    )
+
+
 # A language tag between the base name and the extension: talk.en.srt, talk.pt-BR.vtt.
 _LANGUAGE_TAG = re.compile(r"\.[a-z]{2,3}(?:[-_][A-Za-z]{2,4})?$")
 
