@@ -71,3 +71,14 @@ def text_blocks(lines: Sequence[OcrLine]) -> list[TextBlock]:
         else:
             blocks[-1].append(line)
     return [TextBlock(tuple(block)) for block in blocks]
+
+
+def page_text(lines: Sequence[OcrLine], *, min_confidence: float = 0.5) -> tuple[str, float] | None:
+    """What a page or picture says: its blocks (lines below ``min_confidence`` left out) separated
+    by blank lines, and their length-weighted confidence; None when nothing was read."""
+    blocks = text_blocks([line for line in lines if line.confidence >= min_confidence])
+    if not blocks:
+        return None
+    weights = [len(block.text) for block in blocks]
+    confidence = sum(w * block.confidence for w, block in zip(weights, blocks, strict=True)) / sum(weights)
+    return "\n\n".join(block.text for block in blocks), confidence

@@ -26,6 +26,7 @@ from medialens.domain.steps import (
     ExtractDocumentInput,
     ExtractResult,
     PageBatchRef,
+    ProbeResult,
     RecognizePagesInput,
     RecognizePagesResult,
     SegmentsResult,
@@ -39,7 +40,7 @@ from medialens.media.documents.extract import ExtractedDocument, TextSection, de
 from medialens.media.documents.extract import extract_document as extract_text
 from medialens.media.documents.pages import PageText, render_pages
 from medialens.media.documents.subtitles import SUBTITLE_MIMES, SubtitleTrack, parse_cues, subtitle_passages
-from medialens.media.ocr_lines import text_blocks
+from medialens.media.ocr_lines import page_text
 from medialens.pipeline.artifacts import artifact_uri, read_jsonl, write_jsonl, write_passage_batches
 from medialens.services import Services
 
@@ -49,12 +50,16 @@ MAX_DOCUMENT_BYTES = 256 * 1024 * 1024
 PAGES_PER_OCR_CALL = 4
 
 
-def extract_document(services: Services, asset: AssetRef, request: ExtractDocumentInput) -> ExtractResult:
-    probe = request.probe
+def _within_size(probe: ProbeResult) -> None:
     if probe.size > MAX_DOCUMENT_BYTES:
         raise InvalidMediaError(
             f"document is {probe.size / 2**20:.0f} MiB; the limit is {MAX_DOCUMENT_BYTES // 2**20} MiB"
         )
+
+
+def extract_document(services: Services, asset: AssetRef, request: ExtractDocumentInput) -> ExtractResult:
+    probe = request.probe
+    _within_size(probe)
     data = services.blobs.get_bytes(asset.source.uri)
     if probe.mime_type in SUBTITLE_MIMES:
         return _extract_subtitles(services, asset, data)
@@ -121,10 +126,7 @@ def extract_office(services: Services, asset: AssetRef, request: ExtractDocument
     from medialens.ml.ocr import get_text_recognizer
 
     probe = request.probe
-    if probe.size > MAX_DOCUMENT_BYTES:
-        raise InvalidMediaError(
-            f"document is {probe.size / 2**20:.0f} MiB; the limit is {MAX_DOCUMENT_BYTES // 2**20} MiB"
-        )
+    _within_size(probe)
     office = read_office(services.blobs.get_bytes(asset.source.uri), probe.mime_type)
     settings = services.settings
     passages = (
@@ -132,24 +134,21 @@ def extract_office(services: Services, asset: AssetRef, request: ExtractDocument
         if office.text is not None
         else []
     )
-    recognizer = get_text_recognizer(settings) if office.pictures else None
+    recognizer = get_text_recognizer(settings)
     unreadable = 0
     for picture in office.pictures:
-        assert recognizer is not None
         try:
             (lines,) = recognizer.recognize([picture.data])
         except InvalidMediaError:
             unreadable += 1  # a damaged or unsupported picture costs its own text only
             continue
-        blocks = text_blocks([line for line in lines if line.confidence >= settings.ocr_min_confidence])
-        if not blocks:
+        read = page_text(lines, min_confidence=settings.ocr_min_confidence)
+        if read is None:
             continue
-        weights = [len(block.text) for block in blocks]
-        confidence = sum(w * b.confidence for w, b in zip(weights, blocks, strict=True)) / sum(weights)
-        text = "\n\n".join(block.text for block in blocks)
-        read = ExtractedDocument.of([TextSection(text=text, page=picture.page, heading="picture")])
+        text, confidence = read
+        said = ExtractedDocument.of([TextSection(text=text, page=picture.page, heading="picture")])
         for passage in chunk_passages(
-            read, words=settings.passage_words, overlap=settings.passage_overlap_words, first_index=len(passages)
+            said, words=settings.passage_words, overlap=settings.passage_overlap_words, first_index=len(passages)
         ):
             update = {"confidence": round(confidence, 4), "model_versions": {"ocr": recognizer.version}}
             passages.append(passage.model_copy(update=update))
@@ -248,15 +247,13 @@ def build_page_text(services: Services, asset: AssetRef, request: BuildPageTextI
         key=lambda text: text.page,
     )
     model = request.pages[0].model if request.pages else asset.pipeline_version
-    min_confidence = services.settings.ocr_min_confidence
     sections: list[TextSection] = []
     confidence: dict[int, float] = {}
     for page in pages:
-        blocks = text_blocks([line for line in page.lines if line.confidence >= min_confidence])
-        if blocks:
-            sections.append(TextSection(text="\n\n".join(block.text for block in blocks), page=page.page))
-            weights = [len(block.text) for block in blocks]
-            confidence[page.page] = sum(w * b.confidence for w, b in zip(weights, blocks, strict=True)) / sum(weights)
+        read = page_text(page.lines, min_confidence=services.settings.ocr_min_confidence)
+        if read is not None:
+            sections.append(TextSection(text=read[0], page=page.page))
+            confidence[page.page] = read[1]
     document = ExtractedDocument.of(sections, pages=request.extract.pages)
     settings = services.settings
     passages: list[Passage] = [
