@@ -59,6 +59,11 @@ def ingest_and_wait(
     return uploaded, {a.asset_id: a for a in assets}
 
 
+def assets_by_file_name(uploaded: list[UploadedFile], assets: dict[str, Asset]) -> dict[str, Asset]:
+    """What ``ingest_and_wait`` returned, keyed by each upload's file name."""
+    return {u.key.rsplit("/", 1)[1]: assets[u.asset_id] for u in uploaded}
+
+
 def put_in_drop_bucket(s3: Any, bucket: str, uploads: dict[str, Path]) -> dict[str, str]:
     """Uploads files as a user would (PutObject, no medialens code); returns each key's asset id."""
     asset_ids = {}

@@ -19,7 +19,7 @@ from medialens.media.shots import VideoAnalysis
 from medialens.settings import Settings
 
 from ..conftest import MODEL_CACHE
-from .conftest import REPO_ROOT, ingest_and_wait
+from .conftest import REPO_ROOT, assets_by_file_name, ingest_and_wait
 
 sys.path.insert(0, str(REPO_ROOT / "scripts"))
 
@@ -56,7 +56,7 @@ def analysed(media_folder: tuple[Path, list[Any]], tmp_path_factory: pytest.Temp
             folder / "bad",
         ]
         uploaded, assets = ingest_and_wait(runtime, files, timeout_s=600)
-        by_name = {u.key.rsplit("/", 1)[1]: assets[u.asset_id] for u in uploaded}
+        by_name = assets_by_file_name(uploaded, assets)
         yield runtime, by_name, {f.path: f for f in expected}
     finally:
         runtime.stop()

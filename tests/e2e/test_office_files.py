@@ -15,7 +15,7 @@ from medialens.domain.assets import AssetStatus
 from medialens.domain.search import SearchFilters, SearchQuery
 from medialens.local.runtime import LocalRuntime
 
-from .conftest import REPO_ROOT, fast_settings, ingest_and_wait
+from .conftest import REPO_ROOT, assets_by_file_name, fast_settings, ingest_and_wait
 
 sys.path.insert(0, str(REPO_ROOT / "tests" / "integration"))
 
@@ -35,7 +35,7 @@ def test_office_files_are_searchable_by_slide_and_picture(
     (tmp_path / "contract.docx").write_bytes(junk.getvalue())
     runtime = start_runtime(fast_settings(visibility_timeout_s=60, max_receive_count=3))
     uploaded, assets = ingest_and_wait(runtime, [tmp_path], timeout_s=300)
-    by_name = {u.key.rsplit("/", 1)[1]: assets[u.asset_id] for u in uploaded}
+    by_name = assets_by_file_name(uploaded, assets)
     assert runtime.services is not None
     search = runtime.services.search
 

@@ -14,7 +14,7 @@ from medialens.domain.assets import AssetStatus
 from medialens.domain.search import SearchFilters, SearchMode, SearchQuery
 from medialens.local.runtime import LocalRuntime
 
-from .conftest import fast_settings, ingest_and_wait
+from .conftest import assets_by_file_name, fast_settings, ingest_and_wait
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
@@ -61,7 +61,7 @@ def test_scans_with_nothing_to_read_or_too_many_pages_fail_with_the_reason(
     thick.write_bytes(sample_scans.image_pdf([page, page, page]))
     runtime = start_runtime(_settings(document_ocr_max_pages=2))
     uploaded, assets = ingest_and_wait(runtime, [empty_scan, thick], timeout_s=300)
-    by_name = {u.key.rsplit("/", 1)[1]: assets[u.asset_id] for u in uploaded}
+    by_name = assets_by_file_name(uploaded, assets)
 
     blank = by_name["blank-scan.pdf"]
     assert blank.status is AssetStatus.FAILED and blank.error_code == "MediaLens.InvalidMedia"

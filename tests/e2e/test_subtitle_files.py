@@ -16,7 +16,7 @@ from medialens.domain.moments import Modality
 from medialens.domain.search import SearchFilters, SearchMode, SearchQuery
 from medialens.local.runtime import LocalRuntime
 
-from .conftest import fast_settings, ingest_and_wait
+from .conftest import assets_by_file_name, fast_settings, ingest_and_wait
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
@@ -62,7 +62,7 @@ def test_subtitle_moments_play_in_their_video_or_stand_alone(
     (folder / "broken.srt").write_text("1\n10 seconds in --> later\nHello\n")
     runtime = start_runtime(fast_settings(visibility_timeout_s=60, max_receive_count=3))
     uploaded, assets = ingest_and_wait(runtime, [folder], timeout_s=300)
-    by_name = {u.key.rsplit("/", 1)[1]: assets[u.asset_id] for u in uploaded}
+    by_name = assets_by_file_name(uploaded, assets)
     assert runtime.services is not None
     search = runtime.services.search
 
