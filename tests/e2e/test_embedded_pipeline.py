@@ -204,3 +204,48 @@ def test_unfinished_assets_resume_after_a_crash(
     assert [a.status for a in assets] == [AssetStatus.SUCCEEDED]
     assert second.services is not None
     assert "resumed" in [e.kind for e in second.services.registry.events(asset_id)]
+
+
+def test_an_upload_sent_to_a_runner_that_died_before_admitting_it_is_admitted_by_the_next(
+    corpus: tuple[Path, dict[str, Any]], start_runtime: Callable[..., LocalRuntime], settings: Settings
+) -> None:
+    """The outbox acknowledges a row only once its asset exists: a runner killed between sending
+    the event to its (in-memory) queue and admitting it leaves the row for the next runner."""
+    from medialens.local.uploads import plan_uploads, upload
+    from medialens.local.wiring import drop_outbox, local_services
+
+    folder, _ = corpus
+    outbox = drop_outbox(settings)
+    plan, _ = plan_uploads([folder / "product-faq.html"], settings.drop_prefix)
+    uploaded = upload(local_services(settings, outbox), plan)
+    outbox.mark_sent([row.row_id for row in outbox.pending()])  # sent, then the runner died
+    assert outbox.pending_count() == 1
+
+    runtime = start_runtime()
+    assets = runtime.wait_for([uploaded[0].asset_id], timeout_s=120)
+    assert [a.status for a in assets] == [AssetStatus.SUCCEEDED]
+    assert runtime.wait_until_idle(timeout_s=30) and runtime.pending_admissions() == 0
+
+
+def test_objects_in_the_drop_bucket_that_nothing_recorded_are_admitted_and_deleted_assets_stay_deleted(
+    corpus: tuple[Path, dict[str, Any]], start_runtime: Callable[..., LocalRuntime], settings: Settings
+) -> None:
+    from medialens import operations
+    from medialens.ids import asset_id_for
+    from medialens.services import Services
+
+    folder, _ = corpus
+    # Written into the drop bucket with no outbox row (a process died between the two, or by hand).
+    unrecorded = Services(settings).blobs.put_file(
+        f"s3://{settings.drop_bucket}/{settings.drop_prefix}notes.txt", folder / "meeting-notes.txt"
+    )
+    asset_id = asset_id_for(unrecorded.bucket, unrecorded.key, unrecorded.etag)
+    first = start_runtime()
+    assert [a.status for a in first.wait_for([asset_id], timeout_s=120)] == [AssetStatus.SUCCEEDED]
+    assert first.services is not None
+    operations.delete_asset(first.services, asset_id)  # the user removes it; the source object stays
+    first.stop()
+
+    second = start_runtime()
+    assert second.wait_until_idle(timeout_s=30)
+    assert second.services is not None and second.services.registry.get(asset_id) is None

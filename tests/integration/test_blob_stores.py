@@ -81,3 +81,16 @@ def test_parse_uri_rejects_other_schemes() -> None:
     assert parse_uri("s3://b/k/e/y") == ("b", "k/e/y")
     with pytest.raises(ValueError, match="not an s3"):
         parse_uri("file:///tmp/x")
+
+
+def test_keys_keep_every_character_a_url_would_drop_or_cut(store: BlobStore) -> None:
+    """S3 keys may hold any character: tab, newline, ? and # must neither vanish nor end the key,
+    or two files would land on one object."""
+    keys = ["in/a\tb.txt", "in/a\nb.txt", "in/ab.txt", "in/report?v=2.txt", "in/notes#1.txt"]
+    for number, key in enumerate(keys):
+        store.put_bytes(f"s3://bucket/{key}", str(number).encode())
+    for number, key in enumerate(keys):
+        assert store.get_bytes(f"s3://bucket/{key}") == str(number).encode(), key
+    assert sorted(store.list_keys("s3://bucket/in/")) == sorted(keys)
+    assert sorted(info.key for info in store.list_objects("s3://bucket/in/")) == sorted(keys)
+    assert parse_uri("s3://bucket/in/a\tb.txt") == ("bucket", "in/a\tb.txt")

@@ -23,7 +23,7 @@ from rich.table import Table
 from medialens.domain.assets import Asset, AssetStatus, MediaType
 from medialens.domain.moments import Modality
 from medialens.domain.search import SearchFilters, SearchMode, SearchQuery
-from medialens.local.uploads import plan_uploads, upload
+from medialens.local.uploads import Skipped, plan_uploads, upload
 from medialens.local.wiring import local_services
 from medialens.ml.store.store import ModelStore
 from medialens.reporting import asset_row, summary
@@ -130,14 +130,26 @@ def ingest(
     wait: Annotated[bool, typer.Option("--wait/--no-wait", help="Block until every file is analysed.")] = False,
     timeout: Annotated[float, typer.Option(help="Seconds to wait at most with --wait.")] = 3600,
     as_json: Annotated[bool, typer.Option("--json", help="Print the results as JSON.")] = False,
+    follow_links: Annotated[
+        bool, typer.Option("--follow-links", help="Also follow links that lead outside the given folders.")
+    ] = False,
 ) -> None:
-    """Upload files to the drop bucket and analyse them (exit code 1 if any file failed)."""
+    """Upload files to the drop bucket and analyse them (exit code 1 if any file failed or could
+    not be uploaded)."""
     settings = _settings()
-    plan, skipped = plan_uploads(paths, settings.drop_prefix)
+    try:
+        plan, skipped = plan_uploads(paths, settings.drop_prefix, follow_links=follow_links)
+    except FileNotFoundError as error:
+        err_console.print(f"[red]{error}[/]")
+        raise typer.Exit(2) from error
+    hidden = [s for s in skipped if s.reason.startswith("hidden")]
+    if hidden:
+        err_console.print(f"[dim]{len(hidden)} hidden files and folders skipped[/]")
+    for left_out in skipped:
+        if left_out not in hidden:
+            err_console.print(f"[yellow]skipped[/] {left_out.path}: {left_out.reason}", highlight=False)
     if not plan:
-        err_console.print(
-            "[yellow]nothing to ingest[/]" + (f" ({len(skipped)} hidden files skipped)" if skipped else "")
-        )
+        err_console.print("[yellow]nothing to ingest[/]")
         raise typer.Exit(0)
     services = local_services(settings)
     with Progress(
@@ -149,8 +161,11 @@ def ingest(
         transient=True,
     ) as progress:
         task = progress.add_task("upload", total=len(plan))
-        uploaded = upload(services, plan, on_uploaded=lambda _: progress.advance(task))
+        not_uploaded: list[Skipped] = []
+        uploaded = upload(services, plan, on_uploaded=lambda _: progress.advance(task), on_failed=not_uploaded.append)
     err_console.print(f"uploaded {len(uploaded)} files to s3://{settings.drop_bucket}/{settings.drop_prefix}")
+    for miss in not_uploaded:
+        err_console.print(f"[red]not uploaded[/] {miss.path}: {miss.reason}", highlight=False)
     asset_ids = [u.asset_id for u in uploaded]
 
     if settings.profile is Profile.EMBEDDED or _emulated(settings):
@@ -162,7 +177,7 @@ def ingest(
                 err_console.print("analysis runs in the background; follow it with [bold]medialens status[/]")
             else:
                 err_console.print("queued; a [bold]medialens worker[/] process analyses them")
-            raise typer.Exit(0)
+            raise typer.Exit(1 if not_uploaded else 0)
         try:
             with LocalRuntime(settings) as runtime:
                 assets = _wait_with_progress(runtime.wait_for, asset_ids, timeout)
@@ -172,7 +187,7 @@ def ingest(
     elif wait:
         assets = _wait_with_progress(_poll_registry(services), asset_ids, timeout)
     else:
-        raise typer.Exit(0)
+        raise typer.Exit(1 if not_uploaded else 0)
 
     by_id = {a.asset_id: a for a in assets}
     if as_json:
@@ -183,6 +198,9 @@ def ingest(
             }
             for u in uploaded
         ]
+        rows += [
+            {"path": str(miss.path), "status": "NOT_UPLOADED", "error_reason": miss.reason} for miss in not_uploaded
+        ]
         console.print_json(json.dumps({"results": rows}))
     else:
         for item in uploaded:
@@ -192,7 +210,7 @@ def ingest(
     if not as_json:
         ok = len(uploaded) - failed - unfinished
         err_console.print(f"{ok} succeeded, {failed} failed" + (f", {unfinished} unfinished" if unfinished else ""))
-    raise typer.Exit(1 if failed or unfinished else 0)
+    raise typer.Exit(1 if failed or unfinished or not_uploaded else 0)
 
 
 @app.command()

@@ -1,8 +1,11 @@
 """The embedded profile's S3 → EventBridge: a durable outbox of "Object Created" events.
 
 Writing into the drop bucket appends an event row in the same process that wrote the file, so an
-upload made by ``medialens ingest`` is never lost even if no pipeline runs at that moment; the
-runner delivers pending rows to the ingest queue and marks them delivered once the asset exists.
+upload made by ``medialens ingest`` is never lost even if no pipeline runs at that moment. The
+runner sends pending rows to the ingest queue (which lives in memory, with the runner) and
+acknowledges a row only once admission has settled it: its asset exists, or the object is gone
+or outside the drop prefix. A runner that dies in between leaves the row unacknowledged, and the
+next one sends it again (admission is idempotent, so a second delivery is harmless).
 """
 
 from __future__ import annotations
@@ -52,10 +55,17 @@ class DropNotifications:
         self.path = path
         path.parent.mkdir(parents=True, exist_ok=True)
         self._local = threading.local()
-        self._db().execute(
+        db = self._db()
+        db.execute(
             "CREATE TABLE IF NOT EXISTS notifications (id INTEGER PRIMARY KEY AUTOINCREMENT, bucket TEXT, "
             "key TEXT, size INTEGER, etag TEXT, version_id TEXT, created_at TEXT, delivered_at TEXT)"
         )
+        # sent_at: handed to the ingest queue, not yet settled by admission (outboxes made before it
+        # have no column: every row they still hold undelivered is simply pending).
+        columns = {row[1] for row in db.execute("PRAGMA table_info(notifications)")}
+        if "sent_at" not in columns:
+            db.execute("ALTER TABLE notifications ADD COLUMN sent_at TEXT")
+        db.execute("CREATE INDEX IF NOT EXISTS notifications_object ON notifications (bucket, key, etag)")
 
     def _db(self) -> sqlite3.Connection:
         conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
@@ -71,25 +81,48 @@ class DropNotifications:
             (info.bucket, info.key, info.size, info.etag, info.version_id, datetime.now(UTC).isoformat()),
         )
 
-    def pending(self, limit: int = 500) -> list[PendingNotification]:
+    def _rows(self, where: str, limit: int) -> list[PendingNotification]:
         rows = self._db().execute(
-            "SELECT id, bucket, key, size, etag, version_id FROM notifications WHERE delivered_at IS NULL "
-            "ORDER BY id LIMIT ?",
+            f"SELECT id, bucket, key, size, etag, version_id FROM notifications WHERE {where} ORDER BY id LIMIT ?",
             (limit,),
         )
         return [PendingNotification(r[0], ObjectInfo(r[1], r[2], r[3], r[4], r[5])) for r in rows]
 
-    def mark_delivered(self, row_ids: list[int]) -> None:
+    def pending(self, limit: int = 500) -> list[PendingNotification]:
+        """Rows not yet sent to the ingest queue."""
+        return self._rows("delivered_at IS NULL AND sent_at IS NULL", limit)
+
+    def unsettled(self, limit: int = 500) -> list[PendingNotification]:
+        """Rows sent to the ingest queue whose admission has not been seen to settle yet."""
+        return self._rows("delivered_at IS NULL AND sent_at IS NOT NULL", limit)
+
+    def _stamp(self, column: str, row_ids: list[int]) -> None:
         if not row_ids:
             return
-        now = datetime.now(UTC).isoformat()
         marks = ",".join("?" * len(row_ids))
         self._db().execute(
-            f"UPDATE notifications SET delivered_at = ? WHERE id IN ({marks})",
-            (now, *row_ids),
+            f"UPDATE notifications SET {column} = ? WHERE id IN ({marks})",
+            (datetime.now(UTC).isoformat(), *row_ids),
         )
 
+    def mark_sent(self, row_ids: list[int]) -> None:
+        self._stamp("sent_at", row_ids)
+
+    def mark_delivered(self, row_ids: list[int]) -> None:
+        """Admission settled these rows: they are never sent again."""
+        self._stamp("delivered_at", row_ids)
+
+    def resend_unsettled(self) -> int:
+        """Whatever a previous runner sent but never saw settle goes out again (its queue died with it)."""
+        cursor = self._db().execute("UPDATE notifications SET sent_at = NULL WHERE delivered_at IS NULL")
+        return int(cursor.rowcount)
+
+    def known_keys(self) -> set[str]:
+        """Every key the outbox ever recorded."""
+        return {row[0] for row in self._db().execute("SELECT DISTINCT key FROM notifications")}
+
     def pending_count(self) -> int:
+        """Rows admission has not settled yet, sent or not."""
         row = self._db().execute("SELECT COUNT(*) FROM notifications WHERE delivered_at IS NULL").fetchone()
         return int(row[0])
 

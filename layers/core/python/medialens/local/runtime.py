@@ -22,10 +22,12 @@ from botocore.exceptions import ClientError
 from filelock import FileLock, Timeout
 
 from medialens import aws
+from medialens.adapters.storage.base import join_uri
 from medialens.admission import execution_arn, start_execution
 from medialens.domain.assets import Asset, AssetStatus, AuditEvent
 from medialens.handlers import dlq, ingest, light
-from medialens.local.notifications import DropNotifications, event_body
+from medialens.ids import asset_id_for
+from medialens.local.notifications import DropNotifications, PendingNotification, event_body
 from medialens.local.poller import EventSourcePoller, Handler
 from medialens.local.wiring import drop_outbox, local_services
 from medialens.orchestration.provision import Resources, dead_letter_queue_name, provision
@@ -34,6 +36,8 @@ from medialens.settings import Profile, Settings
 from medialens.worker.heavy import HeavyWorker, HeavyWorkerConfig
 
 FAILED_EXECUTION_STATES = frozenset({"FAILED", "TIMED_OUT", "ABORTED"})
+# How often an unsettled outbox row's object is read to see whether it is gone or replaced.
+SUPERSEDED_CHECK_S = 5.0
 
 
 class RuntimeBusyError(RuntimeError):
@@ -103,6 +107,9 @@ class LocalRuntime:
         set_services(services)
         self._start_workers(services)
         if self.embedded:
+            assert self.notifications is not None
+            self.notifications.resend_unsettled()  # the queue they were sent to died with its runner
+            self._reconcile_drop_bucket(services)
             self._resume_unfinished(services)
             self._spawn("outbox-pump", self._pump_notifications)
         self._spawn("execution-watcher", self._watch_executions)
@@ -193,21 +200,62 @@ class LocalRuntime:
     # --- embedded admission and recovery -------------------------------------------------------------
 
     def _pump_notifications(self) -> None:
-        assert self.notifications is not None
+        """Sends pending outbox rows to the ingest queue and acknowledges them once admission has
+        settled them, so a runner that dies in between leaves them for the next one."""
+        assert self.notifications is not None and self.services is not None
         sqs = aws.sqs(self.settings)
         url = self.resources.queue_urls[self.settings.ingest_queue]
+        last_checked: dict[int, float] = {}
         while not self.stop_event.is_set():
-            pending = self.notifications.pending()
-            for start in range(0, len(pending), 10):
-                chunk = pending[start : start + 10]
-                sqs.send_message_batch(
-                    QueueUrl=url,
-                    Entries=[
-                        {"Id": str(p.row_id), "MessageBody": event_body(p.info, self.settings.region)} for p in chunk
-                    ],
-                )
-                self.notifications.mark_delivered([p.row_id for p in chunk])
+            try:
+                pending = self.notifications.pending()
+                for start in range(0, len(pending), 10):
+                    chunk = pending[start : start + 10]
+                    sqs.send_message_batch(
+                        QueueUrl=url,
+                        Entries=[
+                            {"Id": str(p.row_id), "MessageBody": event_body(p.info, self.settings.region)}
+                            for p in chunk
+                        ],
+                    )
+                    self.notifications.mark_sent([p.row_id for p in chunk])
+                settled = [row.row_id for row in self.notifications.unsettled() if self._settled(row, last_checked)]
+                self.notifications.mark_delivered(settled)
+            except Exception:
+                logging.getLogger(__name__).exception("admission outbox pump failed")
             self.stop_event.wait(0.2)
+
+    def _settled(self, row: PendingNotification, last_checked: dict[int, float]) -> bool:
+        """Whether admission is done with an event: its asset exists, or (checked at most every few
+        seconds, as it reads the object) the object is gone or is another revision now."""
+        assert self.services is not None
+        info, settings = row.info, self.settings
+        if info.key.endswith("/") or not info.key.startswith(settings.drop_prefix):
+            return True  # admission ignores it
+        if self.services.registry.get(asset_id_for(info.bucket, info.key, info.version_id or info.etag)):
+            return True
+        now = time.monotonic()
+        if now - last_checked.get(row.row_id, 0.0) < SUPERSEDED_CHECK_S:
+            return False
+        last_checked[row.row_id] = now
+        current = self.services.blobs.head(info.uri)
+        return current is None or current.etag != info.etag
+
+    def _reconcile_drop_bucket(self, services: Services) -> int:
+        """Objects in the drop bucket that neither the outbox nor the registry knows (written while
+        a process died between the write and its outbox row, or put there by hand) are admitted."""
+        assert self.notifications is not None
+        settings = self.settings
+        known = {asset.source.key for asset in services.registry.iter_all()} | self.notifications.known_keys()
+        added = 0
+        for key in services.blobs.list_keys(join_uri(settings.drop_bucket, settings.drop_prefix)):
+            if key in known:
+                continue
+            info = services.blobs.head(join_uri(settings.drop_bucket, key))
+            if info is not None:
+                self.notifications.record(info)
+                added += 1
+        return added
 
     def _resume_unfinished(self, services: Services) -> None:
         """In-flight work died with the previous process's moto: start those executions again."""

@@ -9,7 +9,6 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
-from urllib.parse import urlparse
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,10 +25,14 @@ class ObjectInfo:
 
 
 def parse_uri(uri: str) -> tuple[str, str]:
-    parsed = urlparse(uri)
-    if parsed.scheme != "s3" or not parsed.netloc:
+    """``(bucket, key)``. Split as text, not parsed as a URL: a key may hold any character, and
+    URL parsing would drop tabs and newlines and cut the key at ``?`` or ``#``."""
+    if not uri.startswith("s3://"):
         raise ValueError(f"not an s3:// URI: {uri!r}")
-    return parsed.netloc, parsed.path.lstrip("/")
+    bucket, _, key = uri[len("s3://") :].partition("/")
+    if not bucket:
+        raise ValueError(f"not an s3:// URI: {uri!r}")
+    return bucket, key.lstrip("/")
 
 
 def join_uri(bucket: str, *parts: str) -> str:
@@ -59,6 +62,10 @@ class BlobStore(ABC):
 
     @abstractmethod
     def list_objects(self, uri_prefix: str) -> Iterator[ObjectInfo]: ...
+
+    def list_keys(self, uri_prefix: str) -> Iterator[str]:
+        """The keys under a prefix, without what it costs a store to describe each object."""
+        return (info.key for info in self.list_objects(uri_prefix))
 
     @abstractmethod
     def delete_prefix(self, uri_prefix: str) -> int: ...

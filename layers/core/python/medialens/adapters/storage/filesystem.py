@@ -90,7 +90,7 @@ class FilesystemBlobStore(BlobStore):
         path = self.path_for(uri)
         return self._info(uri, path) if path.is_file() else None
 
-    def list_objects(self, uri_prefix: str) -> Iterator[ObjectInfo]:
+    def _paths(self, uri_prefix: str) -> Iterator[tuple[str, str, Path]]:
         bucket, prefix = parse_uri(uri_prefix if "/" in uri_prefix[5:] else uri_prefix + "/")
         bucket_dir = self.root / bucket
         if not bucket_dir.is_dir():
@@ -100,12 +100,19 @@ class FilesystemBlobStore(BlobStore):
                 continue
             key = path.relative_to(bucket_dir).as_posix()
             if key.startswith(prefix):
-                yield self._info(f"s3://{bucket}/{key}", path)
+                yield bucket, key, path
+
+    def list_objects(self, uri_prefix: str) -> Iterator[ObjectInfo]:
+        for bucket, key, path in self._paths(uri_prefix):
+            yield self._info(f"s3://{bucket}/{key}", path)
+
+    def list_keys(self, uri_prefix: str) -> Iterator[str]:
+        return (key for _, key, _ in self._paths(uri_prefix))  # no ETag: no file is hashed
 
     def delete_prefix(self, uri_prefix: str) -> int:
         removed = 0
-        for info in list(self.list_objects(uri_prefix)):
-            self.path_for(info.uri).unlink(missing_ok=True)
+        for _, _, path in list(self._paths(uri_prefix)):
+            path.unlink(missing_ok=True)
             removed += 1
         return removed
 
