@@ -116,3 +116,14 @@ def test_normalise_and_similarity() -> None:
     assert similarity("warehouse robot r2", "wareh0use robot r2") > 0.9
     assert similarity("acme robotics", "ships 14 october") < 0.5
     assert similarity("", "abc") == 0.0
+
+
+def test_text_whose_number_changes_is_new_text_each_time() -> None:
+    """A counter, a score, a shot number: "SHOT 156" and "SHOT 157" are both findable."""
+    shots = frames(*[[line(f"SHOT {n}")] for n in range(1, 31)], step=1.0)
+    passages = merge_screen_text(shots)
+    assert [p.text for p in passages] == [f"SHOT {n}" for n in range(1, 31)]
+    assert [(p.start, p.end) for p in passages[:2]] == [(0.0, 1.0), (1.0, 2.0)]
+    assert similarity(normalise("SHOT 156"), normalise("SHOT 157")) == 0.0
+    assert similarity(normalise("WAREH0USE R2"), normalise("WAREHOUSE R2")) > 0.8  # a digit inside a word is OCR noise
+    assert similarity("ab", "ac") == 0.0  # too short to forgive a character

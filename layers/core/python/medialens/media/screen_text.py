@@ -30,6 +30,9 @@ if TYPE_CHECKING:  # a type only: merging text needs no video decoder
     from medialens.media.shots import Keyframe
 
 _SPACES = re.compile(r"\s+")
+# Numbers standing on their own ("14 OCTOBER", "3:2"); digits inside a word are OCR's 0/O confusion.
+_NUMBERS = re.compile(r"\b\d+(?:[.,:]\d+)*\b")
+SHORT_TEXT_CHARS = 4  # below this, one character is too much of the text to call it the same
 _EDGE_PUNCTUATION = re.compile(r"^[^\w]+|[^\w]+$")
 
 
@@ -60,9 +63,13 @@ def normalise(text: str) -> str:
 
 
 def similarity(first: str, second: str) -> float:
-    """difflib's ratio of two normalised texts (1.0: equal)."""
+    """difflib's ratio of two normalised texts (1.0: equal), 0.0 for texts that differ where OCR's
+    small errors do not reach: in a number ("SHOT 156" is not "SHOT 157", a score or a clock is
+    new text each time it changes), or at all when one is shorter than a few characters."""
     if first == second:
         return 1.0
+    if _NUMBERS.findall(first) != _NUMBERS.findall(second) or min(len(first), len(second)) < SHORT_TEXT_CHARS:
+        return 0.0
     matcher = difflib.SequenceMatcher(None, first, second, autojunk=False)
     if matcher.real_quick_ratio() == 0.0:
         return 0.0
