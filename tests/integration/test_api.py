@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import http.client
 import json
+import socket
 import sqlite3
+import threading
 import urllib.parse
 import uuid
 from collections.abc import Iterator
@@ -776,3 +778,62 @@ def test_local_server_serves_the_page_with_a_strict_policy(server: LocalServer) 
         body.decode() + request(server, "GET", "/app.js")[2].decode() + request(server, "GET", "/style.css")[2].decode()
     )
     assert "http://" not in page.replace("http://www.w3.org", "") and "https://" not in page and "//cdn" not in page
+
+
+def _raw(server: LocalServer, data: bytes) -> tuple[int, dict[str, Any]]:
+    """Sends bytes as they are (http.client would refuse to write some of these requests)."""
+    with socket.create_connection(("127.0.0.1", server.port), timeout=30) as connection:
+        connection.sendall(data)
+        received = b""
+        while chunk := connection.recv(65536):
+            received += chunk
+    head, _, body = received.partition(b"\r\n\r\n")
+    return int(head.split()[1]), json.loads(body)
+
+
+def test_malformed_requests_get_4xx_in_the_one_error_shape(server: LocalServer) -> None:
+    host = f"Host: 127.0.0.1:{server.port}\r\n".encode()
+    for request_bytes, status, code in (
+        (b"GET /api/health HTTP/1.1\r\n" + host + b"Content-Length: abc\r\n\r\n", 400, "bad_content_length"),
+        (b"POST /api/search HTTP/1.1\r\n" + host + b"Content-Length: -1\r\n\r\n", 400, "bad_content_length"),
+        (b"TRACE /api/health HTTP/1.1\r\n" + host + b"\r\n", 405, "method_not_allowed"),
+        (b"BREW /api/health HTTP/1.1\r\n" + host + b"\r\n", 405, "method_not_allowed"),
+        (b"GET /api/assets/%0A HTTP/1.1\r\n" + host + b"Connection: close\r\n\r\n", 404, "not_found"),
+    ):
+        answered, body = _raw(server, request_bytes)
+        assert (answered, body["error"]["code"]) == (status, code), request_bytes
+    json_body = {"Content-Type": "application/json"}
+    for headers, payload, status, code in (
+        ({"Content-Type": "text/plain"}, b"query=launch", 415, "unsupported_media_type"),
+        (json_body, b"\xff\xfe{}", 400, "invalid_body"),
+        (json_body, b"[" * 100_000 + b"]" * 100_000, 400, "invalid_body"),
+        (json_body, b'{"query": "x",', 400, "invalid_body"),
+        (json_body, json.dumps({"query": "x", "filters": {"asset_ids": ["a"] * 101}}).encode(), 400, "invalid_request"),
+    ):
+        answered, _, raw_body = request(server, "POST", "/api/search", headers, payload)
+        assert (answered, json.loads(raw_body)["error"]["code"]) == (status, code), payload[:40]
+    assert type(server)._handler_class(server).disable_nagle_algorithm  # small answers are not held back
+
+
+def test_one_slow_request_does_not_hold_up_the_others(server: LocalServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    started, release, finished = threading.Event(), threading.Event(), threading.Event()
+    assert server.services is not None
+    search = server.services.search
+    original = search.search
+
+    def slow_search(query: Any) -> Any:
+        started.set()
+        release.wait(30)
+        return original(query)
+
+    monkeypatch.setattr(search, "search", slow_search)
+    slow = threading.Thread(
+        target=lambda: (request(server, "GET", "/api/search?query=budget&mode=keyword"), finished.set())
+    )
+    slow.start()
+    assert started.wait(30)
+    status, _, _ = request(server, "GET", "/api/health")  # answered while the search still waits
+    still_waiting = not finished.is_set()
+    release.set()
+    slow.join(30)
+    assert status == 200 and still_waiting and finished.is_set()

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import re
+import threading
 from functools import cache
 from http import HTTPStatus
 from typing import Any
@@ -50,13 +51,9 @@ def _cors() -> CORSConfig | None:
     return CORSConfig(allow_origin=origin, max_age=600) if origin else None
 
 
-app = APIGatewayRestResolver(enable_validation=True, cors=_cors())
-app.include_router(routes.router)
-
-
 def _request_id() -> str | None:
     try:
-        return app.current_event.request_context.request_id
+        return current_app().current_event.request_context.request_id
     except (AttributeError, KeyError, TypeError):
         return None
 
@@ -100,7 +97,7 @@ def _transient(error: TransientError) -> Response[str]:
 
 
 def _not_found(_: RouteNotFoundError) -> Response[str]:
-    event = app.current_event
+    event = current_app().current_event
     allowed = allowed_methods(event.path)
     if allowed:
         error = MethodNotAllowedError(
@@ -122,20 +119,41 @@ def _unexpected(error: Exception) -> Response[str]:
     )
 
 
-# Registered through the manager rather than as decorators: same effect, typed signature.
-app.exception_handler_manager.update_exception_handlers(
-    {
-        RequestValidationError: _invalid,
-        ApiError: _api_error,
-        AssetNotFoundError: _no_asset,
-        AssetBusyError: _busy,
-        SourceUnavailableError: _source_gone,
-        InvalidCursorError: _bad_cursor,
-        TransientError: _transient,
-        RouteNotFoundError: _not_found,
-        Exception: _unexpected,
-    }
-)
+def build_app() -> APIGatewayRestResolver:
+    """A resolver with every route and the error mapping. It keeps the request it is resolving on
+    itself, so one serves one request at a time: a Lambda environment has one thread; a server
+    with several takes one per thread (``current_app``)."""
+    resolver = APIGatewayRestResolver(enable_validation=True, cors=_cors())
+    resolver.include_router(routes.router)
+    # Registered through the manager rather than as decorators: same effect, typed signature.
+    resolver.exception_handler_manager.update_exception_handlers(
+        {
+            RequestValidationError: _invalid,
+            ApiError: _api_error,
+            AssetNotFoundError: _no_asset,
+            AssetBusyError: _busy,
+            SourceUnavailableError: _source_gone,
+            InvalidCursorError: _bad_cursor,
+            TransientError: _transient,
+            RouteNotFoundError: _not_found,
+            Exception: _unexpected,
+        }
+    )
+    return resolver
+
+
+_per_thread = threading.local()
+
+
+def current_app() -> APIGatewayRestResolver:
+    """This thread's resolver (built on first use)."""
+    resolver: APIGatewayRestResolver | None = getattr(_per_thread, "app", None)
+    if resolver is None:
+        resolver = _per_thread.app = build_app()
+    return resolver
+
+
+app = current_app()  # the importing thread's: Lambda's only one, and the OpenAPI document's source
 
 
 @cache

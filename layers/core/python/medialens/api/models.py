@@ -8,9 +8,9 @@ with links a browser can open instead of ``s3://`` URIs. A moment's own fields r
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from medialens.domain.assets import AssetStatus, MediaType
 from medialens.domain.moments import Modality
@@ -19,6 +19,9 @@ from medialens.domain.search import MAX_QUERY_CHARS, SearchMode
 MAX_PAGE_SIZE = 100
 # Pages are cut from the top of one ranking: SearchQuery serves at most this many hits a query.
 MAX_SEARCH_WINDOW = 100
+# Every list a request may carry is bounded: one request must not cost the others their turn.
+MAX_FILTER_VALUES = 100
+AssetId = Annotated[str, StringConstraints(min_length=1, max_length=128)]
 
 
 class ApiModel(BaseModel):
@@ -53,9 +56,15 @@ class ErrorResponse(ApiModel):
 
 
 class SearchFiltersBody(ApiModel):
-    media_types: list[MediaType] | None = Field(default=None, description="Only these media types (any of).")
-    modalities: list[Modality] | None = Field(default=None, description="Only these modalities (any of).")
-    asset_ids: list[str] | None = Field(default=None, description="Only moments of these assets (any of).")
+    media_types: list[MediaType] | None = Field(
+        default=None, max_length=MAX_FILTER_VALUES, description="Only these media types (any of)."
+    )
+    modalities: list[Modality] | None = Field(
+        default=None, max_length=MAX_FILTER_VALUES, description="Only these modalities (any of)."
+    )
+    asset_ids: list[AssetId] | None = Field(
+        default=None, max_length=MAX_FILTER_VALUES, description="Only moments of these assets (any of)."
+    )
 
 
 class SearchRequest(ApiModel):

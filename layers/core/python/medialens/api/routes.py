@@ -18,6 +18,7 @@ from medialens.api.errors import BadRequestError
 from medialens.api.keyframes import KeyframeThumbnails
 from medialens.api.links import links_for
 from medialens.api.models import (
+    MAX_FILTER_VALUES,
     MAX_PAGE_SIZE,
     AssetDetail,
     AssetPage,
@@ -100,9 +101,15 @@ def search_get(
         ),
     ],
     mode: Annotated[SearchMode, Query(description="keyword, semantic or hybrid.")] = SearchMode.HYBRID,
-    media_type: Annotated[list[MediaType] | None, Query(description="Only these media types.")] = None,
-    modality: Annotated[list[Modality] | None, Query(description="Only these modalities.")] = None,
-    asset_id: Annotated[list[str] | None, Query(description="Only moments of these assets.")] = None,
+    media_type: Annotated[
+        list[MediaType] | None, Query(max_length=MAX_FILTER_VALUES, description="Only these media types.")
+    ] = None,
+    modality: Annotated[
+        list[Modality] | None, Query(max_length=MAX_FILTER_VALUES, description="Only these modalities.")
+    ] = None,
+    asset_id: Annotated[
+        list[str] | None, Query(max_length=MAX_FILTER_VALUES, description="Only moments of these assets.")
+    ] = None,
     k: Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE, description="Hits per page.")] = 10,
     cursor: Annotated[str | None, Query(description="next_cursor of the previous page.")] = None,
 ) -> SearchPage:

@@ -9,7 +9,8 @@ from typing import Any
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from medialens.api.app import app
+from medialens.api.app import current_app
+from medialens.api.edge import refusal
 from medialens.observability import get_logger, get_metrics, get_tracer
 from medialens.services import get_services
 
@@ -33,4 +34,4 @@ if os.environ.get("AWS_LAMBDA_FUNCTION_NAME"):
 @metrics.log_metrics
 @tracer.capture_lambda_handler
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    return app.resolve(event, context)
+    return refusal(event) or current_app().resolve(event, context)

@@ -5,7 +5,6 @@ its proxy response becomes status, headers and body again."""
 from __future__ import annotations
 
 import base64
-import threading
 import time
 import uuid
 from dataclasses import dataclass
@@ -80,12 +79,11 @@ class ProxyResponse:
 
 
 class LocalApiGateway:
-    """Invokes the API handler one request at a time: Powertools' resolver keeps the current event
-    on itself, as in a Lambda execution environment."""
+    """Invokes the API handler for each request, concurrently: every server thread resolves with
+    its own resolver (``api.app.current_app``), as separate Lambda environments would."""
 
     def __init__(self, region: str) -> None:
         self.region = region
-        self._lock = threading.Lock()
 
     def request(
         self,
@@ -100,8 +98,7 @@ class LocalApiGateway:
         request_id = str(uuid.uuid4())
         event = api_gateway_event(method, path, query_string, headers, body, source_ip=source_ip, request_id=request_id)
         context = LocalLambdaContext(API_FUNCTION_NAME, API_TIMEOUT_S, region=self.region, aws_request_id=request_id)
-        with self._lock:
-            response: dict[str, Any] = api_handler(event, context)
+        response: dict[str, Any] = api_handler(event, context)
         payload = response.get("body") or ""
         data = base64.b64decode(payload) if response.get("isBase64Encoded") else payload.encode("utf-8")
         sent: set[str] = set()
