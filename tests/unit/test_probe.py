@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import shutil
+import struct
 import subprocess
 import sys
+import zlib
 from pathlib import Path
 
 import pytest
@@ -202,3 +204,23 @@ def test_expected_files_name_the_reasons(video_samples: Path) -> None:
     assert entry.reason_contains is not None and entry.reason_contains in caught.value.reason
     with pytest.raises(InvalidMediaError, match="not a media file"):
         probe_media(video_samples / entry.path)  # and the decoder would refuse it too
+
+
+def _png_header(width: int, height: int) -> bytes:
+    """A PNG that declares a canvas and holds one tiny compressed row: a decompression bomb's shape."""
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    header = struct.pack(">IIBBBBB", width, height, 16, 6, 0, 0, 0)  # 16-bit RGBA
+    return (
+        b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(b"\0" * 64)) + chunk(b"IEND", b"")
+    )
+
+
+@pytest.mark.parametrize("side", [16_000, 30_000])
+def test_an_image_declaring_a_huge_canvas_is_refused_before_it_is_decoded(tmp_path: Path, side: int) -> None:
+    bomb = tmp_path / "poster.png"
+    bomb.write_bytes(_png_header(side, side))
+    with pytest.raises(InvalidMediaError, match="image too large to analyse"):
+        probe_media(bomb)

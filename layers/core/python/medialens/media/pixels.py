@@ -59,6 +59,32 @@ def open_image(source: Path | str | bytes) -> Image.Image:
     return image
 
 
+def check_declared_size(source: Path | str, *, max_pixels: int | None = None) -> tuple[int, int]:
+    """The image's width and height as its header declares them, read without decoding a pixel;
+    ``InvalidMediaError`` when it is over ``max_pixels`` (default Pillow's bomb limit), so a
+    small file declaring a huge canvas is refused before anything allocates it."""
+    limit = max_pixels or Image.MAX_IMAGE_PIXELS or 0
+    name = Path(source).name
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # judged below, on the numbers
+            with Image.open(source) as image:
+                width, height = image.size
+    except Image.DecompressionBombError:  # over twice the limit: Pillow will not even say the size
+        raise InvalidMediaError(
+            f"image too large to analyse: {name} declares a canvas over twice {limit:,} pixels; "
+            "downscale it and upload it again"
+        ) from None
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, EOFError):
+        return 0, 0  # not readable as an image here: the decoders that follow say why
+    if limit and width * height > limit:
+        raise InvalidMediaError(
+            f"image too large to analyse: {name} is {width:,}x{height:,} = {width * height / 1e6:,.0f} megapixels; "
+            f"the limit is {limit / 1e6:,.0f} megapixels: downscale it and upload it again"
+        )
+    return width, height
+
+
 def upright(image: Image.Image) -> Image.Image:
     """The image as a viewer shows it: EXIF orientation applied, converted to RGB (alpha over white)."""
     turned = ImageOps.exif_transpose(image)

@@ -25,7 +25,7 @@ from pydantic import BaseModel, Field
 from medialens.domain.assets import MediaType
 from medialens.errors import InvalidMediaError
 from medialens.media.detection import SNIFF_BYTES, detect_media_type, looks_like_text
-from medialens.media.pixels import open_image
+from medialens.media.pixels import check_declared_size, open_image
 
 Verify = Literal["tail", "full", "none"]
 StreamKind = Literal["video", "audio", "subtitle", "data", "attachment", "unknown"]
@@ -33,6 +33,8 @@ StreamKind = Literal["video", "audio", "subtitle", "data", "attachment", "unknow
 # FFmpeg demuxers that read still images: a file they open is an image, not a one-frame video.
 _IMAGE_DEMUXERS = frozenset({"image2", "apng", "gif", "webp_pipe", "tiff_pipe"})
 # Seconds before the declared end where the tail check starts (after seeking to a keyframe).
+# 8K video is 33 megapixels a frame; a declared frame beyond this is refused before one is decoded.
+MAX_FRAME_PIXELS = 89_478_485  # Pillow's own bomb limit, so images and video share one bound
 TAIL_WINDOW_S = 3.0
 # Data may end a little before the declared duration (edit lists, the last frame's duration,
 # audio priming): a truncation is a shortfall beyond this many seconds or this share.
@@ -124,12 +126,19 @@ def probe_media(path: Path | str, *, verify: Verify = "tail") -> MediaInfo:
             + (f", although it is named .{detected.declared_extension}" if detected.declared_extension else "")
             + "; upload the audio, video or image file itself"
         )
+    if detected.media_type is MediaType.IMAGE:
+        check_declared_size(path)  # before FFmpeg decodes a frame of a canvas too large to hold
     try:
         container = av.open(str(path), metadata_errors="ignore")
     except av.error.FFmpegError as error:
         raise InvalidMediaError(_unopenable_reason(path, size, error)) from error
     with container:
         info = _describe(container, path, size, detected.mime_type, detected.declared_extension, detected.mislabelled)
+        if info.width and info.height and info.width * info.height > MAX_FRAME_PIXELS:
+            raise InvalidMediaError(
+                f"frames too large to analyse: {name} is {info.width:,}x{info.height:,}; the limit is "
+                f"{MAX_FRAME_PIXELS / 1e6:,.0f} megapixels a frame: downscale it and upload it again"
+            )
         _check_first_frame(container, info)
         if info.media_type is MediaType.IMAGE:
             _check_image(path)
