@@ -56,3 +56,38 @@ def test_ingest_then_search_then_status_in_separate_processes(
     again = medialens("ingest", str(batch), "--wait", "--json")  # unchanged files: same assets, no new work
     assert {r["asset_id"] for r in json.loads(again.stdout)["results"]} == {a["asset_id"] for a in report["assets"]}
     assert len(json.loads(medialens("status", "--json").stdout)["assets"]) == 3
+
+
+def test_a_runner_started_for_pending_work_waits_for_one_that_is_exiting(
+    corpus: tuple[Path, dict[str, Any]], tmp_path: Path
+) -> None:
+    """`ingest` without --wait spawns a runner; if the previous one still holds the lock on its way
+    out, the new one must wait for it, not exit and leave the upload unadmitted."""
+    from medialens.local.runtime import runner_lock
+    from medialens.local.uploads import plan_uploads, upload
+    from medialens.local.wiring import local_services
+    from medialens.settings import get_settings
+
+    folder, _ = corpus
+    get_settings.cache_clear()
+    settings = get_settings()
+    plan, _ = plan_uploads([folder / "meeting-notes.txt"], settings.drop_prefix)
+    (uploaded,) = upload(local_services(settings), plan)
+
+    stalled = medialens("status")  # nothing runs: status says so
+    assert "1 uploads are not admitted yet" in stalled.stderr and "no runner is processing them" in stalled.stderr
+    report = json.loads(medialens("status", "--json").stdout)["summary"]
+    assert report["uploads_not_admitted"] == 1 and report["waiting_without_runner"] == 1
+
+    previous = runner_lock(settings)
+    previous.acquire()  # a runner finishing up
+    runner = subprocess.Popen([CLI, "worker", "--until-idle"], env=dict(os.environ))
+    try:
+        assert runner.wait(timeout=3) is None
+    except subprocess.TimeoutExpired:
+        pass  # still waiting for the lock, as it should
+    finally:
+        previous.release()
+    assert runner.wait(timeout=240) == 0
+    (asset,) = json.loads(medialens("status", "--json").stdout)["assets"]
+    assert asset["asset_id"] == uploaded.asset_id and asset["status"] == "SUCCEEDED"

@@ -4,6 +4,9 @@ the heavy worker loop, SQLite, LanceDB and the packaged embedding model: the who
 from __future__ import annotations
 
 import dataclasses
+import os
+import subprocess
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -198,6 +201,16 @@ def test_unfinished_assets_resume_after_a_crash(
     stuck = first.services.registry.get(asset_id)
     assert stuck is not None and stuck.status is AssetStatus.RUNNING
     first.stop()
+    # With no runner alive the stuck asset is flagged, not left to look busy.
+    status = subprocess.run(
+        [str(Path(sys.executable).with_name("medialens")), "status"],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "COLUMNS": "300"},  # one line per asset: the note is not wrapped
+        timeout=120,
+        check=False,
+    )
+    assert "no runner is processing this" in status.stdout and "no runner is processing them" in status.stderr
 
     second = start_runtime()
     assets = second.wait_for([asset_id], timeout_s=120)

@@ -24,7 +24,7 @@ from medialens.domain.assets import Asset, AssetStatus, MediaType
 from medialens.domain.moments import Modality
 from medialens.domain.search import SearchFilters, SearchMode, SearchQuery
 from medialens.local.uploads import Skipped, plan_uploads, upload
-from medialens.local.wiring import local_services
+from medialens.local.wiring import drop_outbox, local_services
 from medialens.ml.store.store import ModelStore
 from medialens.reporting import asset_row, summary
 from medialens.services import Services
@@ -45,6 +45,12 @@ STATUS_STYLE = {"SUCCEEDED": "green", "FAILED": "red", "RUNNING": "yellow", "QUE
 def _settings() -> Settings:
     get_settings.cache_clear()
     return get_settings()
+
+
+def _runner_active(settings: Settings) -> bool:
+    from medialens.local.runtime import runner_active  # the runtime module: only when asked
+
+    return runner_active(settings)
 
 
 def _emulated(settings: Settings) -> bool:
@@ -278,8 +284,17 @@ def status(
         print(json.dumps(row, indent=None if as_json else 2))
         return
     assets = services.registry.iter_all(status=only)
+    waiting = [a for a in assets if not a.status.terminal]
+    embedded = settings.profile is Profile.EMBEDDED
+    unadmitted = drop_outbox(settings).pending_count() if embedded else 0
+    # Embedded, work only moves while a runner holds the lock: say so when none does.
+    stalled = bool(waiting or unadmitted) and embedded and not _runner_active(settings)
     if as_json:
-        print(json.dumps({"assets": [asset_row(a) for a in assets], "summary": summary(assets)}))
+        report = summary(assets) | {
+            "uploads_not_admitted": unadmitted,
+            "waiting_without_runner": len(waiting) + unadmitted if stalled else 0,
+        }
+        print(json.dumps({"assets": [asset_row(a) for a in assets], "summary": report}))
         return
     table = Table(title=f"{len(assets)} assets in {settings.home}" if settings.profile is Profile.EMBEDDED else None)
     for column in ("asset", "source", "type", "status", "moments", "seconds", "reason / stage"):
@@ -287,6 +302,8 @@ def status(
     for asset in assets:
         style = STATUS_STYLE.get(asset.status.value, "white")
         note = asset.error_reason if asset.status is AssetStatus.FAILED else (asset.stage or "")
+        if stalled and not asset.status.terminal:
+            note = f"{note + ': ' if note else ''}no runner is processing this"
         table.add_row(
             asset.asset_id,
             asset.source.key,
@@ -297,6 +314,13 @@ def status(
             note or "",
         )
     console.print(table)
+    if unadmitted:
+        err_console.print(f"{unadmitted} uploads are not admitted yet")
+    if stalled:
+        err_console.print(
+            f"[yellow]{len(waiting) + unadmitted} uploads and assets are waiting and no runner is processing "
+            "them: run [bold]medialens worker --until-idle[/] (or [bold]medialens serve[/])"
+        )
     metrics = summary(assets)
     console.print(
         "by status: "
@@ -311,14 +335,20 @@ def worker(
     light_workers: Annotated[int, typer.Option(min=1, help="Concurrent light-step pollers.")] = 2,
 ) -> None:
     """Run the pipeline's workers (and, in the embedded profile, its orchestration)."""
-    from medialens.local.runtime import LocalRuntime, RuntimeBusyError
+    from medialens.local.runtime import LocalRuntime, RuntimeBusyError, work_pending
 
     settings = _settings()
-    try:
-        runtime = LocalRuntime(settings, light_workers=light_workers).start()
-    except RuntimeBusyError as error:
-        err_console.print(f"[yellow]{error}[/]")
-        raise typer.Exit(0) from error
+    while True:
+        try:
+            runtime = LocalRuntime(settings, light_workers=light_workers).start()
+            break
+        except RuntimeBusyError as error:
+            # The runner holding the lock may be on its way out (it found nothing to do a moment
+            # ago): a runner started for pending work waits for it rather than leave the work.
+            if not until_idle or not work_pending(local_services(settings), drop_outbox(settings)):
+                err_console.print(f"[yellow]{error}[/]")
+                raise typer.Exit(0) from error
+            time.sleep(1.0)
     try:
         if until_idle:
             runtime.wait_until_idle()

@@ -44,6 +44,31 @@ class RuntimeBusyError(RuntimeError):
     """Another process already runs the embedded pipeline for this MEDIALENS_HOME."""
 
 
+def runner_lock(settings: Settings) -> FileLock:
+    """The lock the one embedded runner per MEDIALENS_HOME holds."""
+    settings.home.mkdir(parents=True, exist_ok=True)
+    return FileLock(str(settings.home / "runner.lock"))
+
+
+def runner_active(settings: Settings) -> bool:
+    """Whether a process (another than this one) runs the embedded pipeline for this home now."""
+    lock = runner_lock(settings)
+    try:
+        lock.acquire(timeout=0)
+    except Timeout:
+        return True
+    lock.release()
+    return False
+
+
+def work_pending(services: Services, outbox: DropNotifications) -> bool:
+    """Uploads not yet admitted, or assets not yet finished: what a runner is needed for."""
+    if outbox.pending_count():
+        return True
+    registry = services.registry
+    return any(registry.list_assets(status=s, limit=1)[0] for s in (AssetStatus.QUEUED, AssetStatus.RUNNING))
+
+
 def configure_local_process(settings: Settings) -> None:
     """Logs to a file instead of the terminal; no X-Ray or EMF stdout locally."""
     logs = settings.home / "logs"
@@ -136,8 +161,7 @@ class LocalRuntime:
         self.stop()
 
     def _acquire_lock(self) -> None:
-        self.base_settings.home.mkdir(parents=True, exist_ok=True)
-        lock = FileLock(str(self.base_settings.home / "runner.lock"))
+        lock = runner_lock(self.base_settings)
         try:
             lock.acquire(timeout=0)
         except Timeout as error:
