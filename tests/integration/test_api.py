@@ -587,6 +587,8 @@ def test_unknown_route_is_404_and_wrong_method_405(services: Services) -> None:
     assert_error(answer, 405, "method_not_allowed")
     assert answer.headers["Allow"] == "DELETE, GET"
     assert call("PATCH", "/search").headers["Allow"] == "GET, POST"
+    # An id with characters no route accepts is an asset that does not exist, not a wrong method.
+    assert_error(call("GET", '/assets/a"b'), 404, "not_found")
 
 
 def test_unexpected_errors_are_500_without_internals(services: Services, monkeypatch: pytest.MonkeyPatch) -> None:

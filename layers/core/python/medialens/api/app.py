@@ -99,7 +99,9 @@ def _transient(error: TransientError) -> Response[str]:
 def _not_found(_: RouteNotFoundError) -> Response[str]:
     event = current_app().current_event
     allowed = allowed_methods(event.path)
-    if allowed:
+    # A path the documented routes accept with another method is a 405; one whose parameter holds
+    # characters the resolver's routes do not (an id no asset has) is simply not found.
+    if allowed and event.http_method not in allowed:
         error = MethodNotAllowedError(
             f"{event.http_method} is not allowed on {event.path}", headers={"Allow": ", ".join(allowed)}
         )

@@ -21,6 +21,7 @@ from medialens.api.models import (
     MAX_FILTER_VALUES,
     MAX_PAGE_SIZE,
     AssetDetail,
+    AssetId,
     AssetPage,
     DeleteResult,
     ErrorDetail,
@@ -108,7 +109,7 @@ def search_get(
         list[Modality] | None, Query(max_length=MAX_FILTER_VALUES, description="Only these modalities.")
     ] = None,
     asset_id: Annotated[
-        list[str] | None, Query(max_length=MAX_FILTER_VALUES, description="Only moments of these assets.")
+        list[AssetId] | None, Query(max_length=MAX_FILTER_VALUES, description="Only moments of these assets.")
     ] = None,
     k: Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE, description="Hits per page.")] = 10,
     cursor: Annotated[str | None, Query(description="next_cursor of the previous page.")] = None,
