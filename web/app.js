@@ -228,18 +228,20 @@ function assetRow(asset) {
   const remove = element("button", { type: "button", class: "small danger", disabled: !terminal, "aria-label": `Delete ${asset.file_name}`, text: "Delete" });
   reprocess.addEventListener("click", () => assetAction(asset, "reprocess"));
   remove.addEventListener("click", () => assetAction(asset, "delete"));
-  const note = asset.status === "FAILED" ? asset.error_reason || asset.error_code || "failed" : asset.stage || "";
+  const failed = asset.status === "FAILED";
+  const note = failed ? asset.error_reason || asset.error_code || "failed" : asset.stalled || asset.stage || "";
+  const noteClass = failed ? "reason" : asset.stalled ? "stalled" : "stage";
   const file = asset.media_url
     ? element("a", { href: asset.media_url, target: "_blank", rel: "noopener", text: asset.file_name })
     : element("span", { text: asset.file_name });
   return element(
     "tr",
-    { "data-asset-id": asset.asset_id, "data-status": asset.status },
+    { "data-asset-id": asset.asset_id, "data-status": asset.status, ...(asset.stalled ? { "data-stalled": "" } : {}) },
     element("td", { class: "file-cell", title: asset.source }, file),
     element("td", {}, asset.media_type ? badge(asset.media_type) : "–"),
     element("td", {}, statusBadge(asset.status)),
     element("td", { class: "num", text: String(asset.moment_count) }),
-    element("td", { class: asset.status === "FAILED" ? "reason" : "stage", text: note }),
+    element("td", { class: noteClass, text: note }),
     element("td", { class: "actions" }, reprocess, remove),
   );
 }
@@ -262,8 +264,10 @@ async function loadAssets(more = false, notice = "") {
     const all = [...document.querySelectorAll("#assets tbody tr")];
     const counts = {};
     all.forEach((row) => (counts[row.dataset.status] = (counts[row.dataset.status] || 0) + 1));
+    const stalled = all.filter((row) => row.dataset.stalled !== undefined).length;
     const summary = all.length
-      ? `${all.length} asset${all.length === 1 ? "" : "s"}: ${Object.entries(counts).map(([s, n]) => `${n} ${s.toLowerCase()}`).join(", ")}.`
+      ? `${all.length} asset${all.length === 1 ? "" : "s"}: ${Object.entries(counts).map(([s, n]) => `${n} ${s.toLowerCase()}`).join(", ")}.` +
+        (stalled ? ` ${stalled} waiting and not moving: see their rows.` : "")
       : "No assets yet. Ingest files with `medialens ingest <folder>`.";
     status.textContent = notice ? `${notice} ${summary}` : summary;
     schedulePoll(all.some((row) => row.dataset.status === "QUEUED" || row.dataset.status === "RUNNING"));

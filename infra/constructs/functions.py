@@ -119,6 +119,9 @@ class Functions(Construct):
             )
         )
         shared.drop.grant_read(self.ingest)
+        # A removed or superseded revision takes its derived files and moments with it.
+        shared.artifacts.grant_read(self.ingest)
+        shared.artifacts.grant_delete(self.ingest)
         shared.assets.grant_read_write_data(self.ingest)
         shared.state_machine.grant_start_execution(self.ingest)
 
@@ -172,7 +175,7 @@ class Functions(Construct):
         shared.assets.grant_read_write_data(self.api)
         shared.state_machine.grant_start_execution(self.api)  # reprocess
 
-        shared.search.grant(self, [self.light.role, self.api.role])  # type: ignore[list-item]
+        shared.search.grant(self, [self.ingest.role, self.light.role, self.api.role])  # type: ignore[list-item]
 
     @property
     def all(self) -> Mapping[str, lambda_.Function]:

@@ -10,7 +10,7 @@ from constructs import Construct
 
 from infra.config import EnvironmentConfig
 from infra.constructs.api import SearchApi
-from infra.constructs.events import DropEvents
+from infra.constructs.events import AdmissionEvents
 from infra.constructs.functions import Functions, SharedResources
 from infra.constructs.observability import Observability
 from infra.constructs.queues import Queues
@@ -42,8 +42,10 @@ class PipelineStack(cdk.Stack):
         )
         self.observability = Observability(self, "Observability", config=config)
         self.queues = Queues(self, "Queues", config=config)
-        self.events = DropEvents(self, "DropEvents", drop=drop, queues=self.queues)
         self.workflow = Workflow(self, "Workflow", config=config, queues=self.queues, artifacts=artifacts)
+        self.events = AdmissionEvents(
+            self, "AdmissionEvents", drop=drop, queues=self.queues, state_machine=self.workflow.state_machine
+        )
         shared = SharedResources(
             drop=drop,
             artifacts=artifacts,

@@ -57,15 +57,25 @@ def test_ingest_then_search_then_status_in_separate_processes(
     assert {r["asset_id"] for r in json.loads(again.stdout)["results"]} == {a["asset_id"] for a in report["assets"]}
     assert len(json.loads(medialens("status", "--json").stdout)["assets"]) == 3
 
+    # Removed from the drop bucket (by asset id or by key): gone from status and from search.
+    handbook = next(a for a in report["assets"] if a["source"].endswith("employee-handbook.pdf"))
+    faq = next(a for a in report["assets"] if a["source"].endswith("product-faq.html"))
+    remove = medialens("remove", handbook["asset_id"], faq["source"].split("/", 3)[3], "no-such-file", "--wait")
+    assert remove.returncode == 2 and "no asset or drop-bucket object" in remove.stderr, remove.stderr
+    assert "removed 2 objects" in remove.stderr
+    left = json.loads(medialens("status", "--json").stdout)["assets"]
+    assert [a["status"] for a in left] == ["FAILED"]
+    search = medialens("search", "how many vacation days do employees get", "--json")
+    assert json.loads(search.stdout)["hits"] == []
+
 
 def test_a_runner_started_for_pending_work_waits_for_one_that_is_exiting(
     corpus: tuple[Path, dict[str, Any]], tmp_path: Path
 ) -> None:
     """`ingest` without --wait spawns a runner; if the previous one still holds the lock on its way
     out, the new one must wait for it, not exit and leave the upload unadmitted."""
-    from medialens.local.runtime import runner_lock
     from medialens.local.uploads import plan_uploads, upload
-    from medialens.local.wiring import local_services
+    from medialens.local.wiring import local_services, runner_lock
     from medialens.settings import get_settings
 
     folder, _ = corpus

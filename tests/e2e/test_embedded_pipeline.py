@@ -175,7 +175,7 @@ def test_uploads_made_while_no_pipeline_runs_are_picked_up_later(
 
     folder, _ = corpus
     notifications = DropNotifications(settings.home / "notifications.sqlite3")
-    offline = Services(settings, on_drop_object_created=notifications.record)
+    offline = Services(settings, drop_notifier=notifications)
     plan, _ = plan_uploads([folder / "product-faq.html"], settings.drop_prefix)
     uploaded = upload(offline, plan)
     assert notifications.pending_count() == 1
@@ -262,3 +262,38 @@ def test_objects_in_the_drop_bucket_that_nothing_recorded_are_admitted_and_delet
     second = start_runtime()
     assert second.wait_until_idle(timeout_s=30)
     assert second.services is not None and second.services.registry.get(asset_id) is None
+
+
+def _keyword(runtime: LocalRuntime, query: str) -> list[Any]:
+    assert runtime.services is not None
+    return runtime.services.search.search(SearchQuery(text=query, k=5, mode=SearchMode.KEYWORD)).hits
+
+
+def test_a_new_revision_supersedes_the_old_and_a_removed_object_leaves_the_index(
+    start_runtime: Callable[..., LocalRuntime], tmp_path: Path
+) -> None:
+    runtime = start_runtime()
+    assert runtime.services is not None
+    registry, blobs = runtime.services.registry, runtime.services.blobs
+    notes = tmp_path / "notes.txt"
+    notes.write_text("The quarterly budget review moved to the aquarium on Thursday.\n")
+    (first,), _ = ingest_and_wait(runtime, [notes])
+    assert any(hit.asset_id == first.asset_id for hit in _keyword(runtime, "aquarium"))
+
+    # The same key, new content: a new asset, and once it has succeeded the old one is gone.
+    notes.write_text("The quarterly budget review moved to the planetarium on Friday.\n")
+    (second,), assets = ingest_and_wait(runtime, [notes])
+    assert second.key == first.key and second.asset_id != first.asset_id
+    assert assets[second.asset_id].status is AssetStatus.SUCCEEDED
+    assert registry.get(first.asset_id) is None
+    assert list(blobs.list_keys(runtime.services.artifact_uri(first.asset_id) + "/")) == []
+    assert _keyword(runtime, "aquarium") == []
+    assert [hit.asset_id for hit in _keyword(runtime, "planetarium")] == [second.asset_id]
+    assert any(e.kind == "superseded" and first.asset_id in e.detail for e in registry.events(second.asset_id))
+
+    # Removed from the drop bucket: the asset, its moments and its artifacts go.
+    blobs.delete(f"s3://{runtime.settings.drop_bucket}/{second.key}")
+    assert runtime.wait_until_idle(timeout_s=60)
+    assert registry.get(second.asset_id) is None and registry.by_source(runtime.settings.drop_bucket, second.key) == []
+    assert _keyword(runtime, "planetarium") == []
+    assert list(blobs.list_keys(runtime.services.artifact_uri(second.asset_id) + "/")) == []

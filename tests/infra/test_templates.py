@@ -170,17 +170,26 @@ def test_light_queue_visibility_covers_six_function_timeouts(env: Synthesized) -
     )
 
 
-def test_s3_object_created_under_incoming_goes_to_the_ingest_queue(env: Synthesized) -> None:
-    _, rule = _one(env.resources("AWS::Events::Rule"))
-    props = rule["Properties"]
-    pattern = props["EventPattern"]
-    assert pattern["source"] == ["aws.s3"] and pattern["detail-type"] == ["Object Created"]
-    assert pattern["detail"]["object"]["key"] == [{"prefix": Settings.model_fields["drop_prefix"].default}]
-    assert "drop" in json.dumps(pattern["detail"]["bucket"]["name"])
-    target = props["Targets"][0]
-    ingest_queue = target["Arn"]["Fn::GetAtt"][0]
-    assert ingest_queue.startswith("QueuesIngest") and "DeadLetter" not in ingest_queue
-    assert target["DeadLetterConfig"]["Arn"]["Fn::GetAtt"][0].startswith("QueuesIngestDeadLetter")
+def test_admission_events_go_to_the_ingest_queue(env: Synthesized) -> None:
+    rules = {
+        r["Properties"]["EventPattern"]["source"][0]: r["Properties"]
+        for r in env.resources("AWS::Events::Rule").values()
+    }
+    assert set(rules) == {"aws.s3", "aws.states"}
+    drop = rules["aws.s3"]["EventPattern"]
+    assert drop["detail-type"] == ["Object Created", "Object Deleted"]
+    assert drop["detail"]["object"]["key"] == [{"prefix": Settings.model_fields["drop_prefix"].default}]
+    assert "drop" in json.dumps(drop["detail"]["bucket"]["name"])
+    # Executions that ended without success, of this state machine only.
+    ended = rules["aws.states"]["EventPattern"]
+    assert ended["detail-type"] == ["Step Functions Execution Status Change"]
+    assert ended["detail"]["status"] == ["FAILED", "TIMED_OUT", "ABORTED"]
+    assert ended["detail"]["stateMachineArn"] == [{"Ref": _one(env.resources("AWS::StepFunctions::StateMachine"))[0]}]
+    for props in rules.values():
+        target = props["Targets"][0]
+        ingest_queue = target["Arn"]["Fn::GetAtt"][0]
+        assert ingest_queue.startswith("QueuesIngest") and "DeadLetter" not in ingest_queue
+        assert target["DeadLetterConfig"]["Arn"]["Fn::GetAtt"][0].startswith("QueuesIngestDeadLetter")
 
 
 # --- functions -------------------------------------------------------------------------------
@@ -273,6 +282,14 @@ def test_workers_and_dlq_handler_can_answer_tasks(env: Synthesized) -> None:
     assert "states:StartExecution" in _actions(_statements(env, ingest_role))
 
 
+def test_ingest_may_remove_what_a_removed_revision_left(env: Synthesized) -> None:
+    role = _functions(env)["ingest"][1]["Role"]["Fn::GetAtt"][0]
+    statements = _statements(env, role)
+    deletes = [s for s in statements if "s3:DeleteObject" in json.dumps(s["Action"])]
+    assert deletes and all("artifacts" in json.dumps(s["Resource"]) for s in deletes)
+    assert any(("es:ESHttp" in json.dumps(s["Action"])) or ("aoss:" in json.dumps(s["Action"])) for s in statements)
+
+
 def test_dlq_handler_may_archive_to_the_artifacts_bucket(env: Synthesized) -> None:
     role = _functions(env)["dlq"][1]["Role"]["Fn::GetAtt"][0]
     puts = [s for s in _statements(env, role) if "s3:PutObject" in json.dumps(s["Action"])]
@@ -289,6 +306,8 @@ def test_state_machine_logs_everything_traces_and_fills_every_placeholder(env: S
     assert props["LoggingConfiguration"]["Level"] == "ALL"
     assert props["TracingConfiguration"] == {"Enabled": True}
     assert set(props["DefinitionSubstitutions"]) == asl.placeholders()
+    # No execution outlives the timeout the stall check assumes.
+    assert json.loads(asl.asl_path().read_text())["TimeoutSeconds"] == asl.WORKFLOW_TIMEOUT_S
     # Each queue placeholder is that queue's URL (Ref).
     for name, value in props["DefinitionSubstitutions"].items():
         if name.endswith("QueueUrl"):

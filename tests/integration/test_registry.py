@@ -134,3 +134,15 @@ def test_delete_removes_asset_and_events(registry: AssetRegistry) -> None:
     assert registry.get("a0001") is None
     assert registry.events("a0001") == []
     assert not registry.delete("a0001")
+
+
+def test_the_revisions_of_one_key_are_found_together(registry: AssetRegistry) -> None:
+    for n, key in ((1, "incoming/a.txt"), (2, "incoming/b.txt"), (3, "incoming/a.txt")):
+        asset = _asset(n)
+        asset.source.key = key
+        registry.create_if_absent(asset)
+    assert [a.asset_id for a in registry.by_source("drop", "incoming/a.txt")] == ["a0001", "a0003"]
+    assert registry.by_source("drop", "incoming/none.txt") == []
+    assert registry.by_source("other", "incoming/a.txt") == []
+    registry.delete("a0001")
+    assert [a.asset_id for a in registry.by_source("drop", "incoming/a.txt")] == ["a0003"]

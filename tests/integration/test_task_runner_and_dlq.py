@@ -16,7 +16,7 @@ from medialens.domain.steps import StepMessage, StepName
 from medialens.handlers import dlq
 from medialens.ids import asset_id_for, execution_name_for
 from medialens.local.lambda_context import LocalLambdaContext
-from medialens.local.notifications import object_created_event
+from medialens.local.notifications import object_event
 from medialens.services import Services, set_services
 from medialens.settings import Settings
 from medialens.worker.tasks import TaskRunner
@@ -33,7 +33,8 @@ def services(settings: Settings) -> Iterator[Services]:
 
 
 def _asset(services: Services, key: str = "incoming/a.txt") -> Asset:
-    source = SourceObject(bucket="medialens-drop", key=key, etag="e1", size=3)
+    stored = services.blobs.put_bytes(f"s3://medialens-drop/{key}", b"abc")
+    source = SourceObject(bucket=stored.bucket, key=key, etag=stored.etag, size=stored.size)
     asset_id = asset_id_for(source.bucket, source.key, source.etag)
     asset = Asset(asset_id=asset_id, source=source, pipeline_version="1", execution_name=execution_name_for(asset_id))
     return services.registry.create_if_absent(asset)[0]
@@ -64,6 +65,19 @@ def test_a_step_is_timed_published_and_its_late_answer_dropped(
     assert emf[0]["stage"] == "finalize" and emf[0]["StageLatency"][0] >= 0
     directive = emf[0]["_aws"]["CloudWatchMetrics"][0]
     assert directive["Namespace"] == "medialens" and "stage" in directive["Dimensions"][0]
+
+
+def test_a_terminal_step_that_retires_its_asset_still_answers(services: Services) -> None:
+    """The object was removed while it was analysed: finalize removes the asset, and the runner,
+    finding no asset to time, still answers the workflow."""
+    asset = _asset(services)
+    services.blobs.delete(asset.source.uri)
+    answered: list[object] = []
+    runner = TaskRunner(services)
+    runner.answer.success = lambda token, outcome: answered.append(outcome)  # type: ignore[method-assign]
+    runner.run(_message(asset, StepName.FINALIZE, {"indexed": {"indexed": 2}}))
+    assert services.registry.get(asset.asset_id) is None
+    assert answered and getattr(answered[0], "status", None) == "SUCCEEDED"
 
 
 def test_no_metrics_are_printed_when_metrics_are_off(
@@ -118,7 +132,7 @@ def test_a_dead_lettered_upload_still_shows_as_a_failed_asset(services: Services
     services.blobs.put_bytes("s3://medialens-drop/incoming/report.pdf", b"%PDF-1.7 ...")
     info = services.blobs.head("s3://medialens-drop/incoming/report.pdf")
     assert isinstance(info, ObjectInfo)
-    body = json.dumps(object_created_event(info, "us-east-1"))
+    body = json.dumps(object_event(info, "us-east-1"))
     dlq.handler(_dlq_event(body, "medialens-ingest-dlq"), LocalLambdaContext("dlq", 30))
     (failed,) = services.registry.iter_all()
     assert failed.status is AssetStatus.FAILED and failed.source.key == "incoming/report.pdf"

@@ -7,7 +7,7 @@ left out), so a function-local import cannot hide a cycle. The layers, lowest fi
     errors, ids, settings, aws, observability
     media, adapters              decoding and signal work; storage, registry and index backends
     ml                           model runtimes (may import media, never the reverse)
-    pipeline, services, search, admission, operations, orchestration, reporting
+    pipeline, services, search, admission, revisions, operations, orchestration, reporting
     handlers, worker, api        what Lambda and the container deploy
     local, cli                   the embedded runtime and the command line (never deployed)
 
@@ -35,7 +35,7 @@ LAYERS: tuple[frozenset[str], ...] = (
     frozenset({"errors", "ids", "settings", "aws", "observability"}),
     frozenset({"media", "adapters"}),
     frozenset({"ml"}),
-    frozenset({"pipeline", "services", "search", "admission", "operations", "orchestration", "reporting"}),
+    frozenset({"pipeline", "services", "search", "admission", "revisions", "operations", "orchestration", "reporting"}),
     frozenset({"handlers", "worker", "api"}),
     frozenset({"local", "cli"}),
 )

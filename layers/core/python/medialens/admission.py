@@ -1,8 +1,14 @@
-"""Admission: an "Object Created" event becomes one asset and one execution.
+"""Admission: the events that change what the drop bucket holds, and those that say a workflow
+ended without recording its outcome.
 
-The asset id comes from bucket, key and revision, and the execution is named by asset id and
-pipeline version, so a duplicate S3 event, a redelivered SQS message or a re-run ingest can
-never start a second analysis of the same object revision.
+- "Object Created" becomes one asset and one execution. The asset id comes from bucket, key and
+  revision, and the execution is named by asset id and pipeline version, so a duplicate S3
+  event, a redelivered SQS message or a re-run ingest can never start a second analysis of the
+  same object revision.
+- "Object Deleted" removes the key's assets that are no longer its current revision, with their
+  moments and artifacts (``revisions``).
+- A Step Functions execution that FAILED, TIMED_OUT or was ABORTED marks its asset FAILED when
+  the workflow's own MarkFailed step did not (an execution-level timeout skips every Catch).
 """
 
 from __future__ import annotations
@@ -22,7 +28,9 @@ from medialens.domain.assets import Asset, AuditEvent, SourceObject
 from medialens.domain.steps import AssetRef, ExecutionInput
 from medialens.ids import asset_id_for, execution_name_for
 from medialens.observability import get_logger
+from medialens.revisions import remove_object, settle_revisions
 from medialens.services import Services
+from medialens.settings import Settings
 
 logger = get_logger("medialens-ingest")
 
@@ -33,6 +41,8 @@ class Admission(StrEnum):
     DUPLICATE = "duplicate"  # known asset already finished: nothing to do
     IGNORED = "ignored"  # not an object under the drop prefix (a folder marker, another prefix)
     GONE = "gone"  # the object was deleted before admission
+    REMOVED = "removed"  # an object was deleted: its assets went with it
+    WORKFLOW_ENDED = "workflow-ended"  # an execution ended badly: its asset was marked FAILED
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,46 +54,146 @@ class ObjectCreated:
     version_id: str | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class ObjectRemoved:
+    bucket: str
+    key: str
+
+
+@dataclass(frozen=True, slots=True)
+class ExecutionEnded:
+    execution_name: str
+    status: str  # FAILED, TIMED_OUT or ABORTED
+    asset_id: str | None
+    error: str | None = None
+    cause: str | None = None
+
+
+AdmissionEvent = ObjectCreated | ObjectRemoved | ExecutionEnded
+
+DROP_EVENT_TYPES = ("Object Created", "Object Deleted")
+EXECUTION_STATUS_CHANGE = "Step Functions Execution Status Change"
+FAILED_EXECUTION_STATES = ("FAILED", "TIMED_OUT", "ABORTED")
+
+
+def drop_event_pattern(settings: Settings) -> dict[str, Any]:
+    """The EventBridge rule that brings the drop bucket's changes to the ingest queue (CDK and the
+    local provisioning declare the same rule)."""
+    return {
+        "source": ["aws.s3"],
+        "detail-type": list(DROP_EVENT_TYPES),
+        "detail": {"bucket": {"name": [settings.drop_bucket]}, "object": {"key": [{"prefix": settings.drop_prefix}]}},
+    }
+
+
+def execution_end_pattern(state_machine_arn: str) -> dict[str, Any]:
+    """The EventBridge rule for executions that ended without success."""
+    return {
+        "source": ["aws.states"],
+        "detail-type": [EXECUTION_STATUS_CHANGE],
+        "detail": {"stateMachineArn": [state_machine_arn], "status": list(FAILED_EXECUTION_STATES)},
+    }
+
+
 def _version(version_id: str | None) -> str | None:
     return None if version_id in (None, "null") else version_id  # "null": an unversioned bucket
 
 
-def parse_object_created(body: str) -> list[ObjectCreated]:
-    """EventBridge "Object Created" events and classic S3 notifications (keys URL-encoded), read
-    with Powertools' parser models; ``ValueError`` (pydantic's ValidationError is one) for
-    anything else."""
+def _asset_of_execution(detail: dict[str, Any]) -> str | None:
+    """The asset an execution analysed: from its input, else from its name (which starts with it)."""
+    try:
+        return ExecutionInput.model_validate_json(detail.get("input") or "").asset.asset_id
+    except ValueError:
+        name = str(detail.get("name") or "")
+        return name.split("-p", 1)[0] or None
+
+
+def _classic_records(event: dict[str, Any]) -> list[AdmissionEvent]:
+    events: list[AdmissionEvent] = []
+    for record in S3Model.model_validate(event).Records:
+        obj = record.s3.object
+        if obj is None:
+            continue
+        key, version = unquote_plus(obj.key), _version(obj.versionId)
+        if record.eventName.startswith("ObjectCreated"):
+            size = None if obj.size is None else int(obj.size)
+            events.append(ObjectCreated(record.s3.bucket.name, key, size, obj.eTag, version))
+        elif record.eventName.startswith("ObjectRemoved"):
+            events.append(ObjectRemoved(record.s3.bucket.name, key))
+    return events
+
+
+def parse_events(body: str) -> list[AdmissionEvent]:
+    """EventBridge "Object Created"/"Object Deleted" and classic S3 notifications (keys
+    URL-encoded), read with Powertools' parser models, and Step Functions status changes;
+    ``ValueError`` (pydantic's ValidationError is one) for anything else."""
     event: dict[str, Any] = json.loads(body)
     if event.get("Event") == "s3:TestEvent":  # S3's check that a notification target works
         return []
-    if event.get("source") == "aws.s3" and event.get("detail-type") == "Object Created":
+    kind = event.get("detail-type")
+    if event.get("source") == "aws.s3" and kind in DROP_EVENT_TYPES:
         detail = S3EventNotificationEventBridgeModel.model_validate(event).detail
         obj = detail.object
+        if kind == "Object Deleted":
+            return [ObjectRemoved(detail.bucket.name, obj.key)]
         # Emitters disagree on the ETag's key (etag, eTag): admission heads the object for it anyway.
         etag = obj.etag or event["detail"]["object"].get("eTag") or None
         size = None if obj.size is None else int(obj.size)
         return [ObjectCreated(detail.bucket.name, obj.key, size, etag, _version(obj.version_id))]
-    if "Records" in event:
+    if event.get("source") == "aws.states" and kind == EXECUTION_STATUS_CHANGE:
+        detail = event["detail"]
+        status = str(detail["status"])
+        if status not in FAILED_EXECUTION_STATES:
+            return []
         return [
-            ObjectCreated(
-                record.s3.bucket.name,
-                unquote_plus(record.s3.object.key),
-                None if record.s3.object.size is None else int(record.s3.object.size),
-                record.s3.object.eTag,
-                _version(record.s3.object.versionId),
+            ExecutionEnded(
+                str(detail["name"]), status, _asset_of_execution(detail), detail.get("error"), detail.get("cause")
             )
-            for record in S3Model.model_validate(event).Records
-            if record.eventName.startswith("ObjectCreated") and record.s3.object is not None
         ]
-    raise ValueError("not an S3 Object Created event")
+    if "Records" in event:
+        return _classic_records(event)
+    raise ValueError("not an S3 object event or a Step Functions execution status change")
 
 
 def _resolve(services: Services, event: ObjectCreated) -> ObjectInfo | None:
-    """The authoritative size/ETag, and the real key: some emitters URL-encode keys, some do not."""
+    """The authoritative size/ETag, and the real key: some emitters URL-encode keys, some do not.
+    Read now, so a late event for a revision already replaced admits the current one."""
     for key in dict.fromkeys([event.key, unquote_plus(event.key)]):
         info = services.blobs.head(f"s3://{event.bucket}/{key}")
         if info is not None:
             return ObjectInfo(info.bucket, info.key, info.size, info.etag, event.version_id or info.version_id)
     return None
+
+
+def handle(services: Services, event: AdmissionEvent) -> tuple[Admission, str | None]:
+    """One admission event: what it did, and the asset it concerned."""
+    match event:
+        case ObjectCreated():
+            return admit(services, event)
+        case ObjectRemoved():
+            removed = remove_object(services, event.bucket, event.key)
+            return Admission.REMOVED, ",".join(removed) or None
+        case ExecutionEnded():
+            marked = record_execution_end(services, event)
+            return (Admission.WORKFLOW_ENDED if marked else Admission.DUPLICATE), event.asset_id
+
+
+def record_execution_end(services: Services, event: ExecutionEnded) -> bool:
+    """Marks the asset FAILED when the execution that ended is its current one and it is not
+    terminal yet (MarkFailed ran otherwise); True if it did."""
+    if event.asset_id is None:
+        return False
+    asset = services.registry.get(event.asset_id)
+    if asset is None or asset.status.terminal or asset.execution_name != event.execution_name:
+        return False
+    error = event.error or f"States.{event.status.title().replace('_', '')}"
+    reason = f"the workflow {event.status.lower().replace('_', ' ')} before recording an outcome"
+    if event.cause or event.error:
+        reason += f": {' '.join(p for p in (event.error, event.cause) if p)}"
+    services.registry.mark_failed(asset.asset_id, error, reason)
+    services.registry.add_event(AuditEvent(asset_id=asset.asset_id, kind="workflow-ended", detail=event.status))
+    settle_revisions(services, asset.source.bucket, asset.source.key)
+    return True
 
 
 def admit(services: Services, event: ObjectCreated) -> tuple[Admission, str | None]:

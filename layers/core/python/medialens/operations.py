@@ -13,11 +13,14 @@ import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 
 from medialens.admission import start_execution
 from medialens.domain.assets import Asset, AssetStatus, AuditEvent
 from medialens.errors import TransientError
 from medialens.ids import execution_name_for
+from medialens.orchestration.asl import WORKFLOW_TIMEOUT_S
+from medialens.revisions import Deleted, remove_asset
 from medialens.services import Services
 from medialens.settings import Profile
 
@@ -47,13 +50,6 @@ ExecutionStarter = Callable[[Services, Asset], None]
 class Reprocessed:
     asset: Asset
     attempt: int
-
-
-@dataclass(frozen=True, slots=True)
-class Deleted:
-    asset_id: str
-    moments_removed: int
-    artifacts_removed: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -142,17 +138,34 @@ def reprocess(services: Services, asset_id: str, start: ExecutionStarter = start
 
 
 def delete_asset(services: Services, asset_id: str) -> Deleted:
-    """Removes an asset's moments from the index, its artifacts under ``derived/<asset_id>/`` and
-    its registry entry (last, so a failure part-way leaves an asset that can be deleted again).
-    The source object in the drop bucket is the user's and stays."""
+    """Removes a finished asset with everything derived from it (``revisions.remove_asset``). The
+    source object in the drop bucket is the user's and stays."""
     asset = _get(services, asset_id)
     if not asset.status.terminal:
         raise AssetBusyError(f"asset {asset_id} is {asset.status.value}; delete it once the analysis has finished")
-    with services.index_write_lock:
-        moments = services.index.delete_asset(asset_id)
-    artifacts = services.blobs.delete_prefix(services.artifact_uri(asset_id) + "/")
-    services.registry.delete(asset_id)
-    return Deleted(asset_id=asset_id, moments_removed=moments, artifacts_removed=artifacts)
+    return remove_asset(services, asset)
+
+
+NO_RUNNER = "no runner is processing this: start one with `medialens worker --until-idle` or `medialens serve`"
+
+
+def stall_reason(services: Services, asset: Asset, now: datetime, runner_alive: bool | None = None) -> str | None:
+    """Why an unfinished asset is not moving, when that is known: no embedded runner holds the
+    pipeline, or it has not changed for longer than any workflow may run (its execution ended
+    without recording an outcome). ``runner_alive``: the caller's reading, to ask once per list."""
+    if asset.status.terminal:
+        return None
+    if runner_alive is None and services.runner_alive is not None:
+        runner_alive = services.runner_alive()
+    if runner_alive is False:
+        return NO_RUNNER
+    idle_s = (now - asset.updated_at).total_seconds()
+    if idle_s > WORKFLOW_TIMEOUT_S:
+        return (
+            f"no progress for {idle_s / 3600:.1f} h, longer than a workflow may run: its execution ended "
+            "without recording an outcome; re-run it"
+        )
+    return None
 
 
 def _timed(check: Callable[[], str]) -> CheckResult:

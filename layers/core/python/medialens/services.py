@@ -11,45 +11,64 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 from functools import cached_property
+from typing import Protocol
 
 from medialens import aws
 from medialens.adapters.index.base import MomentIndex
 from medialens.adapters.registry.base import AssetRegistry
-from medialens.adapters.storage.base import BlobStore, ObjectInfo, join_uri
+from medialens.adapters.storage.base import BlobStore, ObjectInfo, join_uri, parse_uri
 from medialens.domain.assets import SourceObject
 from medialens.errors import ConfigurationError
 from medialens.ml.base import TextEmbedder
 from medialens.search import SearchService
 from medialens.settings import IndexBackend, Profile, Settings, get_settings
 
-ObjectCreatedHook = Callable[[ObjectInfo], None]
+
+class DropNotifier(Protocol):
+    """What S3 → EventBridge does for the drop bucket: the embedded profile's outbox plays it."""
+
+    def record(self, info: ObjectInfo) -> None: ...
+
+    def record_removed(self, bucket: str, key: str) -> None: ...
 
 
 class Services:
-    def __init__(self, settings: Settings, on_drop_object_created: ObjectCreatedHook | None = None) -> None:
-        """``on_drop_object_created``: the embedded profile's S3 → EventBridge, called for every
-        object created under the drop prefix (``medialens.local.wiring`` attaches its outbox)."""
+    def __init__(
+        self,
+        settings: Settings,
+        drop_notifier: DropNotifier | None = None,
+        runner_alive: Callable[[], bool] | None = None,
+    ) -> None:
+        """``drop_notifier``: told of every object created or removed under the drop prefix
+        (``medialens.local.wiring`` attaches its outbox). ``runner_alive``: whether a process
+        runs the pipeline now, where that can be false (the embedded profile)."""
         self.settings = settings
-        self._on_drop_object_created = on_drop_object_created
+        self._drop_notifier = drop_notifier
+        self.runner_alive = runner_alive
         # Index writes are serialised within a process: LanceDB commits are optimistic and two
         # threads merging into one table would conflict instead of queueing.
         self.index_write_lock = threading.Lock()
 
+    def _in_drop(self, bucket: str, key: str) -> bool:
+        return bucket == self.settings.drop_bucket and key.startswith(self.settings.drop_prefix)
+
     def _drop_object_created(self, info: ObjectInfo) -> None:
-        settings = self.settings
-        if (
-            self._on_drop_object_created is not None
-            and info.bucket == settings.drop_bucket
-            and info.key.startswith(settings.drop_prefix)
-        ):
-            self._on_drop_object_created(info)
+        if self._drop_notifier is not None and self._in_drop(info.bucket, info.key):
+            self._drop_notifier.record(info)
+
+    def _drop_object_removed(self, uri: str) -> None:
+        bucket, key = parse_uri(uri)
+        if self._drop_notifier is not None and self._in_drop(bucket, key):
+            self._drop_notifier.record_removed(bucket, key)
 
     @cached_property
     def blobs(self) -> BlobStore:
         if self.settings.profile is Profile.EMBEDDED:
             from medialens.adapters.storage.filesystem import FilesystemBlobStore
 
-            return FilesystemBlobStore(self.settings.blobs_dir, on_created=self._drop_object_created)
+            return FilesystemBlobStore(
+                self.settings.blobs_dir, on_created=self._drop_object_created, on_removed=self._drop_object_removed
+            )
         from medialens.adapters.storage.s3 import S3BlobStore
 
         return S3BlobStore(aws.s3(self.settings))
@@ -58,9 +77,9 @@ class Services:
         """Hands a drop-bucket object to admission again, as its upload did: the way to start a
         run from a process that cannot reach the state machine (the embedded profile outside the
         process that runs the pipeline)."""
-        if self._on_drop_object_created is None:
+        if self._drop_notifier is None:
             raise ConfigurationError("this process has no admission outbox: start runs through the state machine")
-        self._on_drop_object_created(ObjectInfo(source.bucket, source.key, source.size, source.etag, source.version_id))
+        self._drop_notifier.record(ObjectInfo(source.bucket, source.key, source.size, source.etag, source.version_id))
 
     @cached_property
     def registry(self) -> AssetRegistry:

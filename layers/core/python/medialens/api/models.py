@@ -148,6 +148,11 @@ class AssetSummary(ApiModel):
     updated_at: datetime
     seconds: float = Field(description="From admission to the last status change.")
     media_url: str | None
+    stalled: str | None = Field(
+        default=None,
+        description="Why this unfinished asset is not moving, when known: no runner is processing it, "
+        "or its workflow ended without recording an outcome.",
+    )
 
 
 class AssetPage(ApiModel):

@@ -113,7 +113,7 @@ def search_page(
     )
 
 
-def asset_summary(asset: Asset, links: Links) -> AssetSummary:
+def asset_summary(asset: Asset, links: Links, stalled: str | None = None) -> AssetSummary:
     return AssetSummary(
         asset_id=asset.asset_id,
         source=asset.source.uri,
@@ -129,6 +129,7 @@ def asset_summary(asset: Asset, links: Links) -> AssetSummary:
         updated_at=asset.updated_at,
         seconds=round(asset.elapsed_seconds, 3),
         media_url=links.url(asset.source.uri),
+        stalled=stalled,
     )
 
 
@@ -139,8 +140,9 @@ def asset_detail(
     events: Sequence[AuditEvent],
     moments: Sequence[Moment],
     moments_indexed: int,
+    stalled: str | None = None,
 ) -> AssetDetail:
-    summary = asset_summary(asset, links)
+    summary = asset_summary(asset, links, stalled)
     return AssetDetail(
         **summary.model_dump(),
         etag=asset.source.etag,

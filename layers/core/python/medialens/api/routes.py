@@ -35,7 +35,7 @@ from medialens.api.models import (
     SearchRequest,
 )
 from medialens.api.presenters import asset_detail, asset_summary, search_page
-from medialens.domain.assets import AssetStatus, MediaType
+from medialens.domain.assets import AssetStatus, MediaType, utcnow
 from medialens.domain.moments import Modality
 from medialens.domain.search import MAX_QUERY_CHARS, SearchMode
 from medialens.observability import get_metrics
@@ -156,7 +156,11 @@ def list_assets(
             fields=[FieldError(location="query", field="cursor", message=str(error), type="invalid_cursor")],
         ) from error
     links = links_for(services)
-    return AssetPage(assets=[asset_summary(asset, links) for asset in assets], next_cursor=next_cursor)
+    now = utcnow()
+    unfinished = any(not asset.status.terminal for asset in assets)
+    alive = services.runner_alive() if unfinished and services.runner_alive is not None else None
+    summaries = [asset_summary(asset, links, operations.stall_reason(services, asset, now, alive)) for asset in assets]
+    return AssetPage(assets=summaries, next_cursor=next_cursor)
 
 
 @router.get(
@@ -182,6 +186,7 @@ def get_asset(
         events=services.registry.events(asset_id),
         moments=moments,
         moments_indexed=services.index.count(asset_id),
+        stalled=operations.stall_reason(services, asset, utcnow()),
     )
 
 

@@ -20,12 +20,13 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from medialens.domain.assets import Asset, AssetStatus, MediaType
+from medialens.domain.assets import Asset, AssetStatus, MediaType, utcnow
 from medialens.domain.moments import Modality
 from medialens.domain.search import SearchFilters, SearchMode, SearchQuery
 from medialens.local.uploads import Skipped, plan_uploads, upload
-from medialens.local.wiring import drop_outbox, local_services
+from medialens.local.wiring import drop_outbox, local_services, runner_active
 from medialens.ml.store.store import ModelStore
+from medialens.operations import stall_reason
 from medialens.reporting import asset_row, summary
 from medialens.services import Services
 from medialens.settings import Profile, Settings, get_settings
@@ -45,12 +46,6 @@ STATUS_STYLE = {"SUCCEEDED": "green", "FAILED": "red", "RUNNING": "yellow", "QUE
 def _settings() -> Settings:
     get_settings.cache_clear()
     return get_settings()
-
-
-def _runner_active(settings: Settings) -> bool:
-    from medialens.local.runtime import runner_active  # the runtime module: only when asked
-
-    return runner_active(settings)
 
 
 def _emulated(settings: Settings) -> bool:
@@ -220,6 +215,53 @@ def ingest(
 
 
 @app.command()
+def remove(
+    targets: Annotated[
+        list[str], typer.Argument(help="Asset ids, or drop-bucket keys as `medialens status` lists them.")
+    ],
+    wait: Annotated[bool, typer.Option("--wait/--no-wait", help="Block until the index no longer has them.")] = False,
+    timeout: Annotated[float, typer.Option(help="Seconds to wait at most with --wait.")] = 600,
+) -> None:
+    """Delete files from the drop bucket: every analysed revision of each, with its moments and
+    artifacts, leaves the index (exit code 2 if a target names nothing)."""
+    settings = _settings()
+    services = local_services(settings)
+    uris: list[str] = []
+    unknown: list[str] = []
+    bucket_uri = f"s3://{settings.drop_bucket}/"
+    for target in targets:
+        asset = services.registry.get(target)
+        uri = asset.source.uri if asset else bucket_uri + target.removeprefix(bucket_uri)
+        if asset is not None or services.blobs.head(uri) is not None:
+            uris.append(uri)
+        else:
+            unknown.append(target)
+    for target in unknown:
+        err_console.print(f"[red]no asset or drop-bucket object[/] {target}", highlight=False)
+    removed = [uri for uri in dict.fromkeys(uris) if services.blobs.delete(uri)]
+    err_console.print(f"removed {len(removed)} objects from s3://{settings.drop_bucket}/")
+    if removed and settings.profile is Profile.EMBEDDED:
+        if wait:
+            _wait_for_admission(settings, timeout)
+        elif not runner_active(settings):
+            _spawn_background_runner(settings)
+    raise typer.Exit(2 if unknown else 0)
+
+
+def _wait_for_admission(settings: Settings, timeout_s: float) -> None:
+    """Runs the embedded pipeline (or waits for the one running) until the outbox is settled."""
+    from medialens.local.runtime import LocalRuntime, RuntimeBusyError
+
+    try:
+        with LocalRuntime(settings) as runtime:
+            runtime.wait_until_idle(timeout_s)
+    except RuntimeBusyError:
+        outbox, deadline = drop_outbox(settings), time.monotonic() + timeout_s
+        while outbox.pending_count() and time.monotonic() < deadline:
+            time.sleep(0.5)
+
+
+@app.command()
 def search(
     query: Annotated[str, typer.Argument(help="What was said or shown.")],
     k: Annotated[int, typer.Option("-k", "--top", min=1, max=100, help="How many moments.")] = 10,
@@ -288,7 +330,8 @@ def status(
     embedded = settings.profile is Profile.EMBEDDED
     unadmitted = drop_outbox(settings).pending_count() if embedded else 0
     # Embedded, work only moves while a runner holds the lock: say so when none does.
-    stalled = bool(waiting or unadmitted) and embedded and not _runner_active(settings)
+    alive = runner_active(settings) if embedded and (waiting or unadmitted) else None
+    stalled = alive is False
     if as_json:
         report = summary(assets) | {
             "uploads_not_admitted": unadmitted,
@@ -296,14 +339,16 @@ def status(
         }
         print(json.dumps({"assets": [asset_row(a) for a in assets], "summary": report}))
         return
+    now = utcnow()
     table = Table(title=f"{len(assets)} assets in {settings.home}" if settings.profile is Profile.EMBEDDED else None)
     for column in ("asset", "source", "type", "status", "moments", "seconds", "reason / stage"):
         table.add_column(column, overflow="fold")
     for asset in assets:
         style = STATUS_STYLE.get(asset.status.value, "white")
         note = asset.error_reason if asset.status is AssetStatus.FAILED else (asset.stage or "")
-        if stalled and not asset.status.terminal:
-            note = f"{note + ': ' if note else ''}no runner is processing this"
+        stall = stall_reason(services, asset, now, alive)
+        if stall:
+            note = f"{note + ': ' if note else ''}{stall}"
         table.add_row(
             asset.asset_id,
             asset.source.key,

@@ -15,7 +15,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import ValidationError
 
 from medialens.adapters.storage.base import join_uri
-from medialens.admission import asset_for_event, parse_object_created
+from medialens.admission import ObjectCreated, asset_for_event, parse_events
 from medialens.domain.steps import StepMessage
 from medialens.errors import DeadLetteredError
 from medialens.observability import count, get_logger, get_metrics, get_tracer
@@ -58,11 +58,15 @@ def _fail_admission(body: str, receives: str, queue: str, archive: str) -> bool:
     """An "Object Created" event that could not be admitted still becomes a FAILED asset, so the
     upload shows in status instead of vanishing."""
     try:
-        events = parse_object_created(body)
+        events = parse_events(body)
     except ValueError:
         return False
     services = get_services()
+    # A removal or a workflow's end that could not be handled leaves nothing to show: the archive
+    # and the dead-letter alarm are its record.
     for event in events:
+        if not isinstance(event, ObjectCreated):
+            continue
         if event.key.endswith("/") or not event.key.startswith(services.settings.drop_prefix):
             continue
         asset = asset_for_event(services, event)

@@ -1,4 +1,5 @@
-"""Ingest Lambda: SQS batch of S3 "Object Created" events → assets + executions."""
+"""Ingest Lambda: SQS batch of admission events (S3 objects created or deleted, executions that
+ended badly) → assets, executions and removals."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from aws_lambda_powertools.utilities.batch.types import PartialItemFailureRespon
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from medialens.admission import admit, parse_object_created
+from medialens.admission import handle, parse_events
 from medialens.observability import count, get_logger, get_metrics, get_tracer
 from medialens.services import get_services
 
@@ -22,9 +23,9 @@ processor = BatchProcessor(event_type=EventType.SQS)
 @tracer.capture_method
 def record_handler(record: SQSRecord) -> None:
     services = get_services()
-    for event in parse_object_created(record.body):
-        outcome, asset_id = admit(services, event)
-        logger.info("admission", extra={"outcome": outcome, "asset_id": asset_id, "key": event.key})
+    for event in parse_events(record.body):
+        outcome, asset_id = handle(services, event)
+        logger.info("admission", extra={"outcome": outcome, "asset_id": asset_id, "event": type(event).__name__})
         count(metrics, f"Admission_{outcome.value}")
 
 

@@ -1,11 +1,13 @@
-"""The embedded profile's S3 → EventBridge: a durable outbox of "Object Created" events.
+"""The embedded profile's S3 → EventBridge: a durable outbox of "Object Created" and "Object
+Deleted" events.
 
-Writing into the drop bucket appends an event row in the same process that wrote the file, so an
-upload made by ``medialens ingest`` is never lost even if no pipeline runs at that moment. The
-runner sends pending rows to the ingest queue (which lives in memory, with the runner) and
-acknowledges a row only once admission has settled it: its asset exists, or the object is gone
-or outside the drop prefix. A runner that dies in between leaves the row unacknowledged, and the
-next one sends it again (admission is idempotent, so a second delivery is harmless).
+Writing into (or removing from) the drop bucket appends an event row in the same process that
+did it, so an upload made by ``medialens ingest`` is never lost even if no pipeline runs at that
+moment. The runner sends pending rows to the ingest queue (which lives in memory, with the
+runner) and acknowledges a row only once admission has settled it: its asset exists, or the
+object is gone or outside the drop prefix (for a removal: no finished asset of its key is left).
+A runner that dies in between leaves the row unacknowledged, and the next one sends it again
+(admission is idempotent, so a second delivery is harmless).
 """
 
 from __future__ import annotations
@@ -16,31 +18,48 @@ import threading
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from enum import StrEnum
 from pathlib import Path
 
 from medialens.adapters.storage.base import ObjectInfo
 
+CREATED = "Object Created"
+DELETED = "Object Deleted"
 
-def object_created_event(info: ObjectInfo, region: str, account: str = "000000000000") -> dict[str, object]:
-    """An EventBridge "Object Created" event, shaped as S3 sends it."""
+
+class Change(StrEnum):
+    CREATED = "created"
+    REMOVED = "removed"
+
+
+def object_event(
+    info: ObjectInfo, region: str, change: Change = Change.CREATED, account: str = "000000000000"
+) -> dict[str, object]:
+    """An EventBridge "Object Created" or "Object Deleted" event, shaped as S3 sends it."""
     now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    obj: dict[str, object] = {"key": info.key, "version-id": info.version_id}
+    detail: dict[str, object] = {
+        "version": "0",
+        "bucket": {"name": info.bucket},
+        "object": obj,
+        "request-id": uuid.uuid4().hex[:16].upper(),
+        "requester": account,
+    }
+    if change is Change.CREATED:
+        obj |= {"size": info.size, "etag": info.etag}
+        detail["reason"] = "PutObject"
+    else:
+        detail |= {"reason": "DeleteObject", "deletion-type": "Permanently Deleted"}
     return {
         "version": "0",
         "id": str(uuid.uuid4()),
-        "detail-type": "Object Created",
+        "detail-type": CREATED if change is Change.CREATED else DELETED,
         "source": "aws.s3",
         "account": account,
         "time": now,
         "region": region,
         "resources": [f"arn:aws:s3:::{info.bucket}"],
-        "detail": {
-            "version": "0",
-            "bucket": {"name": info.bucket},
-            "object": {"key": info.key, "size": info.size, "etag": info.etag, "version-id": info.version_id},
-            "request-id": uuid.uuid4().hex[:16].upper(),
-            "requester": account,
-            "reason": "PutObject",
-        },
+        "detail": detail,
     }
 
 
@@ -48,6 +67,7 @@ def object_created_event(info: ObjectInfo, region: str, account: str = "00000000
 class PendingNotification:
     row_id: int
     info: ObjectInfo
+    change: Change = Change.CREATED
 
 
 class DropNotifications:
@@ -63,8 +83,9 @@ class DropNotifications:
         # sent_at: handed to the ingest queue, not yet settled by admission (outboxes made before it
         # have no column: every row they still hold undelivered is simply pending).
         columns = {row[1] for row in db.execute("PRAGMA table_info(notifications)")}
-        if "sent_at" not in columns:
-            db.execute("ALTER TABLE notifications ADD COLUMN sent_at TEXT")
+        for column, kind in (("sent_at", "TEXT"), ("change", "TEXT NOT NULL DEFAULT 'created'")):
+            if column not in columns:
+                db.execute(f"ALTER TABLE notifications ADD COLUMN {column} {kind}")
         db.execute("CREATE INDEX IF NOT EXISTS notifications_object ON notifications (bucket, key, etag)")
 
     def _db(self) -> sqlite3.Connection:
@@ -75,18 +96,35 @@ class DropNotifications:
             self._local.conn = conn
         return conn
 
-    def record(self, info: ObjectInfo) -> None:
+    def _insert(self, info: ObjectInfo, change: Change) -> None:
         self._db().execute(
-            "INSERT INTO notifications (bucket, key, size, etag, version_id, created_at) VALUES (?,?,?,?,?,?)",
-            (info.bucket, info.key, info.size, info.etag, info.version_id, datetime.now(UTC).isoformat()),
+            "INSERT INTO notifications (bucket, key, size, etag, version_id, created_at, change) "
+            "VALUES (?,?,?,?,?,?,?)",
+            (
+                info.bucket,
+                info.key,
+                info.size,
+                info.etag,
+                info.version_id,
+                datetime.now(UTC).isoformat(),
+                change.value,
+            ),
         )
+
+    def record(self, info: ObjectInfo) -> None:
+        """An object was created (or is announced again, for a re-run)."""
+        self._insert(info, Change.CREATED)
+
+    def record_removed(self, bucket: str, key: str) -> None:
+        self._insert(ObjectInfo(bucket, key, 0, ""), Change.REMOVED)
 
     def _rows(self, where: str, limit: int) -> list[PendingNotification]:
         rows = self._db().execute(
-            f"SELECT id, bucket, key, size, etag, version_id FROM notifications WHERE {where} ORDER BY id LIMIT ?",
+            "SELECT id, bucket, key, size, etag, version_id, change FROM notifications "
+            f"WHERE {where} ORDER BY id LIMIT ?",
             (limit,),
         )
-        return [PendingNotification(r[0], ObjectInfo(r[1], r[2], r[3], r[4], r[5])) for r in rows]
+        return [PendingNotification(r[0], ObjectInfo(r[1], r[2], r[3], r[4], r[5]), Change(r[6])) for r in rows]
 
     def pending(self, limit: int = 500) -> list[PendingNotification]:
         """Rows not yet sent to the ingest queue."""
@@ -118,7 +156,7 @@ class DropNotifications:
         return int(cursor.rowcount)
 
     def known_keys(self) -> set[str]:
-        """Every key the outbox ever recorded."""
+        """Every key the outbox ever recorded (created or removed)."""
         return {row[0] for row in self._db().execute("SELECT DISTINCT key FROM notifications")}
 
     def pending_count(self) -> int:
@@ -127,5 +165,5 @@ class DropNotifications:
         return int(row[0])
 
 
-def event_body(info: ObjectInfo, region: str) -> str:
-    return json.dumps(object_created_event(info, region))
+def event_body(notification: PendingNotification, region: str) -> str:
+    return json.dumps(object_event(notification.info, region, notification.change))

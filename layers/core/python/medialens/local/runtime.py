@@ -23,42 +23,31 @@ from filelock import FileLock, Timeout
 
 from medialens import aws
 from medialens.adapters.storage.base import join_uri
-from medialens.admission import execution_arn, start_execution
+from medialens.admission import (
+    FAILED_EXECUTION_STATES,
+    ExecutionEnded,
+    execution_arn,
+    record_execution_end,
+    start_execution,
+)
 from medialens.domain.assets import Asset, AssetStatus, AuditEvent
 from medialens.handlers import dlq, ingest, light
 from medialens.ids import asset_id_for
-from medialens.local.notifications import DropNotifications, PendingNotification, event_body
+from medialens.local.notifications import Change, DropNotifications, PendingNotification, event_body
 from medialens.local.poller import EventSourcePoller, Handler
-from medialens.local.wiring import drop_outbox, local_services
+from medialens.local.wiring import drop_outbox, local_services, runner_lock
 from medialens.orchestration.provision import Resources, dead_letter_queue_name, provision
+from medialens.revisions import settle_revisions
 from medialens.services import Services, set_services
 from medialens.settings import Profile, Settings
 from medialens.worker.heavy import HeavyWorker, HeavyWorkerConfig
 
-FAILED_EXECUTION_STATES = frozenset({"FAILED", "TIMED_OUT", "ABORTED"})
 # How often an unsettled outbox row's object is read to see whether it is gone or replaced.
 SUPERSEDED_CHECK_S = 5.0
 
 
 class RuntimeBusyError(RuntimeError):
     """Another process already runs the embedded pipeline for this MEDIALENS_HOME."""
-
-
-def runner_lock(settings: Settings) -> FileLock:
-    """The lock the one embedded runner per MEDIALENS_HOME holds."""
-    settings.home.mkdir(parents=True, exist_ok=True)
-    return FileLock(str(settings.home / "runner.lock"))
-
-
-def runner_active(settings: Settings) -> bool:
-    """Whether a process (another than this one) runs the embedded pipeline for this home now."""
-    lock = runner_lock(settings)
-    try:
-        lock.acquire(timeout=0)
-    except Timeout:
-        return True
-    lock.release()
-    return False
 
 
 def work_pending(services: Services, outbox: DropNotifications) -> bool:
@@ -238,8 +227,7 @@ class LocalRuntime:
                     sqs.send_message_batch(
                         QueueUrl=url,
                         Entries=[
-                            {"Id": str(p.row_id), "MessageBody": event_body(p.info, self.settings.region)}
-                            for p in chunk
+                            {"Id": str(p.row_id), "MessageBody": event_body(p, self.settings.region)} for p in chunk
                         ],
                     )
                     self.notifications.mark_sent([p.row_id for p in chunk])
@@ -251,12 +239,18 @@ class LocalRuntime:
 
     def _settled(self, row: PendingNotification, last_checked: dict[int, float]) -> bool:
         """Whether admission is done with an event: its asset exists, or (checked at most every few
-        seconds, as it reads the object) the object is gone or is another revision now."""
+        seconds, as it reads the object) the object is gone or is another revision now. A removal
+        is done once no finished asset of its key is left, or the key holds an object again."""
         assert self.services is not None
         info, settings = row.info, self.settings
         if info.key.endswith("/") or not info.key.startswith(settings.drop_prefix):
             return True  # admission ignores it
-        if self.services.registry.get(asset_id_for(info.bucket, info.key, info.version_id or info.etag)):
+        registry = self.services.registry
+        if row.change is Change.REMOVED:
+            if self.services.blobs.head(info.uri) is not None:
+                return True
+            return not any(asset.status.terminal for asset in registry.by_source(info.bucket, info.key))
+        if registry.get(asset_id_for(info.bucket, info.key, info.version_id or info.etag)):
             return True
         now = time.monotonic()
         if now - last_checked.get(row.row_id, 0.0) < SUPERSEDED_CHECK_S:
@@ -267,18 +261,22 @@ class LocalRuntime:
 
     def _reconcile_drop_bucket(self, services: Services) -> int:
         """Objects in the drop bucket that neither the outbox nor the registry knows (written while
-        a process died between the write and its outbox row, or put there by hand) are admitted."""
+        a process died between the write and its outbox row, or put there by hand) are admitted;
+        finished assets whose object is gone (removed by hand while nothing ran) are removed."""
         assert self.notifications is not None
         settings = self.settings
-        known = {asset.source.key for asset in services.registry.iter_all()} | self.notifications.known_keys()
+        assets = services.registry.iter_all()
+        known = {asset.source.key for asset in assets} | self.notifications.known_keys()
+        present = set(services.blobs.list_keys(join_uri(settings.drop_bucket, settings.drop_prefix)))
         added = 0
-        for key in services.blobs.list_keys(join_uri(settings.drop_bucket, settings.drop_prefix)):
-            if key in known:
-                continue
+        for key in sorted(present - known):
             info = services.blobs.head(join_uri(settings.drop_bucket, key))
             if info is not None:
                 self.notifications.record(info)
                 added += 1
+        gone = {(a.source.bucket, a.source.key) for a in assets if a.status.terminal and a.source.key not in present}
+        for bucket, key in sorted(gone):
+            settle_revisions(services, bucket, key)
         return added
 
     def _resume_unfinished(self, services: Services) -> None:
@@ -309,11 +307,14 @@ class LocalRuntime:
         except ClientError:
             return  # not started (yet) in this emulator
         if described["status"] in FAILED_EXECUTION_STATES:
-            fresh = services.registry.get(asset.asset_id)
-            if fresh is not None and not fresh.status.terminal:
-                error, cause = described.get("error") or "", described.get("cause") or ""
-                reason = f"workflow {described['status'].lower()}: {error} {cause}"
-                services.registry.mark_failed(asset.asset_id, described.get("error") or "States.Failed", reason.strip())
+            ended = ExecutionEnded(
+                asset.execution_name,
+                described["status"],
+                asset.asset_id,
+                described.get("error"),
+                described.get("cause"),
+            )
+            record_execution_end(services, ended)
 
     # --- waiting -----------------------------------------------------------------------------------
 

@@ -10,6 +10,9 @@ from typing import Any
 
 PLACEHOLDER = re.compile(r"\$\{([A-Za-z0-9_]+)\}")
 ASL_NAME = "analyze_asset.asl.json"
+# The definition's own TimeoutSeconds (a test keeps the two equal): no run lasts longer, so an
+# asset unfinished after it has no execution left.
+WORKFLOW_TIMEOUT_S = 43200
 
 
 def asl_path() -> Path:

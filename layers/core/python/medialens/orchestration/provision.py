@@ -16,12 +16,13 @@ from botocore.exceptions import ClientError
 
 from medialens import aws
 from medialens.adapters.registry.dynamodb import table_definition
+from medialens.admission import drop_event_pattern
 from medialens.orchestration import asl
 from medialens.settings import Settings
 
 LOCAL_ROLE_ARN = "arn:aws:iam::000000000000:role/medialens-local-state-machine"
 DLQ_RETENTION_S = 14 * 24 * 3600
-INGEST_RULE = "medialens-drop-object-created"
+INGEST_RULE = "medialens-drop-object-changes"
 
 
 @dataclass
@@ -119,14 +120,7 @@ def provision_storage(settings: Settings, resources: Resources) -> None:
         Bucket=settings.drop_bucket, NotificationConfiguration={"EventBridgeConfiguration": {}}
     )
     events = aws.events(settings)
-    pattern = {
-        "source": ["aws.s3"],
-        "detail-type": ["Object Created"],
-        "detail": {
-            "bucket": {"name": [settings.drop_bucket]},
-            "object": {"key": [{"prefix": settings.drop_prefix}]},
-        },
-    }
+    pattern = drop_event_pattern(settings)
     events.put_rule(Name=INGEST_RULE, EventPattern=json.dumps(pattern), State="ENABLED")
     ingest_url = resources.queue_urls[settings.ingest_queue]
     events.put_targets(Rule=INGEST_RULE, Targets=[{"Id": "ingest-queue", "Arn": _queue_arn(settings, ingest_url)}])

@@ -5,11 +5,15 @@ from __future__ import annotations
 from medialens.domain.assets import AuditEvent
 from medialens.domain.steps import AssetRef, FailureInfo, FinalizeInput, MarkFailedInput, TerminalResult
 from medialens.errors import UnsupportedMediaError
+from medialens.revisions import settle_revisions
 from medialens.services import Services
 
 
 def finalize(services: Services, asset: AssetRef, request: FinalizeInput) -> TerminalResult:
     services.registry.mark_succeeded(asset.asset_id, moment_count=request.indexed.indexed)
+    # The newest revision of the key now answers for it; or, if the object was removed while it
+    # was analysed, nothing does.
+    settle_revisions(services, asset.source.bucket, asset.source.key)
     return TerminalResult(status="SUCCEEDED")
 
 
@@ -31,4 +35,5 @@ def mark_failed(services: Services, asset: AssetRef, request: MarkFailedInput) -
     reason = _describe(services, asset, failure)
     stored = services.registry.mark_failed(asset.asset_id, failure.error, reason)
     services.registry.add_event(AuditEvent(asset_id=asset.asset_id, kind="workflow-error", detail=failure.error))
+    settle_revisions(services, asset.source.bucket, asset.source.key)  # an object removed meanwhile goes
     return TerminalResult(status="FAILED", reason=stored.error_reason)

@@ -98,7 +98,10 @@ class TaskRunner:
         """Closes the stage's timing on the asset and publishes it as a metric."""
         if spec.bookkeeping:
             return
-        asset = self.services.registry.end_stage(message.asset.asset_id, spec.name.value)
+        try:
+            asset = self.services.registry.end_stage(message.asset.asset_id, spec.name.value)
+        except KeyError:
+            return  # a terminal step retired its asset (the object was removed or superseded)
         seconds = next((t.seconds for t in reversed(asset.timings) if t.stage == spec.name.value), None)
         if seconds is not None:
             stage_latency(spec.name.value, seconds)

@@ -40,6 +40,10 @@ class AssetRegistry(ABC):
         """Assets oldest first, with a cursor for the next page (None at the end)."""
 
     @abstractmethod
+    def by_source(self, bucket: str, key: str) -> list[Asset]:
+        """Every asset of one drop-bucket key (its revisions), oldest first."""
+
+    @abstractmethod
     def delete(self, asset_id: str) -> bool: ...
 
     @abstractmethod

@@ -1,8 +1,9 @@
 """The AWS registry: one DynamoDB table, single-table design.
 
 Items: ``pk = asset_id``; ``sk = "asset"`` holds the asset (``body`` JSON, ``row_version``,
-``status``, ``created_at``); ``sk = "event#<time>#<n>"`` holds its audit trail. The sparse GSI
-``by-status`` (``status`` / ``created_at``) lists assets by status without a scan.
+``status``, ``created_at``, ``source``); ``sk = "event#<time>#<n>"`` holds its audit trail. The
+sparse GSIs ``by-status`` (``status`` / ``created_at``) and ``by-source`` (``source``, the
+object's s3:// URI / ``created_at``) list assets by status and a key's revisions without a scan.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ if TYPE_CHECKING:
 
 ASSET_SK = "asset"
 STATUS_INDEX = "by-status"
+SOURCE_INDEX = "by-source"
 
 
 def table_definition(name: str) -> dict[str, Any]:
@@ -34,6 +36,7 @@ def table_definition(name: str) -> dict[str, Any]:
             {"AttributeName": "sk", "AttributeType": "S"},
             {"AttributeName": "status", "AttributeType": "S"},
             {"AttributeName": "created_at", "AttributeType": "S"},
+            {"AttributeName": "source", "AttributeType": "S"},
         ],
         "KeySchema": [
             {"AttributeName": "pk", "KeyType": "HASH"},
@@ -47,7 +50,15 @@ def table_definition(name: str) -> dict[str, Any]:
                     {"AttributeName": "created_at", "KeyType": "RANGE"},
                 ],
                 "Projection": {"ProjectionType": "ALL"},
-            }
+            },
+            {
+                "IndexName": SOURCE_INDEX,
+                "KeySchema": [
+                    {"AttributeName": "source", "KeyType": "HASH"},
+                    {"AttributeName": "created_at", "KeyType": "RANGE"},
+                ],
+                "Projection": {"ProjectionType": "ALL"},
+            },
         ],
     }
 
@@ -58,6 +69,7 @@ def _item(asset: Asset) -> dict[str, Any]:
         "sk": {"S": ASSET_SK},
         "status": {"S": asset.status.value},
         "created_at": {"S": asset.created_at.isoformat()},
+        "source": {"S": asset.source.uri},
         "row_version": {"N": str(asset.row_version)},
         "body": {"S": asset.model_dump_json()},
     }
@@ -157,6 +169,22 @@ class DynamoAssetRegistry(AssetRegistry):
             assets.sort(key=lambda a: (a.created_at, a.asset_id))
         last = response.get("LastEvaluatedKey")
         return assets, _encode(last) if last else None
+
+    def by_source(self, bucket: str, key: str) -> list[Asset]:
+        request: dict[str, Any] = {
+            "TableName": self.table,
+            "IndexName": SOURCE_INDEX,
+            "KeyConditionExpression": "#s = :source",
+            "ExpressionAttributeNames": {"#s": "source"},
+            "ExpressionAttributeValues": {":source": {"S": f"s3://{bucket}/{key}"}},
+        }
+        assets: list[Asset] = []
+        while True:
+            response = self.db.query(**request)
+            assets.extend(Asset.model_validate_json(item["body"]["S"]) for item in response.get("Items", []))
+            if "LastEvaluatedKey" not in response:
+                return assets
+            request["ExclusiveStartKey"] = response["LastEvaluatedKey"]
 
     def delete(self, asset_id: str) -> bool:
         existed = self.get(asset_id) is not None

@@ -24,6 +24,8 @@ CREATE TABLE IF NOT EXISTS assets (
 );
 CREATE INDEX IF NOT EXISTS assets_by_status ON assets (status, created_at, asset_id);
 CREATE INDEX IF NOT EXISTS assets_by_created ON assets (created_at, asset_id);
+CREATE INDEX IF NOT EXISTS assets_by_source
+    ON assets (json_extract(body, '$.source.bucket'), json_extract(body, '$.source.key'));
 CREATE TABLE IF NOT EXISTS asset_events (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     asset_id TEXT NOT NULL,
@@ -135,6 +137,18 @@ class SqliteAssetRegistry(AssetRegistry):
         assets = [Asset.model_validate_json(row[0]) for row in rows[:limit]]
         next_cursor = _encode_cursor(rows[limit - 1][1], rows[limit - 1][2]) if len(rows) > limit else None
         return assets, next_cursor
+
+    def by_source(self, bucket: str, key: str) -> list[Asset]:
+        rows = (
+            self._connection()
+            .execute(
+                "SELECT body FROM assets WHERE json_extract(body, '$.source.bucket') = ? "
+                "AND json_extract(body, '$.source.key') = ? ORDER BY created_at, asset_id",
+                (bucket, key),
+            )
+            .fetchall()
+        )
+        return [Asset.model_validate_json(row[0]) for row in rows]
 
     def delete(self, asset_id: str) -> bool:
         with self._connect(write=True) as db:

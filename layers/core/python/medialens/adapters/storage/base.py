@@ -70,6 +70,10 @@ class BlobStore(ABC):
     @abstractmethod
     def delete_prefix(self, uri_prefix: str) -> int: ...
 
+    @abstractmethod
+    def delete(self, uri: str) -> bool:
+        """Removes one object; False if there was none."""
+
     @contextmanager
     def local_file(self, uri: str) -> Iterator[Path]:
         """A local path holding the object for the duration of the block (decoders want files).

@@ -13,6 +13,7 @@ from pathlib import Path
 from medialens.adapters.storage.base import BlobStore, ObjectInfo, parse_uri
 
 ObjectCreatedHook = Callable[[ObjectInfo], None]
+ObjectRemovedHook = Callable[[str], None]  # the removed object's s3:// URI
 
 
 def _md5_file(path: Path) -> str:
@@ -24,11 +25,14 @@ def _md5_file(path: Path) -> str:
 
 
 class FilesystemBlobStore(BlobStore):
-    """A directory per bucket. ``on_created`` plays S3's event notification for the drop bucket."""
+    """A directory per bucket. ``on_created`` and ``on_removed`` play S3's event notifications."""
 
-    def __init__(self, root: Path, on_created: ObjectCreatedHook | None = None) -> None:
+    def __init__(
+        self, root: Path, on_created: ObjectCreatedHook | None = None, on_removed: ObjectRemovedHook | None = None
+    ) -> None:
         self.root = root
         self.on_created = on_created
+        self.on_removed = on_removed
 
     def path_for(self, uri: str) -> Path:
         bucket, key = parse_uri(uri)
@@ -109,11 +113,19 @@ class FilesystemBlobStore(BlobStore):
     def list_keys(self, uri_prefix: str) -> Iterator[str]:
         return (key for _, key, _ in self._paths(uri_prefix))  # no ETag: no file is hashed
 
+    def delete(self, uri: str) -> bool:
+        path = self.path_for(uri)
+        if not path.is_file():
+            return False
+        path.unlink(missing_ok=True)
+        if self.on_removed is not None:
+            self.on_removed(uri)
+        return True
+
     def delete_prefix(self, uri_prefix: str) -> int:
         removed = 0
-        for _, _, path in list(self._paths(uri_prefix)):
-            path.unlink(missing_ok=True)
-            removed += 1
+        for bucket, key, _ in list(self._paths(uri_prefix)):
+            removed += self.delete(f"s3://{bucket}/{key}")
         return removed
 
     def _existing(self, uri: str) -> Path:

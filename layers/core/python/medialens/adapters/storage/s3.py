@@ -87,6 +87,12 @@ class S3BlobStore(BlobStore):
             for item in page.get("Contents", []):
                 yield ObjectInfo(bucket, item["Key"], item["Size"], item["ETag"].strip('"'))
 
+    def delete(self, uri: str) -> bool:
+        existed = self.head(uri) is not None
+        bucket, key = parse_uri(uri)
+        self.s3.delete_object(Bucket=bucket, Key=key)
+        return existed
+
     def delete_prefix(self, uri_prefix: str) -> int:
         bucket, _ = parse_uri(uri_prefix)
         keys = [info.key for info in self.list_objects(uri_prefix)]
