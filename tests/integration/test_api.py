@@ -440,6 +440,11 @@ def test_list_assets_with_status_filter_and_cursor(seeded: Seeded) -> None:
     names = [a["file_name"] for a in everything.body["assets"]]
     assert names == ["handbook.pdf", "standup.wav", "broken.pdf", "keynote.mp4"]  # oldest first
     assert everything.body["next_cursor"] is None
+    # No runner holds this home: the running asset says so, finished ones say nothing.
+    stalled = {a["file_name"]: a["stalled"] for a in everything.body["assets"]}
+    assert stalled.pop("keynote.mp4").startswith("no runner is processing this")
+    assert set(stalled.values()) == {None}
+    assert call("GET", f"/assets/{seeded.running.asset_id}").body["stalled"].startswith("no runner")
 
     failed = call("GET", "/assets", query={"status": "FAILED"}).body["assets"]
     assert [(a["file_name"], a["status"], a["error_code"]) for a in failed] == [
