@@ -21,11 +21,12 @@ from medialens.domain.assets import AssetStatus
 from medialens.domain.search import SearchMode, SearchQuery
 from medialens.domain.steps import StepName
 from medialens.local.runtime import LocalRuntime
+from medialens.local.uploads import plan_uploads, upload
 from medialens.pipeline.catalog import CATALOG
 from medialens.settings import Settings
 from medialens.worker import tasks
 
-from .conftest import ingest_and_wait
+from .conftest import fast_settings, ingest_and_wait
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
@@ -297,3 +298,28 @@ def test_a_new_revision_supersedes_the_old_and_a_removed_object_leaves_the_index
     assert registry.get(second.asset_id) is None and registry.by_source(runtime.settings.drop_bucket, second.key) == []
     assert _keyword(runtime, "planetarium") == []
     assert list(blobs.list_keys(runtime.services.artifact_uri(second.asset_id) + "/")) == []
+
+
+def test_executions_in_flight_stay_under_the_cap_and_everything_finishes(
+    start_runtime: Callable[..., LocalRuntime], tmp_path: Path
+) -> None:
+    runtime = start_runtime(fast_settings(local_max_executions=2))
+    assert runtime.services is not None
+    registry = runtime.services.registry
+    notes = tmp_path / "notes"
+    notes.mkdir()
+    for n in range(8):
+        (notes / f"note-{n}.txt").write_text(f"Note {n}: the ferry to island {n} leaves at dawn.\n")
+    plan, _ = plan_uploads([notes], runtime.settings.drop_prefix)
+    uploaded = upload(runtime.services, plan)
+    busiest = 0
+    deadline = time.monotonic() + 240
+    while time.monotonic() < deadline:
+        unfinished = registry.count(AssetStatus.QUEUED) + registry.count(AssetStatus.RUNNING)
+        busiest = max(busiest, unfinished)
+        if runtime.idle():
+            break
+        time.sleep(0.05)
+    assert busiest <= 2
+    statuses = [a.status for a in runtime.wait_for([u.asset_id for u in uploaded], timeout_s=10)]
+    assert statuses == [AssetStatus.SUCCEEDED] * 8

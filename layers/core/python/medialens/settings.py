@@ -89,6 +89,10 @@ class Settings(BaseSettings):
     document_ocr_max_pages: int = Field(default=500, ge=1)
 
     # Workers.
+    # The embedded runner starts at most this many executions at once (each is a thread in the
+    # emulated workflow engine); more uploads wait in the outbox, as they wait in the ingest queue
+    # on AWS. Enough to keep the heavy worker's batches full.
+    local_max_executions: int = Field(default=32, ge=1)
     worker_batch_size: int = 10
     visibility_timeout_s: int = 120
     pipeline_version: str = PIPELINE_VERSION

@@ -159,6 +159,15 @@ class DropNotifications:
         """Every key the outbox ever recorded (created or removed)."""
         return {row[0] for row in self._db().execute("SELECT DISTINCT key FROM notifications")}
 
+    def sent_count(self) -> int:
+        """Rows handed to the ingest queue and not yet settled."""
+        row = (
+            self._db()
+            .execute("SELECT COUNT(*) FROM notifications WHERE delivered_at IS NULL AND sent_at IS NOT NULL")
+            .fetchone()
+        )
+        return int(row[0])
+
     def pending_count(self) -> int:
         """Rows admission has not settled yet, sent or not."""
         row = self._db().execute("SELECT COUNT(*) FROM notifications WHERE delivered_at IS NULL").fetchone()

@@ -14,6 +14,7 @@ import socket
 import threading
 import time
 import warnings
+from collections import deque
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -103,6 +104,7 @@ class LocalRuntime:
         self._lock: FileLock | None = None
         self.notifications: DropNotifications | None = None
         self.services: Services | None = None
+        self._backlog: deque[Asset] = deque()  # unfinished assets to resume, as room allows
 
     # --- lifecycle ---------------------------------------------------------------------------------
 
@@ -213,29 +215,54 @@ class LocalRuntime:
     # --- embedded admission and recovery -------------------------------------------------------------
 
     def _pump_notifications(self) -> None:
-        """Sends pending outbox rows to the ingest queue and acknowledges them once admission has
-        settled them, so a runner that dies in between leaves them for the next one."""
+        """Acknowledges outbox rows once admission has settled them (so a runner that dies in
+        between leaves them for the next one), then fills the room under
+        ``local_max_executions``: resumed assets first, then pending rows sent to the ingest queue."""
         assert self.notifications is not None and self.services is not None
-        sqs = aws.sqs(self.settings)
-        url = self.resources.queue_urls[self.settings.ingest_queue]
         last_checked: dict[int, float] = {}
         while not self.stop_event.is_set():
             try:
-                pending = self.notifications.pending()
-                for start in range(0, len(pending), 10):
-                    chunk = pending[start : start + 10]
-                    sqs.send_message_batch(
-                        QueueUrl=url,
-                        Entries=[
-                            {"Id": str(p.row_id), "MessageBody": event_body(p, self.settings.region)} for p in chunk
-                        ],
-                    )
-                    self.notifications.mark_sent([p.row_id for p in chunk])
                 settled = [row.row_id for row in self.notifications.unsettled() if self._settled(row, last_checked)]
                 self.notifications.mark_delivered(settled)
+                room = self._resume_some(self._room())
+                if room > 0:
+                    self._send(self.notifications.pending(limit=room))
             except Exception:
                 logging.getLogger(__name__).exception("admission outbox pump failed")
             self.stop_event.wait(0.2)
+
+    def _room(self) -> int:
+        """How many more executions may start: the cap, less the unfinished assets that have one
+        and the events on their way through admission."""
+        assert self.notifications is not None and self.services is not None
+        registry = self.services.registry
+        running = registry.count(AssetStatus.QUEUED) + registry.count(AssetStatus.RUNNING) - len(self._backlog)
+        return self.settings.local_max_executions - running - self.notifications.sent_count()
+
+    def _resume_some(self, room: int) -> int:
+        """Starts the executions of up to ``room`` resumed assets; the room left."""
+        assert self.services is not None
+        services = self.services
+        while room > 0 and self._backlog:
+            asset = services.registry.get(self._backlog.popleft().asset_id)
+            if asset is None or asset.status.terminal:
+                continue
+            services.registry.add_event(AuditEvent(asset_id=asset.asset_id, kind="resumed", detail=asset.status.value))
+            start_execution(services, asset)
+            room -= 1
+        return room
+
+    def _send(self, pending: list[PendingNotification]) -> None:
+        assert self.notifications is not None
+        sqs = aws.sqs(self.settings)
+        url = self.resources.queue_urls[self.settings.ingest_queue]
+        for start in range(0, len(pending), 10):
+            chunk = pending[start : start + 10]
+            sqs.send_message_batch(
+                QueueUrl=url,
+                Entries=[{"Id": str(p.row_id), "MessageBody": event_body(p, self.settings.region)} for p in chunk],
+            )
+            self.notifications.mark_sent([p.row_id for p in chunk])
 
     def _settled(self, row: PendingNotification, last_checked: dict[int, float]) -> bool:
         """Whether admission is done with an event: its asset exists, or (checked at most every few
@@ -280,11 +307,10 @@ class LocalRuntime:
         return added
 
     def _resume_unfinished(self, services: Services) -> None:
-        """In-flight work died with the previous process's moto: start those executions again."""
+        """In-flight work died with the previous process's moto: those executions start again,
+        as the cap on executions allows (the pump starts them)."""
         for status in (AssetStatus.QUEUED, AssetStatus.RUNNING):
-            for asset in services.registry.iter_all(status=status):
-                services.registry.add_event(AuditEvent(asset_id=asset.asset_id, kind="resumed", detail=status.value))
-                start_execution(services, asset)
+            self._backlog.extend(services.registry.iter_all(status=status))
 
     def _watch_executions(self) -> None:
         """A safety net: an execution that ended badly without its MarkFailed step still shows."""

@@ -68,6 +68,10 @@ class AssetRegistry(ABC):
             time.sleep(random.uniform(0, 0.01 * (attempt + 1)))  # back off from the other writer
         raise ConcurrentUpdateError(f"asset {asset_id}: too many concurrent updates")
 
+    def count(self, status: AssetStatus) -> int:
+        """Assets in one status (backends with an index answer without reading them)."""
+        return len(self.iter_all(status=status))
+
     def iter_all(self, status: AssetStatus | None = None) -> list[Asset]:
         assets: list[Asset] = []
         cursor: str | None = None

@@ -138,6 +138,10 @@ class SqliteAssetRegistry(AssetRegistry):
         next_cursor = _encode_cursor(rows[limit - 1][1], rows[limit - 1][2]) if len(rows) > limit else None
         return assets, next_cursor
 
+    def count(self, status: AssetStatus) -> int:
+        row = self._connection().execute("SELECT COUNT(*) FROM assets WHERE status = ?", (status.value,)).fetchone()
+        return int(row[0])
+
     def by_source(self, bucket: str, key: str) -> list[Asset]:
         rows = (
             self._connection()
