@@ -114,6 +114,11 @@ def test_a_runner_killed_mid_work_leaves_nothing_lost_or_doubled(
     finished = run_cli(settings.home, "worker", "--until-idle")
     assert finished.returncode == 0, finished.stderr[-2000:]
     assert_like_the_clean_run(local_services(settings), uploaded, clean_run)
+    if point == "heavy-step":
+        # The executions resumed where they stopped: the steps answered before the kill were not redone.
+        log = (settings.home / "logs" / "pipeline.log").read_text()
+        reused = {json.loads(line)["step"] for line in log.splitlines() if '"step output reused"' in line}
+        assert {"probe", "extract_document"} <= reused
 
 
 def test_duplicate_stale_and_poison_events_change_nothing(clean_run: Moments, tmp_path: Path) -> None:

@@ -17,6 +17,7 @@ from medialens.handlers import dlq
 from medialens.ids import asset_id_for, execution_name_for
 from medialens.local.lambda_context import LocalLambdaContext
 from medialens.local.notifications import object_event
+from medialens.pipeline.catalog import StepSpec
 from medialens.services import Services, set_services
 from medialens.settings import Settings
 from medialens.worker.tasks import TaskRunner
@@ -143,3 +144,28 @@ def test_an_unknown_dead_letter_is_only_archived(services: Services) -> None:
     dlq.handler(_dlq_event("not json at all", "medialens-heavy-dlq"), LocalLambdaContext("dlq", 30))
     assert services.registry.iter_all() == []
     assert len(list(services.blobs.list_objects(f"s3://{services.settings.artifacts_bucket}/dead-letters/"))) == 1
+
+
+def test_a_resumed_execution_reuses_what_its_steps_answered(
+    services: Services, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    asset = _asset(services)
+    computed: list[str] = []
+    execute = StepSpec.execute
+
+    def counting(self: StepSpec[Any, Any], wired: Services, calls: Any) -> Any:
+        computed.append(self.name.value)
+        return execute(self, wired, calls)
+
+    monkeypatch.setattr(StepSpec, "execute", counting)
+    runner = TaskRunner(services)
+    probe = _message(asset, StepName.PROBE, {})
+    runner.run(probe)
+    first = services.registry.get(asset.asset_id)
+    assert first is not None and first.media_type is not None
+    runner.run(probe)  # the same execution, started again after a crash: the probe is not redone
+    assert computed == ["probe"]
+    # A re-run is a new execution: everything is computed again.
+    services.registry.mutate(asset.asset_id, lambda a: setattr(a, "execution_name", f"{a.execution_name}-r1"))
+    runner.run(probe)
+    assert computed == ["probe", "probe"]

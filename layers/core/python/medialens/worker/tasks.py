@@ -1,5 +1,6 @@
 """Runs a step for a task token and answers Step Functions: success with the step's result, or
-failure with an error name the state machine's Retry/Catch understand. Also heartbeats."""
+failure with an error name the state machine's Retry/Catch understand. Also heartbeats, and
+reuses what the same execution's step already answered (``step_outputs``)."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from medialens.observability import get_logger, stage_latency
 from medialens.pipeline.catalog import CATALOG, StepSpec, WorkerClass
 from medialens.services import Services
 from medialens.worker.periodic import repeating
+from medialens.worker.step_outputs import StepOutputs
 
 logger = get_logger("medialens-tasks")
 
@@ -81,6 +83,7 @@ class TaskRunner:
     def __init__(self, services: Services, heartbeat_every_s: float = 60.0) -> None:
         self.services = services
         self.answer = TaskAnswerer(services)
+        self.outputs = StepOutputs(services)
         self.heartbeat_every_s = heartbeat_every_s
 
     def _spec(self, message: StepMessage, worker: WorkerClass) -> StepSpec[Any, Any] | None:
@@ -90,9 +93,26 @@ class TaskRunner:
             return None
         return spec
 
-    def _start_stage(self, spec: StepSpec[Any, Any], message: StepMessage) -> None:
-        if not spec.bookkeeping:
-            self.services.registry.start_stage(message.asset.asset_id, spec.name.value)
+    def _start_stage(self, spec: StepSpec[Any, Any], message: StepMessage) -> str | None:
+        """Opens the stage's timing; the name of the execution the asset runs in (None for a
+        bookkeeping step, whose output is never kept)."""
+        if spec.bookkeeping:
+            return None
+        return self.services.registry.start_stage(message.asset.asset_id, spec.name.value).execution_name
+
+    def _execute(
+        self, spec: StepSpec[Any, Any], calls: Sequence[tuple[str | None, StepCall[Any]]]
+    ) -> list[BaseModel | Exception]:
+        """The outcome of each call: the output its execution's step already gave, else what the
+        step computes now (kept for a resumed run)."""
+        outcomes: list[BaseModel | Exception | None] = [self.outputs.recall(e, spec, call) for e, call in calls]
+        missing = [n for n, outcome in enumerate(outcomes) if outcome is None]
+        if missing:
+            for n, outcome in zip(missing, spec.execute(self.services, [calls[n][1] for n in missing]), strict=True):
+                outcomes[n] = outcome
+                if not isinstance(outcome, Exception):
+                    self.outputs.keep(calls[n][0], spec, calls[n][1], outcome)
+        return [outcome for outcome in outcomes if outcome is not None]
 
     def _end_stage(self, spec: StepSpec[Any, Any], message: StepMessage) -> None:
         """Closes the stage's timing on the asset and publishes it as a metric."""
@@ -156,8 +176,8 @@ class TaskRunner:
             for _, call in self._calls(spec, [message]):
                 outcome: BaseModel | Exception
                 try:
-                    self._start_stage(spec, message)
-                    (outcome,) = spec.execute(self.services, [call])
+                    execution = self._start_stage(spec, message)
+                    (outcome,) = self._execute(spec, [(execution, call)])
                 except Exception as error:  # noqa: BLE001 - every failure is answered to the workflow
                     outcome = error
                 self._answer(spec, message, outcome)
@@ -177,8 +197,7 @@ class TaskRunner:
                 calls = self._calls(spec, group)
                 batches = [calls] if spec.run_batch is not None else [[c] for c in calls]
                 for batch in batches:
-                    for message, _ in batch:
-                        self._start_stage(spec, message)
-                    outcomes = spec.execute(self.services, [call for _, call in batch])
+                    executions = [self._start_stage(spec, message) for message, _ in batch]
+                    outcomes = self._execute(spec, list(zip(executions, [call for _, call in batch], strict=True)))
                     for (message, _), outcome in zip(batch, outcomes, strict=True):
                         self._answer(spec, message, outcome)
