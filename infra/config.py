@@ -65,7 +65,9 @@ class GpuConfig(_Model):
     scale_in_after_minutes: int = Field(15, ge=1, description="Idle minutes before workers stop.")
     task_memory_mib: int = Field(12288, ge=1024)
     root_volume_gb: int = Field(100, ge=30)
-    sagemaker_async: bool = Field(False, description="Also deploy the SageMaker async endpoint.")
+    sagemaker_async: bool = Field(
+        False, description="Run heavy steps on a SageMaker async endpoint (fed by a forwarder) instead of ECS."
+    )
     sagemaker_instance_type: str = "ml.g5.xlarge"
 
 

@@ -66,8 +66,8 @@ REVIEWED: tuple[Reviewed, ...] = (
         "so no narrower fixed prefix exists; one bucket of this app only.",
     ),
     Reviewed(
-        rf"Resource::arn:{_P}:s3:::medialens-[a-z0-9]+-artifacts-{_A}-{_R}/(async-inference|models|dead-letters)/\*",
-        "One prefix of this app's artifacts bucket.",
+        rf"Resource::arn:{_P}:s3:::medialens-[a-z0-9]+-artifacts-{_A}-{_R}/(async-inference(/input)?|models|dead-letters)/\*",
+        "One prefix of this app's artifacts bucket (async-inference/input: the forwarder's requests).",
     ),
     Reviewed(
         rf"Resource::arn:{_P}:dynamodb:{_R}:{_A}:table/medialens-[a-z0-9-]+/index/\*",

@@ -18,6 +18,7 @@ from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_lambda_event_sources as sources
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_s3 as s3
+from aws_cdk import aws_sagemaker as sagemaker
 from aws_cdk import aws_ssm as ssm
 from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
@@ -28,10 +29,12 @@ from infra.constructs.events import DROP_PREFIX
 from infra.constructs.queues import DLQ_HANDLER_TIMEOUT_S, INGEST_TIMEOUT_S, Queues
 from infra.constructs.search import Search
 from infra.nag import LAMBDA_BASIC_EXECUTION, acknowledge
+from medialens.worker.forward import INPUT_PREFIX as FORWARD_INPUT_PREFIX
 
 FUNCTIONS_DIR = REPO_ROOT / "functions"
 RUNTIME = lambda_.Runtime.PYTHON_3_12
 API_TIMEOUT_S = 29  # API Gateway REST's integration limit
+FORWARD_TIMEOUT_S = 30  # an S3 write and one API call; the heavy queue's visibility covers six
 POWERTOOLS_PARAMETER = "/aws/service/powertools/python/x86_64/python3.12/{version}"
 
 
@@ -99,6 +102,7 @@ class Functions(Construct):
         # Layer order is not ours to choose (the recognizeLayerVersion flag sorts them), and need
         # not be: the core layer carries no module the Powertools layer has.
         self.layers = [powertools, self.core_layer]
+        self.forward: lambda_.Function | None = None  # forward_heavy_steps, with the SageMaker endpoint
         cfg = config.functions
         reserve = cfg.reserve_concurrency
         queues = shared.queues
@@ -179,7 +183,27 @@ class Functions(Construct):
 
     @property
     def all(self) -> Mapping[str, lambda_.Function]:
-        return {"ingest": self.ingest, "light": self.light, "dlq": self.dlq, "api": self.api}
+        functions = {"ingest": self.ingest, "light": self.light, "dlq": self.dlq, "api": self.api}
+        return functions | ({"forward": self.forward} if self.forward is not None else {})
+
+    def forward_heavy_steps(self, shared: SharedResources, endpoint: sagemaker.CfnEndpoint) -> lambda_.Function:
+        """The heavy queue's consumer when heavy steps run on the SageMaker async endpoint: each
+        batch becomes one InvokeEndpointAsync request (``medialens.worker.forward``)."""
+        self.forward = self._function("forward", timeout_s=FORWARD_TIMEOUT_S, memory_mb=512, reserved=None)
+        self.forward.add_environment("MEDIALENS_SAGEMAKER_ENDPOINT", endpoint.attr_endpoint_name)
+        self.forward.add_event_source(
+            sources.SqsEventSource(
+                shared.queues.heavy.queue,
+                batch_size=10,
+                max_batching_window=cdk.Duration.seconds(5),  # fuller requests: the GPU batches them
+                report_batch_item_failures=True,
+            )
+        )
+        shared.artifacts.grant_put(self.forward, f"{FORWARD_INPUT_PREFIX}/*")
+        self.forward.add_to_role_policy(
+            iam.PolicyStatement(actions=["sagemaker:InvokeEndpointAsync"], resources=[endpoint.ref])
+        )
+        return self.forward
 
     def _function(self, name: str, *, timeout_s: int, memory_mb: int, reserved: int | None) -> lambda_.Function:
         title = name.capitalize()

@@ -9,7 +9,7 @@ pull and model load again. Capacity: an Auto Scaling group of GPU instances (ECS
 an ECS capacity provider with managed scaling, so instances follow tasks, down to zero.
 
 The SageMaker async endpoint (``gpu.sagemakerAsync``) serves the same image's ``serve`` entry
-(``/ping``, ``/invocations``) as a documented alternative; see ``SageMakerAsyncEndpoint``.
+(``/ping``, ``/invocations``) instead, fed by a forwarder Lambda; see ``SageMakerAsyncEndpoint``.
 """
 
 from __future__ import annotations
@@ -232,7 +232,8 @@ class HeavyWorkers(Construct):
             label="heavy backlog",
             period=ONE_MINUTE,
         )
-        self._scale_on_backlog(config)
+        if not gpu.sagemaker_async:  # else the endpoint serves the heavy queue, and this service stays at zero
+            self._scale_on_backlog(config)
         self.metrics: list[cw.IMetric] = [
             self.backlog,
             cw.Metric(
@@ -339,10 +340,10 @@ class HeavyWorkers(Construct):
 
 class SageMakerAsyncEndpoint(Construct):
     """The alternative to the ECS service: the same image behind a SageMaker asynchronous
-    endpoint, scaled to zero on its backlog. SageMaker calls ``/invocations`` with
-    ``{"messages": [...]}`` (heavy-queue bodies) and the container answers the task tokens itself;
-    what is not here is the forwarder from the heavy queue to InvokeEndpointAsync (see
-    docs/deploy.md), so this endpoint is deployed alongside, not instead of, the ECS workers."""
+    endpoint, scaled to zero on its backlog. The forwarder Lambda (``Functions.forward_heavy_steps``)
+    turns each batch of the heavy queue into one InvokeEndpointAsync request; SageMaker calls
+    ``/invocations`` with ``{"messages": [...]}`` and the container answers the task tokens itself.
+    With it on, the ECS service is kept but not scaled: it stays at zero tasks."""
 
     def __init__(
         self,

@@ -64,6 +64,8 @@ class PipelineStack(cdk.Stack):
             environment=self.functions.environment,
             alarm_topic=self.observability.topic,
         )
+        if self.workers.endpoint is not None:
+            self.functions.forward_heavy_steps(shared, self.workers.endpoint.endpoint)
         self.api = SearchApi(self, "SearchApi", config=config, handler=self.functions.api)
         self.observability.watch(
             queues=self.queues,

@@ -74,6 +74,10 @@ def events(settings: Settings | None = None) -> EventBridgeClient:
     return client("events", settings)  # type: ignore[no-any-return]
 
 
+def sagemaker_runtime(settings: Settings | None = None) -> Any:
+    return client("sagemaker-runtime", settings)
+
+
 _queue_urls: dict[tuple[str | None, str], str] = {}
 
 

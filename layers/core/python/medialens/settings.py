@@ -93,6 +93,9 @@ class Settings(BaseSettings):
     # emulated workflow engine); more uploads wait in the outbox, as they wait in the ingest queue
     # on AWS. Enough to keep the heavy worker's batches full.
     local_max_executions: int = Field(default=32, ge=1)
+    # Set where heavy steps run on a SageMaker asynchronous endpoint: the forwarder hands it the
+    # heavy queue's messages (medialens.worker.forward).
+    sagemaker_endpoint: str | None = None
     worker_batch_size: int = 10
     visibility_timeout_s: int = 120
     pipeline_version: str = PIPELINE_VERSION
