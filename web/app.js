@@ -7,6 +7,7 @@ const API = document.querySelector('meta[name="medialens-api"]').content;
 const PAGE_SIZE = 10;
 const ASSET_PAGE = 50;
 const POLL_MS = 2000;
+const MAX_RECORDING_MS = 8000; // a spoken question; the API takes up to 30 s
 
 const $ = (selector) => document.querySelector(selector);
 
@@ -15,6 +16,7 @@ const state = {
   nextCursor: null,
   assetsCursor: null,
   pollTimer: null,
+  recorder: null, // the MediaRecorder while a spoken question is being recorded
 };
 
 // --- API ------------------------------------------------------------------------------------
@@ -132,15 +134,95 @@ async function runSearch(search, cursor) {
   status.textContent = cursor ? "Loading more…" : "Searching…";
   try {
     const { body } = await api(`search?${searchParams(search, cursor)}`);
-    if (!cursor) $("#results").replaceChildren();
-    body.hits.forEach((hit, index) => $("#results").append(resultItem(hit, body.offset + index + 1)));
-    state.search = search;
-    state.nextCursor = body.next_cursor;
-    $("#more").hidden = !body.next_cursor;
-    const shown = $("#results").children.length;
-    status.textContent = shown
+    showPage(search, body, cursor, "");
+  } catch (error) {
+    status.classList.add("error");
+    status.textContent = describeError(error);
+  }
+}
+
+function showPage(search, body, cursor, prefix) {
+  if (!cursor) $("#results").replaceChildren();
+  body.hits.forEach((hit, index) => $("#results").append(resultItem(hit, body.offset + index + 1)));
+  state.search = search;
+  state.nextCursor = body.next_cursor;
+  $("#more").hidden = !body.next_cursor;
+  const shown = $("#results").children.length;
+  $("#search-status").textContent =
+    prefix +
+    (shown
       ? `${shown} moment${shown === 1 ? "" : "s"} for “${search.query}” (${body.mode}, ${Math.round(body.took_ms)} ms).`
-      : `No moments match “${search.query}”.`;
+      : `No moments match “${search.query}”.`);
+}
+
+// --- asking out loud --------------------------------------------------------------------------
+
+const RECORDING_TYPES = ["audio/webm;codecs=opus", "audio/webm", "audio/ogg;codecs=opus", "audio/mp4"];
+
+async function toggleRecording() {
+  const button = $("#ask");
+  const status = $("#search-status");
+  if (state.recorder) {
+    state.recorder.stop();
+    return;
+  }
+  status.classList.remove("error");
+  if (!navigator.mediaDevices || !window.MediaRecorder) {
+    status.classList.add("error");
+    status.textContent = "This browser cannot record audio: type the question instead.";
+    return;
+  }
+  let stream;
+  try {
+    stream = await navigator.mediaDevices.getUserMedia({ audio: true });
+  } catch (error) {
+    status.classList.add("error");
+    status.textContent = `The microphone is not available (${error.message || error.name}).`;
+    return;
+  }
+  const mimeType = RECORDING_TYPES.find((type) => MediaRecorder.isTypeSupported(type)) || "";
+  const recorder = new MediaRecorder(stream, mimeType ? { mimeType } : {});
+  const chunks = [];
+  recorder.addEventListener("dataavailable", (event) => event.data.size && chunks.push(event.data));
+  recorder.addEventListener("stop", () => {
+    stream.getTracks().forEach((track) => track.stop());
+    clearTimeout(state.recordingTimer);
+    state.recorder = null;
+    button.setAttribute("aria-pressed", "false");
+    button.textContent = "Ask out loud";
+    const type = (recorder.mimeType || mimeType || "audio/webm").split(";")[0];
+    searchByVoice(new Blob(chunks, { type }));
+  });
+  state.recorder = recorder;
+  recorder.start();
+  button.setAttribute("aria-pressed", "true");
+  button.textContent = "Stop and search";
+  status.textContent = `Listening… click “Stop and search” when you are done (at most ${MAX_RECORDING_MS / 1000} s).`;
+  state.recordingTimer = setTimeout(() => recorder.state === "recording" && recorder.stop(), MAX_RECORDING_MS);
+}
+
+async function searchByVoice(recording) {
+  const status = $("#search-status");
+  const search = { query: "", mode: $("#mode").value, mediaType: $("#media-type").value };
+  const params = new URLSearchParams({ mode: search.mode, k: String(PAGE_SIZE) });
+  if (search.mediaType) params.append("media_type", search.mediaType);
+  status.textContent = "Transcribing your question…";
+  try {
+    const response = await fetch(`${API}search/voice?${params}`, {
+      method: "POST",
+      headers: { Accept: "application/json", "Content-Type": recording.type || "audio/webm" },
+      body: recording,
+    });
+    let body = null;
+    try {
+      body = await response.json();
+    } catch (_) {
+      body = null;
+    }
+    if (!response.ok) throw new ApiError(response.status, body);
+    search.query = body.heard.text;
+    $("#q").value = body.heard.text;
+    showPage(search, body, null, `Heard “${body.heard.text}”. `);
   } catch (error) {
     status.classList.add("error");
     status.textContent = describeError(error);
@@ -150,7 +232,7 @@ async function runSearch(search, cursor) {
 function resultItem(hit, rank) {
   const open = element(
     "button",
-    { type: "button", class: "hit-open", "data-moment-id": hit.moment_id },
+    { type: "button", class: "hit-open", "data-moment-id": hit.moment_id, "data-asset-id": hit.asset_id },
     thumbnail(hit),
     element(
       "span",
@@ -209,11 +291,66 @@ function openMoment(hit, trigger) {
     });
   }
   viewer.replaceChildren(player || element("p", { class: "placeholder", text: "This file cannot be shown here." }));
+  if (hit.narration_url && hit.narration_start !== null && hit.narration_start !== undefined) {
+    viewer.append(narrationPlayer(hit));
+  }
   const caption = $("#viewer-caption");
   caption.replaceChildren(
     element("p", { class: "caption-head" }, badge(hit.media_type), element("strong", { text: hit.file_name }), ` ${where(hit)}`),
     element("p", { class: "caption-text" }, highlighted(hit.snippet, hit.highlights)),
   );
+}
+
+// A narrated document's passage: its narration from where the passage is said, the passage's
+// words highlighted as they are spoken (from the speech marks).
+function narrationPlayer(hit) {
+  const words = element("p", { class: "spoken", "aria-label": "The passage as it is spoken" });
+  const audio = element("audio", {
+    id: "narration",
+    controls: true,
+    preload: "auto",
+    src: hit.narration_url,
+    "aria-label": `Narration of ${hit.file_name} from ${clock(hit.narration_start)}`,
+    "data-start": String(hit.narration_start),
+  });
+  audio.addEventListener(
+    "loadedmetadata",
+    () => {
+      audio.currentTime = hit.narration_start;
+      audio.play().catch(() => {});
+    },
+    { once: true },
+  );
+  audio.addEventListener("timeupdate", () => {
+    const now = audio.currentTime * 1000;
+    words.querySelectorAll(".word").forEach((word) => {
+      const speaking = Number(word.dataset.time) <= now && now < Number(word.dataset.end);
+      word.classList.toggle("speaking", speaking);
+    });
+  });
+  loadSpokenWords(hit, words);
+  return element("div", { class: "narration" }, element("p", { class: "narration-head", text: "Listen from here" }), audio, words);
+}
+
+async function loadSpokenWords(hit, target) {
+  try {
+    const { body } = await api(`assets/${encodeURIComponent(hit.asset_id)}?moments_limit=0`);
+    const marks = body.artifacts.find((artifact) => artifact.name === "speech_marks");
+    if (!marks || !marks.url) return;
+    const text = await (await fetch(marks.url)).text();
+    const from = hit.narration_start * 1000;
+    const to = (hit.narration_end ?? hit.narration_start) * 1000;
+    const spans = [];
+    for (const line of text.split("\n")) {
+      if (!line) continue;
+      const mark = JSON.parse(line);
+      if (mark.type !== "word" || mark.time < from - 1 || mark.time > to + 1) continue;
+      spans.push(element("span", { class: "word", "data-time": String(mark.time), "data-end": String(mark.end_time), text: mark.value }), " ");
+    }
+    target.replaceChildren(...spans);
+  } catch (_) {
+    target.textContent = ""; // the audio still plays; only the highlighting is missing
+  }
 }
 
 // --- assets ---------------------------------------------------------------------------------
@@ -337,6 +474,7 @@ document.addEventListener("DOMContentLoaded", () => {
     runSearch({ query, mode: $("#mode").value, mediaType: $("#media-type").value }, null);
   });
   $("#more").addEventListener("click", () => state.search && runSearch(state.search, state.nextCursor));
+  $("#ask").addEventListener("click", toggleRecording);
   $("#refresh").addEventListener("click", () => loadAssets(false));
   $("#status-filter").addEventListener("change", () => loadAssets(false));
   $("#assets-more").addEventListener("click", () => loadAssets(true));

@@ -202,8 +202,8 @@ def test_search_open_and_manage_assets_in_the_browser(
         # --- search from the keyboard; open the PDF at the answer's page ---------------------
         question = next(q for q in expected["queries"] if q["expect_file"].endswith(".pdf"))
         search(page, question["query"])
-        # Tab order: query, mode, media type, Search, then the results.
-        for _ in range(4):
+        # Tab order: query, mode, media type, Search, Ask out loud, then the results.
+        for _ in range(5):
             page.keyboard.press("Tab")
         assert page.evaluate("document.activeElement === document.querySelector('.hit-open')")
         answer = (

@@ -630,7 +630,15 @@ def test_openapi_document_is_committed_and_current() -> None:
     committed = json.loads((REPO_ROOT / "docs" / "openapi.json").read_text(encoding="utf-8"))
     assert committed == openapi_document(), "docs/openapi.json drifted: run scripts/export_openapi.py"
     paths = committed["paths"]
-    assert set(paths) == {"/search", "/assets", "/assets/{asset_id}", "/assets/{asset_id}/reprocess", "/health"}
+    assert set(paths) == {
+        "/search",
+        "/search/voice",
+        "/speech",
+        "/assets",
+        "/assets/{asset_id}",
+        "/assets/{asset_id}/reprocess",
+        "/health",
+    }
     assert set(paths["/search"]) == {"get", "post"} and set(paths["/assets/{asset_id}"]) == {"get", "delete"}
     for operations in paths.values():
         for operation in operations.values():

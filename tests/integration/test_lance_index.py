@@ -17,7 +17,9 @@ import numpy as np
 import numpy.typing as npt
 import pytest
 
+from medialens.adapters.index import lance
 from medialens.adapters.index.lance import (
+    ADDED_FIELDS,
     FTS_INDEX,
     VECTOR_INDEX,
     LanceMomentIndex,
@@ -302,6 +304,33 @@ def test_reopening_with_other_dimensions_is_a_configuration_error(tmp_path: Path
     other = LanceMomentIndex(tmp_path, dimensions=DIMS * 2)
     with pytest.raises(ConfigurationError):
         other.count()
+
+
+def test_a_table_from_an_older_release_gains_the_new_columns_and_keeps_its_rows(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    added = {field.name for field in ADDED_FIELDS}
+    with monkeypatch.context() as before_them:  # the release before the columns were added
+        before_them.setattr(lance, "ADDED_FIELDS", ())
+        old = new_index(tmp_path)
+        old.upsert([moment("m0", "the old contract terms", unit_vectors(1)[0])])
+        table = old._open()
+        assert table is not None and not added & set(table.schema.names)
+
+    index = new_index(tmp_path)  # this release opens it
+    narrated = moment("m1", "the narrated contract", unit_vectors(2)[1]).model_copy(
+        update={
+            "narration_uri": "s3://artifacts/derived/a/narration.mp3",
+            "narration_start": 12.5,
+            "narration_end": 19.0,
+        }
+    )
+    index.upsert([narrated])
+    hits = {hit.moment_id: hit for hit in index.keyword("contract", 5, NO_FILTER)}
+    assert set(hits) == {"m0", "m1"}
+    assert hits["m0"].narration_start is None and hits["m0"].text == "the old contract terms"
+    assert (hits["m1"].narration_start, hits["m1"].narration_end) == (12.5, 19.0)
+    assert hits["m1"].narration_uri == "s3://artifacts/derived/a/narration.mp3"
 
 
 def test_writes_trigger_upkeep_that_bounds_fragments_and_versions(tmp_path: Path) -> None:

@@ -26,6 +26,7 @@ import pytest
 
 from medialens.adapters.index import opensearch as adapter
 from medialens.adapters.index.opensearch import (
+    ADDED_PROPERTIES,
     IndexRejectedError,
     OpenSearchConfig,
     OpenSearchMomentIndex,
@@ -144,6 +145,9 @@ def source(moment_id: str, asset_id: str = "a1", **fields: Any) -> dict[str, Any
         "confidence": None,
         "model_versions": {"text_embedding": "all-minilm-l6-v2@1+int8"},
         "pipeline_version": "1",
+        "narration_uri": None,
+        "narration_start": None,
+        "narration_end": None,
     }
     document.update(fields)
     return document
@@ -348,12 +352,17 @@ def test_setup_runs_once_and_an_existing_index_must_have_our_dimensions(server: 
     server.on("PUT", f"/_index_template/{INDEX}-template", (200, ACKNOWLEDGED))
     server.on("HEAD", f"/{INDEX}", (200, None))
     server.on("GET", f"/{INDEX}/_mapping", (200, mapping_response(DIMS)))
+    server.on("PUT", f"/{INDEX}/_mapping", (200, ACKNOWLEDGED))
     server.on("POST", f"/{INDEX}/_bulk", (200, bulk_response(bulk_item("index", "m1", 200))))
     index, _ = make_index(server.url)
     index.upsert([moment("m1")])
     index.upsert([moment("m1")])
     assert len(server.calls("HEAD", f"/{INDEX}")) == 1 and len(server.calls("PUT", f"/{INDEX}")) == 0
     assert len(server.calls("POST", f"/{INDEX}/_bulk")) == 2
+    # An index made by an older release gains the fields added since: its mapping is strict.
+    (update,) = server.calls("PUT", f"/{INDEX}/_mapping")
+    assert update.json() == {"properties": ADDED_PROPERTIES}
+    assert set(ADDED_PROPERTIES) <= set(index_body(index.config)["mappings"]["properties"])
 
     server.on("GET", f"/{INDEX}/_mapping", (200, mapping_response(768)))
     other, _ = make_index(server.url)

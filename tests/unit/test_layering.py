@@ -7,7 +7,7 @@ left out), so a function-local import cannot hide a cycle. The layers, lowest fi
     errors, ids, settings, aws, observability
     media, adapters              decoding and signal work; storage, registry and index backends
     ml                           model runtimes (may import media, never the reverse)
-    pipeline, services, search, admission, revisions, operations, orchestration, reporting
+    pipeline, services, search, voice, admission, revisions, operations, orchestration, reporting
     handlers, worker, api        what Lambda and the container deploy
     local, cli                   the embedded runtime and the command line (never deployed)
 
@@ -35,13 +35,36 @@ LAYERS: tuple[frozenset[str], ...] = (
     frozenset({"errors", "ids", "settings", "aws", "observability"}),
     frozenset({"media", "adapters"}),
     frozenset({"ml"}),
-    frozenset({"pipeline", "services", "search", "admission", "revisions", "operations", "orchestration", "reporting"}),
+    frozenset(
+        {
+            "pipeline",
+            "services",
+            "search",
+            "voice",
+            "admission",
+            "revisions",
+            "operations",
+            "orchestration",
+            "reporting",
+        }
+    ),
     frozenset({"handlers", "worker", "api"}),
     frozenset({"local", "cli"}),
 )
 # The light Lambda's layer has none of these (tests/infra/test_bundling.py builds it): what it
 # imports must load without them.
-MEDIA_EXTRA = ("av", "cv2", "PIL", "scenedetect", "faster_whisper", "ctranslate2", "rapidocr", "imagehash")
+MEDIA_EXTRA = (
+    "av",
+    "cv2",
+    "PIL",
+    "scenedetect",
+    "faster_whisper",
+    "ctranslate2",
+    "rapidocr",
+    "imagehash",
+    "jiwer",
+    "py3langid",
+)
 DEPLOYED_ENTRY_POINTS = (
     "medialens.handlers.ingest",
     "medialens.handlers.light",

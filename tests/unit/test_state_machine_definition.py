@@ -89,7 +89,7 @@ def _path(definition: dict[str, Any], media_type: str) -> list[str]:
 @pytest.mark.parametrize(
     ("media_type", "branch"),
     [
-        ("document", ["ExtractDocument", "HasScannedPages", "TextLayerOutputs"]),
+        ("document", ["ExtractDocument", "HasScannedPages", "TextLayerOutputs", "NarrationRequested"]),
         ("image", ["AnalyzeImage"]),
         ("video", ["AnalyzeTimeline"]),
         ("audio", ["AnalyzeTimeline"]),
@@ -123,7 +123,7 @@ def test_every_branch_ends_with_passage_batches(definition: dict[str, Any]) -> N
 
 def test_payloads_are_references_not_data(definition: dict[str, Any]) -> None:
     text = json.dumps(definition)
-    assert len(text) < 20_000
+    assert len(text) < 24_000
     assert all(s.get("ResultPath") != "$" for n, s, inner in _states(definition) if not inner and s["Type"] == "Task")
 
 
@@ -132,7 +132,7 @@ def test_scanned_pages_are_read_before_the_document_is_embedded(definition: dict
     (choice,) = states["HasScannedPages"]["Choices"]
     assert choice == {"Variable": "$.extract.ocr_pages", "NumericGreaterThan": 0, "Next": "ReadScannedPages"}
     order, name = [], "ReadScannedPages"
-    while name != "EmbedPassages":
+    while name != "NarrationRequested":
         order.append(name)
         name = states[name]["Next"]
     assert order == ["ReadScannedPages", "BuildPageText", "DocumentOutputs"]
@@ -150,5 +150,24 @@ def test_word_and_powerpoint_files_go_to_the_heavy_office_step(definition: dict[
     assert all(mime.startswith("application/vnd.openxmlformats-officedocument.") for mime in mimes) and len(mimes) == 2
     assert first["Next"] == "ExtractOfficeDocument"
     office = states["ExtractOfficeDocument"]
-    assert office["Parameters"]["QueueUrl"] == "https://sqs/heavy" and office["Next"] == "EmbedPassages"
+    assert office["Parameters"]["QueueUrl"] == "https://sqs/heavy" and office["Next"] == "NarrationRequested"
     assert office["ResultSelector"] == {"outputs.$": "States.Array($)"} and office["ResultPath"] == "$.segments"
+
+
+def test_documents_uploaded_with_narration_asked_for_are_narrated_before_embedding(definition: dict[str, Any]) -> None:
+    states = definition["States"]
+    choice = states["NarrationRequested"]
+    assert choice["Default"] == "EmbedPassages"
+    (narrate,) = choice["Choices"]
+    flag = "$.asset.source.options.narrate"
+    # IsPresent first: an execution started before the option existed has no such field.
+    assert narrate["And"] == [{"Variable": flag, "IsPresent": True}, {"Variable": flag, "BooleanEquals": True}]
+    assert narrate["Next"] == "NarrateDocument"
+    task = states["NarrateDocument"]
+    assert task["Parameters"]["QueueUrl"] == "https://sqs/heavy"
+    assert task["Parameters"]["MessageBody"]["input"] == {"segments.$": "$.segments"}
+    assert task["ResultPath"] == "$.segments" and task["Next"] == "EmbedPassages"
+    assert task["Catch"][0]["Next"] == "MarkFailed"
+    # Every way out of a document's analysis passes the choice.
+    for name in ("ExtractOfficeDocument", "TextLayerOutputs", "DocumentOutputs"):
+        assert states[name]["Next"] == "NarrationRequested"

@@ -14,7 +14,7 @@ ended without recording its outcome.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import StrEnum
 from typing import Any
 from urllib.parse import unquote_plus
@@ -24,7 +24,7 @@ from botocore.exceptions import ClientError
 
 from medialens import aws
 from medialens.adapters.storage.base import ObjectInfo
-from medialens.domain.assets import Asset, AuditEvent, SourceObject
+from medialens.domain.assets import Asset, AuditEvent, SourceObject, UploadOptions
 from medialens.domain.steps import AssetRef, ExecutionInput
 from medialens.ids import asset_id_for, execution_name_for
 from medialens.observability import get_logger
@@ -161,7 +161,7 @@ def _resolve(services: Services, event: ObjectCreated) -> ObjectInfo | None:
     for key in dict.fromkeys([event.key, unquote_plus(event.key)]):
         info = services.blobs.head(f"s3://{event.bucket}/{key}")
         if info is not None:
-            return ObjectInfo(info.bucket, info.key, info.size, info.etag, event.version_id or info.version_id)
+            return replace(info, version_id=event.version_id or info.version_id)
     return None
 
 
@@ -214,9 +214,27 @@ def admit(services: Services, event: ObjectCreated) -> tuple[Admission, str | No
     return (Admission.STARTED if created else Admission.RESUMED), asset_id
 
 
+def source_of(info: ObjectInfo) -> SourceObject:
+    """The revision of an object as an asset records it, with the options its metadata asks for."""
+    return SourceObject(
+        bucket=info.bucket,
+        key=info.key,
+        etag=info.etag,
+        size=info.size,
+        version_id=info.version_id,
+        options=UploadOptions.from_metadata(info.metadata),
+    )
+
+
+def asset_id_of(info: ObjectInfo) -> str:
+    """The asset an object revision (as HEAD describes it) becomes."""
+    source = source_of(info)
+    return asset_id_for(source.bucket, source.key, source.revision)
+
+
 def asset_for_object(services: Services, info: ObjectInfo) -> Asset:
     """A new QUEUED asset for an object revision, with its deterministic id and execution name."""
-    source = SourceObject(bucket=info.bucket, key=info.key, etag=info.etag, size=info.size, version_id=info.version_id)
+    source = source_of(info)
     asset_id = asset_id_for(source.bucket, source.key, source.revision)
     version = services.settings.pipeline_version
     return Asset(

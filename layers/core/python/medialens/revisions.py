@@ -17,7 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from medialens.adapters.storage.base import ObjectInfo
-from medialens.domain.assets import Asset, AssetStatus, AuditEvent
+from medialens.domain.assets import Asset, AssetStatus, AuditEvent, UploadOptions
 from medialens.observability import get_logger
 from medialens.services import Services
 
@@ -43,6 +43,8 @@ def remove_asset(services: Services, asset: Asset) -> Deleted:
 
 def _is_revision(asset: Asset, current: ObjectInfo) -> bool:
     source = asset.source
+    if source.options != UploadOptions.from_metadata(current.metadata):
+        return False  # the object was uploaded again with other options: that upload is current
     if source.version_id is not None and current.version_id is not None:
         return source.version_id == current.version_id
     return source.etag == current.etag

@@ -148,6 +148,20 @@ class Settings(BaseSettings):
     speech_passage_min_seconds: float = Field(default=5.0, gt=0)
     speech_passage_max_seconds: float = Field(default=20.0, gt=0)
 
+    # Voice (medialens.ml.speech_synthesis, medialens.pipeline.narration, the /speech API). The
+    # Piper voice speaks English; other languages fall back to espeak-ng's voice for the language.
+    # Sentences are synthesised in batches of similar length (padding is computed too).
+    tts_voice: str = "piper-en-us-joe-medium"
+    tts_batch_size: int | None = Field(
+        default=None, ge=1, description="Sentences per run; None: 8 with CUDA, 1 on CPU (batches were slower there)."
+    )
+    narration_bitrate_kbps: int = Field(default=64, ge=16, le=320)
+    # A narration whose word error rate (its transcript against the text, both in spoken form)
+    # is above this puts a warning on the asset.
+    narration_max_wer: float = Field(default=0.15, ge=0.0, le=1.0)
+    voice_query_max_seconds: float = Field(default=30.0, gt=0, description="Longest spoken question.")
+    voice_query_max_bytes: int = Field(default=5 * 1024 * 1024, ge=1024)
+
     # Video and image analysis (media/shots.py, media/screen_text.py, ml/ocr.py, ml/clip.py).
     # Shots: AdaptiveDetector on frames scaled to this width, every Nth frame (1: all).
     shot_analysis_width: int = Field(default=320, ge=64)

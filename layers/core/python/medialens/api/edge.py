@@ -14,8 +14,10 @@ from http import HTTPStatus
 from typing import Any
 
 from medialens.api.errors import error_body
+from medialens.voice import VOICE_CONTENT_TYPES
 
 MAX_JSON_DEPTH = 32  # the deepest request body the API defines nests 3 levels
+AUDIO_BODY_PATH = "/search/voice"  # the one route whose body is not JSON: a recording
 _BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
 
 
@@ -65,6 +67,15 @@ def refusal(event: dict[str, Any]) -> dict[str, Any] | None:
         return None
     headers = {str(name).lower(): str(value) for name, value in (event.get("headers") or {}).items()}
     media_type = headers.get("content-type", "application/json").split(";", 1)[0].strip().lower()
+    if path.rstrip("/").endswith(AUDIO_BODY_PATH):
+        if media_type in VOICE_CONTENT_TYPES:
+            return None  # the route decodes the recording and says what is wrong with it
+        return _answer(
+            event,
+            HTTPStatus.UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+            f"the body must be a recording ({', '.join(sorted(VOICE_CONTENT_TYPES))}), not {media_type or 'untyped'}",
+        )
     if media_type != "application/json":
         return _answer(
             event,

@@ -38,6 +38,18 @@ class BadRequestError(ApiError):
     code = "bad_request"
 
 
+class InvalidAudioError(BadRequestError):
+    code = "invalid_audio"
+
+
+class NoSpeechError(BadRequestError):
+    code = "no_speech"
+
+
+class CannotSpeakError(BadRequestError):
+    code = "cannot_speak"
+
+
 class NotFoundError(ApiError):
     status = HTTPStatus.NOT_FOUND
     code = "not_found"

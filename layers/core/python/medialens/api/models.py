@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 from medialens.domain.assets import AssetStatus, MediaType
 from medialens.domain.moments import Modality
 from medialens.domain.search import MAX_QUERY_CHARS, SearchMode
+from medialens.voice import MAX_SPEECH_CHARACTERS
 
 MAX_PAGE_SIZE = 100
 # Pages are cut from the top of one ranking: SearchQuery serves at most this many hits a query.
@@ -103,6 +104,10 @@ class MomentView(ApiModel):
         description="The models that made the moment, by role (speech, vad, ocr, text_embedding): a document "
         "moment with an ocr model was read from the page's picture, not its text layer.",
     )
+    narration_start: float | None = Field(
+        default=None, description="Seconds into the document's narration where this is said (narrated uploads)."
+    )
+    narration_end: float | None = None
 
 
 class MomentHit(MomentView):
@@ -118,6 +123,9 @@ class MomentHit(MomentView):
     thumbnail_url: str | None = Field(
         default=None, description="The image itself, or for video the keyframe stored for the moment's time."
     )
+    narration_url: str | None = Field(
+        default=None, description="The document's narration (MP3), when its upload asked for one."
+    )
 
 
 class SearchPage(ApiModel):
@@ -128,6 +136,34 @@ class SearchPage(ApiModel):
     hits: list[MomentHit]
     next_cursor: str | None = Field(description="Pass with the same search for the next page; null at the end.")
     took_ms: float
+
+
+class HeardView(ApiModel):
+    text: str = Field(description="What the speech-to-text model heard: the query that was searched.")
+    language: str | None
+    language_probability: float | None
+    duration_s: float
+    model: str
+    took_ms: float
+
+
+class VoiceSearchPage(SearchPage):
+    heard: HeardView
+
+
+# --- speech -------------------------------------------------------------------------------------
+
+
+class SpeechRequest(ApiModel):
+    text: str = Field(min_length=1, max_length=MAX_SPEECH_CHARACTERS, pattern=r"\S", description="What to say.")
+    language: str | None = Field(
+        default=None,
+        max_length=16,
+        pattern=r"^[A-Za-z]{2,3}([-_][A-Za-z0-9]{2,8})*$",
+        description="The text's language (default: the voice's own); languages the neural voice does not "
+        "speak use espeak-ng's voice.",
+    )
+    format: Literal["mp3", "wav"] = Field(default="mp3", description="Audio format of the answer.")
 
 
 # --- assets -------------------------------------------------------------------------------------
@@ -152,6 +188,9 @@ class AssetSummary(ApiModel):
         default=None,
         description="Why this unfinished asset is not moving, when known: no runner is processing it, "
         "or its workflow ended without recording an outcome.",
+    )
+    warnings: list[str] = Field(
+        default_factory=list, description="What to look at although it succeeded (e.g. a poor narration)."
     )
 
 

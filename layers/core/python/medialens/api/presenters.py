@@ -72,6 +72,7 @@ def hit_view(hit: SearchHit, terms: frozenset[str], links: Links, thumbnails: Th
         media_url=media_url,
         open_url=open_url(media_url, hit),
         thumbnail_url=thumbnail,
+        narration_url=links.url(hit.narration_uri) if hit.narration_uri else None,
     )
 
 
@@ -130,6 +131,7 @@ def asset_summary(asset: Asset, links: Links, stalled: str | None = None) -> Ass
         seconds=round(asset.elapsed_seconds, 3),
         media_url=links.url(asset.source.uri),
         stalled=stalled,
+        warnings=list(asset.warnings),
     )
 
 

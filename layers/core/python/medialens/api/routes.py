@@ -4,6 +4,8 @@ the library and presents the result; the logic lives in ``medialens.operations``
 
 from __future__ import annotations
 
+import base64
+from collections.abc import Mapping
 from http import HTTPStatus
 from typing import Annotated, Any
 
@@ -13,8 +15,14 @@ from aws_lambda_powertools.event_handler.openapi.params import Path, Query
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.metrics.functions import is_metrics_disabled
 
-from medialens import operations
-from medialens.api.errors import BadRequestError
+from medialens import operations, voice
+from medialens.api.errors import (
+    BadRequestError,
+    CannotSpeakError,
+    InvalidAudioError,
+    NoSpeechError,
+    PayloadTooLargeError,
+)
 from medialens.api.keyframes import KeyframeThumbnails
 from medialens.api.links import links_for
 from medialens.api.models import (
@@ -29,17 +37,22 @@ from medialens.api.models import (
     FieldError,
     HealthCheck,
     HealthReport,
+    HeardView,
     ReprocessResult,
     SearchFiltersBody,
     SearchPage,
     SearchRequest,
+    SpeechRequest,
+    VoiceSearchPage,
 )
 from medialens.api.presenters import asset_detail, asset_summary, search_page
 from medialens.domain.assets import AssetStatus, MediaType, utcnow
 from medialens.domain.moments import Modality
 from medialens.domain.search import MAX_QUERY_CHARS, SearchMode
+from medialens.errors import ConfigurationError, InvalidMediaError
 from medialens.observability import get_metrics
 from medialens.services import get_services
+from medialens.settings import get_settings
 
 router = Router()  # type: ignore[no-untyped-call]
 metrics = get_metrics("medialens-api")
@@ -49,10 +62,11 @@ MAX_LISTED_MOMENTS = 1000
 ASSET_ID = Annotated[str, Path(min_length=1, max_length=128, description="The asset's id.")]
 
 _ERROR_DESCRIPTIONS = {
-    400: "Invalid input: the fields that failed and why",
+    400: "Invalid input: the fields that failed and why (for audio: what is wrong with it)",
     404: "No such asset",
     409: "The asset's state does not allow this now",
-    413: f"The query is longer than {MAX_QUERY_CHARS} characters",
+    413: f"The query is longer than {MAX_QUERY_CHARS} characters (audio: larger than the limit)",
+    415: "The body is not in a format this route takes",
     503: "A dependency (index, registry, orchestration) is unavailable; retry later",
 }
 
@@ -133,6 +147,96 @@ def search_get(
 )
 def search_post(request: SearchRequest) -> SearchPage:
     return _run_search(request)
+
+
+@router.post(
+    "/search/voice",
+    summary="Find moments by asking out loud",
+    description="The body is a recording of the question (audio/wav, audio/mpeg, audio/webm with Opus as "
+    "browsers record it, audio/ogg, audio/mp4, audio/flac; at most 5 MiB and 30 s). It is transcribed "
+    "(the answer says what was heard, in which language) and searched like GET /search.",
+    tags=["search", "voice"],
+    responses=_responses(200, VoiceSearchPage, "What was heard, and one page of hits", 400, 413, 415, 503),
+)
+def search_voice(
+    mode: Annotated[SearchMode, Query(description="keyword, semantic or hybrid.")] = SearchMode.HYBRID,
+    media_type: Annotated[
+        list[MediaType] | None, Query(max_length=MAX_FILTER_VALUES, description="Only these media types.")
+    ] = None,
+    k: Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE, description="Hits per page.")] = 10,
+    language: Annotated[
+        str | None,
+        Query(max_length=16, pattern=r"^[A-Za-z]{2,3}$", description="The question's language (default: detect)."),
+    ] = None,
+) -> VoiceSearchPage:
+    event = router.current_event
+    suffix = _AUDIO_SUFFIXES.get(_media_type(event.headers), ".bin")
+    try:
+        heard = voice.hear(get_settings(), _raw_body(event), suffix=suffix, language=language)
+    except voice.AudioTooLargeError as error:
+        raise PayloadTooLargeError(str(error)) from error
+    except InvalidMediaError as error:
+        raise InvalidAudioError(str(error)) from error
+    if not heard.text:
+        raise NoSpeechError("no speech was heard in the recording")
+    request = SearchRequest(
+        query=heard.text[:MAX_QUERY_CHARS],
+        mode=mode,
+        k=k,
+        filters=SearchFiltersBody(media_types=media_type),
+    )
+    page = _run_search(request)
+    return VoiceSearchPage(**page.model_dump(), heard=HeardView(**heard.model_dump()))
+
+
+@router.post(
+    "/speech",
+    summary="Say a text (text-to-speech)",
+    description="The text spoken by the narration voice (Piper; espeak-ng's voices for languages it does not "
+    "speak) as MP3 or WAV. `medialens serve` streams it sentence by sentence; on AWS the whole audio "
+    "comes back at once (send Accept: audio/mpeg or audio/wav).",
+    tags=["voice"],
+    responses={
+        200: {
+            "description": "The audio",
+            "content": {"audio/mpeg": {"schema": {"type": "string", "format": "binary"}}, "audio/wav": {}},
+        },
+        **{code: value for code, value in _responses(200, ErrorResponse, "", 400, 503).items() if code != 200},
+    },
+)
+def speech(request: SpeechRequest) -> Response[bytes]:
+    settings = get_settings()
+    try:
+        data = b"".join(voice.speak(settings, request.text, request.language, request.format))
+    except (InvalidMediaError, ConfigurationError) as error:
+        raise CannotSpeakError(str(error)) from error
+    if request.format == "wav":
+        data = voice.finished_wav(data)
+    return Response(status_code=HTTPStatus.OK, content_type=voice.SPEECH_CONTENT_TYPES[request.format], body=data)
+
+
+_AUDIO_SUFFIXES = {
+    "audio/wav": ".wav",
+    "audio/x-wav": ".wav",
+    "audio/wave": ".wav",
+    "audio/mpeg": ".mp3",
+    "audio/mp3": ".mp3",
+    "audio/webm": ".webm",
+    "audio/ogg": ".ogg",
+    "audio/mp4": ".m4a",
+    "audio/x-m4a": ".m4a",
+    "audio/flac": ".flac",
+}
+
+
+def _media_type(headers: Mapping[str, str]) -> str:
+    value = next((v for name, v in headers.items() if name.lower() == "content-type"), "")
+    return value.split(";", 1)[0].strip().lower()
+
+
+def _raw_body(event: Any) -> bytes:
+    body = event.body or ""
+    return base64.b64decode(body) if event.is_base64_encoded else str(body).encode("latin-1", "replace")
 
 
 @router.get(

@@ -20,9 +20,10 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from medialens.domain.assets import Asset, AssetStatus, MediaType, utcnow
+from medialens.domain.assets import Asset, AssetStatus, MediaType, UploadOptions, utcnow
 from medialens.domain.moments import Modality
 from medialens.domain.search import SearchFilters, SearchMode, SearchQuery
+from medialens.errors import ConfigurationError, InvalidMediaError
 from medialens.local.uploads import Skipped, plan_uploads, upload
 from medialens.local.wiring import drop_outbox, local_services, runner_active
 from medialens.ml.store.store import ModelStore
@@ -134,6 +135,12 @@ def ingest(
     follow_links: Annotated[
         bool, typer.Option("--follow-links", help="Also follow links that lead outside the given folders.")
     ] = False,
+    narrate: Annotated[
+        bool,
+        typer.Option(
+            "--narrate", help="Documents also get a narration (MP3 + speech marks); sets S3 metadata medialens-narrate."
+        ),
+    ] = False,
 ) -> None:
     """Upload files to the drop bucket and analyse them (exit code 1 if any file failed or could
     not be uploaded)."""
@@ -163,7 +170,13 @@ def ingest(
     ) as progress:
         task = progress.add_task("upload", total=len(plan))
         not_uploaded: list[Skipped] = []
-        uploaded = upload(services, plan, on_uploaded=lambda _: progress.advance(task), on_failed=not_uploaded.append)
+        uploaded = upload(
+            services,
+            plan,
+            on_uploaded=lambda _: progress.advance(task),
+            on_failed=not_uploaded.append,
+            options=UploadOptions(narrate=narrate),
+        )
     err_console.print(f"uploaded {len(uploaded)} files to s3://{settings.drop_bucket}/{settings.drop_prefix}")
     for miss in not_uploaded:
         err_console.print(f"[red]not uploaded[/] {miss.path}: {miss.reason}", highlight=False)
@@ -263,16 +276,41 @@ def _wait_for_admission(settings: Settings, timeout_s: float) -> None:
 
 @app.command()
 def search(
-    query: Annotated[str, typer.Argument(help="What was said or shown.")],
+    query: Annotated[str | None, typer.Argument(help="What was said or shown.")] = None,
     k: Annotated[int, typer.Option("-k", "--top", min=1, max=100, help="How many moments.")] = 10,
     mode: Annotated[SearchMode, typer.Option(help="keyword (BM25), semantic (k-NN) or hybrid.")] = SearchMode.HYBRID,
     media_type: Annotated[list[MediaType] | None, typer.Option("--media-type", help="Only these media types.")] = None,
     modality: Annotated[list[Modality] | None, typer.Option("--modality", help="Only these modalities.")] = None,
     asset: Annotated[list[str] | None, typer.Option("--asset", help="Only these asset ids.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print hits as JSON.")] = False,
+    voice: Annotated[
+        Path | None,
+        typer.Option("--voice", help="Ask out loud: a recording (WAV, MP3, WebM, ...) of the question.", exists=True),
+    ] = None,
 ) -> None:
-    """Find the moments that match a query."""
+    """Find the moments that match a query, typed or spoken (--voice)."""
     settings = _settings()
+    heard = None
+    if voice is not None:
+        if query:
+            err_console.print("[red]give a query or --voice, not both[/]")
+            raise typer.Exit(2)
+        from medialens.voice import hear
+
+        try:
+            heard = hear(settings, voice.read_bytes(), suffix=voice.suffix)
+        except InvalidMediaError as error:
+            err_console.print(f"[red]{error}[/]")
+            raise typer.Exit(2) from error
+        if not heard.text:
+            err_console.print("[yellow]no speech heard in the recording[/]")
+            raise typer.Exit(1)
+        query = heard.text
+        if not as_json:
+            err_console.print(f"heard: [bold]{heard.text}[/] [dim]({heard.language}, {heard.took_ms:.0f} ms)[/]")
+    if not query:
+        err_console.print("[red]give a query, or --voice with a recording of one[/]")
+        raise typer.Exit(2)
     services = local_services(settings)
     request = SearchQuery(
         text=query,
@@ -284,12 +322,10 @@ def search(
     if as_json:
         fields = ("asset_id", "source", "media_type", "modality", "start", "end", "page", "text", "score")
         hits = [{f: getattr(hit, f) for f in fields} for hit in response.hits]
-        print(
-            json.dumps(
-                {"query": query, "mode": mode.value, "took_ms": round(response.took_ms, 2), "hits": hits},
-                default=str,
-            )
-        )
+        answer: dict[str, object] = {"query": query, "mode": mode.value, "took_ms": round(response.took_ms, 2)}
+        if heard is not None:
+            answer["heard"] = heard.model_dump(mode="json")
+        print(json.dumps(answer | {"hits": hits}, default=str))
         return
     if not response.hits:
         console.print("[yellow]no matching moments[/]")
@@ -305,6 +341,43 @@ def search(
         text = hit.text if len(hit.text) < 240 else hit.text[:237] + "…"
         table.add_row(f"{hit.score:.3f}", hit.source.rsplit("/", 1)[-1], f"{hit.modality.value}\n{where}", text)
     console.print(table)
+
+
+@app.command()
+def speak(
+    text: Annotated[str, typer.Argument(help="What to say.")],
+    output: Annotated[Path, typer.Option("--output", "-o", help="Audio file to write (.wav or .mp3).")],
+    language: Annotated[
+        str | None, typer.Option(help="Language of the text (default: the voice's own); others use espeak-ng.")
+    ] = None,
+) -> None:
+    """Say a text with the narration voice and write the audio."""
+    from medialens.voice import finished_wav
+    from medialens.voice import speak as speak_text
+
+    settings = _settings()
+    audio_format = "mp3" if output.suffix.lower() == ".mp3" else "wav"
+    started = time.perf_counter()
+    try:
+        data = b"".join(speak_text(settings, text, language=language, audio_format=audio_format))
+    except (InvalidMediaError, ConfigurationError) as error:
+        err_console.print(f"[red]{error}[/]")
+        raise typer.Exit(2) from error
+    if audio_format == "wav":
+        data = finished_wav(data)
+    output.write_bytes(data)
+    err_console.print(f"wrote {output} [dim]({len(data) / 1024:.0f} KiB, {time.perf_counter() - started:.1f}s)[/]")
+
+
+def _finished_wav(data: bytes) -> bytes:
+    """A streamed WAV (open-ended sizes) with its real sizes, as a file should have."""
+    return (
+        data[:4]
+        + (len(data) - 8).to_bytes(4, "little")
+        + data[8:40]
+        + (len(data) - 44).to_bytes(4, "little")
+        + data[44:]
+    )
 
 
 @app.command()
@@ -411,7 +484,9 @@ def worker(
 def models_build(
     name: Annotated[
         list[str] | None,
-        typer.Option("--name", "-n", help="Models to build (default: the configured text embedder and speech model)."),
+        typer.Option(
+            "--name", "-n", help="Models to build (default: the configured text embedder, speech model and voice)."
+        ),
     ] = None,
     quantization: Annotated[
         list[str] | None, typer.Option("--quantization", "-q", help="Only these quantizations (default: all).")
@@ -420,7 +495,7 @@ def models_build(
     """Build models from packaged weights into the model cache (skipped when already verified)."""
     settings = _settings()
     store = ModelStore(settings.models_dir)
-    for model in name or [settings.text_embedding_model, settings.speech_model]:
+    for model in name or [settings.text_embedding_model, settings.speech_model, settings.tts_voice]:
         for quant in store.spec(model).quantizations:
             if quantization and quant not in quantization:
                 continue

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
@@ -32,6 +33,29 @@ class AssetStatus(StrEnum):
         return self in (AssetStatus.SUCCEEDED, AssetStatus.FAILED)
 
 
+# S3 user metadata (x-amz-meta-medialens-*) that asks for optional analyses of one upload.
+NARRATE_METADATA = "medialens-narrate"
+_TRUE = frozenset({"true", "1", "yes", "on"})
+
+
+class UploadOptions(BaseModel):
+    """What the uploader asked for beyond the default analysis, read from the object's metadata."""
+
+    narrate: bool = Field(default=False, description="Documents: also narrate the text (audio + speech marks).")
+
+    @classmethod
+    def from_metadata(cls, metadata: Mapping[str, str]) -> UploadOptions:
+        return cls(narrate=metadata.get(NARRATE_METADATA, "").strip().lower() in _TRUE)
+
+    def as_metadata(self) -> dict[str, str]:
+        return {NARRATE_METADATA: "true"} if self.narrate else {}
+
+    @property
+    def fingerprint(self) -> str:
+        """ "" for the defaults; otherwise what sets this analysis apart from the default one."""
+        return "+narrate" if self.narrate else ""
+
+
 class SourceObject(BaseModel):
     """Where the asset came from: the drop-bucket object and the revision that was analysed."""
 
@@ -40,6 +64,7 @@ class SourceObject(BaseModel):
     etag: str
     size: int = Field(ge=0)
     version_id: str | None = None
+    options: UploadOptions = Field(default_factory=UploadOptions)
 
     @property
     def uri(self) -> str:
@@ -47,7 +72,9 @@ class SourceObject(BaseModel):
 
     @property
     def revision(self) -> str:
-        return self.version_id or self.etag
+        """The object revision and the options it was uploaded with: the same bytes uploaded again
+        with other options are another analysis, so another asset."""
+        return (self.version_id or self.etag) + self.options.fingerprint
 
 
 class StageTiming(BaseModel):
@@ -74,6 +101,9 @@ class Asset(BaseModel):
     metadata: dict[str, Any] = Field(default_factory=dict, description="What probe found.")
     artifacts: dict[str, str] = Field(default_factory=dict, description="Artifact name -> s3:// URI.")
     moment_count: int = 0
+    warnings: list[str] = Field(
+        default_factory=list, description="What a person should look at although the analysis succeeded."
+    )
     pipeline_version: str
     execution_name: str | None = None
     created_at: datetime = Field(default_factory=utcnow)

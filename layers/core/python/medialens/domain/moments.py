@@ -35,6 +35,10 @@ class Passage(BaseModel):
     # play in the video beside it (its s3:// URI and media type).
     plays_in: str | None = None
     plays_as: MediaType | None = None
+    # Where the passage is said in the document's narration (when the upload asked for one).
+    narration_uri: str | None = None
+    narration_start: float | None = Field(default=None, ge=0)
+    narration_end: float | None = Field(default=None, ge=0)
 
     @property
     def locator(self) -> str:
@@ -61,3 +65,6 @@ class Moment(BaseModel):
     confidence: float | None = None
     model_versions: dict[str, str] = Field(default_factory=dict)
     pipeline_version: str
+    narration_uri: str | None = Field(default=None, description="s3:// URI of the document's narration audio.")
+    narration_start: float | None = Field(default=None, description="Seconds into the narration where this is said.")
+    narration_end: float | None = None

@@ -16,6 +16,7 @@ from typing import Any, Generic, TypeVar
 from pydantic import BaseModel, ConfigDict, Field
 
 from medialens.domain.assets import MediaType, SourceObject
+from medialens.domain.speech import Narration
 
 
 class StepName(StrEnum):
@@ -38,6 +39,8 @@ class StepName(StrEnum):
     # Scanned pages of documents.
     RECOGNIZE_PAGES = "recognize_pages"
     BUILD_PAGE_TEXT = "build_page_text"
+    # Documents uploaded with narration asked for.
+    NARRATE_DOCUMENT = "narrate_document"
 
 
 class AssetRef(BaseModel):
@@ -239,6 +242,25 @@ class TranscribeResult(BaseModel):
 class BuildSpeechInput(StepInput):
     audio: AudioPlan
     transcribed: list[TranscribeResult]
+
+
+# --- narration (documents uploaded with it asked for) ------------------------------------------------------
+
+
+class AnalysisOutputs(BaseModel):
+    """``$.segments``: every output of the analysis path (each its passage batches)."""
+
+    outputs: list[SegmentsResult]
+
+
+class NarrateDocumentInput(StepInput):
+    segments: AnalysisOutputs
+
+
+class NarrateResult(AnalysisOutputs):
+    """The same outputs, their passages now knowing where they are said in the narration."""
+
+    narration: Narration
 
 
 # --- embedding, indexing, the end ------------------------------------------------------------------------

@@ -33,7 +33,6 @@ from medialens.admission import (
 )
 from medialens.domain.assets import Asset, AssetStatus, AuditEvent
 from medialens.handlers import dlq, ingest, light
-from medialens.ids import asset_id_for
 from medialens.local.notifications import Change, DropNotifications, PendingNotification, event_body
 from medialens.local.poller import EventSourcePoller, Handler
 from medialens.local.wiring import drop_outbox, local_services, runner_lock
@@ -277,7 +276,12 @@ class LocalRuntime:
             if self.services.blobs.head(info.uri) is not None:
                 return True
             return not any(asset.status.terminal for asset in registry.by_source(info.bucket, info.key))
-        if registry.get(asset_id_for(info.bucket, info.key, info.version_id or info.etag)):
+        # The row has no metadata (the options that are part of the asset id): match the revision.
+        revision = info.version_id or info.etag
+        if any(
+            (asset.source.version_id or asset.source.etag) == revision
+            for asset in registry.by_source(info.bucket, info.key)
+        ):
             return True
         now = time.monotonic()
         if now - last_checked.get(row.row_id, 0.0) < SUPERSEDED_CHECK_S:

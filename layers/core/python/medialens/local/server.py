@@ -15,6 +15,7 @@ open in the same browser cannot drive the API.
 
 from __future__ import annotations
 
+import itertools
 import json
 import logging
 import mimetypes
@@ -26,14 +27,19 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
+from pydantic import ValidationError
+
 from medialens.adapters.storage.filesystem import FilesystemBlobStore
 from medialens.api.errors import error_body
 from medialens.api.links import LOCAL_FILES_PATH
+from medialens.api.models import SpeechRequest
+from medialens.errors import MediaLensError
 from medialens.local.api_gateway import LocalApiGateway
 from medialens.local.runtime import LocalRuntime, RuntimeBusyError, configure_local_process
 from medialens.local.wiring import local_services
 from medialens.services import Services, set_services
 from medialens.settings import Profile, Settings
+from medialens.voice import SPEECH_CONTENT_TYPES, speak
 
 log = logging.getLogger(__name__)
 
@@ -311,6 +317,8 @@ class _RequestHandler(BaseHTTPRequestHandler):
             return
         body = self.rfile.read(length) if length else b""
         parts = urlsplit(self.path)
+        if self.command == "POST" and parts.path.rstrip("/") == API_PREFIX + "/speech" and self._stream_speech(body):
+            return
         headers: dict[str, list[str]] = {}
         for name, value in self.headers.items():
             headers.setdefault(name, []).append(value)
@@ -330,6 +338,29 @@ class _RequestHandler(BaseHTTPRequestHandler):
         self.end_headers()
         if self.command != "HEAD":
             self.wfile.write(response.body)
+
+    def _stream_speech(self, body: bytes) -> bool:
+        """POST /api/speech answered as the audio is made, sentence by sentence (chunked), so the
+        first sentence plays while the rest is synthesised. False (the gateway answers, with the
+        API's own errors) when the request is not one this can speak."""
+        try:
+            request = SpeechRequest.model_validate_json(body)
+            blocks = speak(self.owner.settings, request.text, request.language, request.format)
+            first = next(blocks)
+        except (ValidationError, ValueError, MediaLensError, StopIteration):
+            return False
+        self.send_response(HTTPStatus.OK)
+        self.send_header("Content-Type", SPEECH_CONTENT_TYPES[request.format])
+        self.send_header("Transfer-Encoding", "chunked")
+        self.send_header("Cache-Control", "no-store")
+        self.send_header("X-Content-Type-Options", "nosniff")
+        self.end_headers()
+        for block in itertools.chain([first], blocks):
+            if block:
+                self.wfile.write(f"{len(block):x}\r\n".encode() + block + b"\r\n")
+                self.wfile.flush()
+        self.wfile.write(b"0\r\n\r\n")
+        return True
 
     def _file(self, path: str) -> None:
         if not self._read_only():

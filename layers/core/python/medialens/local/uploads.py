@@ -17,7 +17,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from medialens.adapters.storage.base import ObjectInfo, join_uri
-from medialens.ids import asset_id_for
+from medialens.admission import asset_id_of
+from medialens.domain.assets import UploadOptions
 from medialens.services import Services
 
 
@@ -128,22 +129,23 @@ def upload(
     plan: Sequence[PlannedUpload],
     on_uploaded: Callable[[UploadedFile], None] | None = None,
     on_failed: Callable[[Skipped], None] | None = None,
+    options: UploadOptions | None = None,
 ) -> list[UploadedFile]:
-    """Uploads the plan; a file that cannot be read now is reported through ``on_failed`` (or
-    dropped from the result when nobody listens) while the others go on."""
+    """Uploads the plan, with ``options`` as the objects' metadata; a file that cannot be read now
+    is reported through ``on_failed`` (or dropped from the result when nobody listens) while the
+    others go on."""
     bucket = services.settings.drop_bucket
+    metadata = (options or UploadOptions()).as_metadata()
     uploaded = []
     for item in plan:
         content_type = mimetypes.guess_type(item.path.name)[0]
         try:
-            info = services.blobs.put_file(join_uri(bucket, item.key), item.path, content_type)
+            info = services.blobs.put_file(join_uri(bucket, item.key), item.path, content_type, metadata)
         except OSError as error:  # deleted or made unreadable since it was planned
             if on_failed is not None:
                 on_failed(Skipped(item.path, f"could not be read: {error.strerror or error}"))
             continue
-        result = UploadedFile(
-            item.path, item.key, asset_id_for(info.bucket, info.key, info.version_id or info.etag), info
-        )
+        result = UploadedFile(item.path, item.key, asset_id_of(info), info)
         uploaded.append(result)
         if on_uploaded is not None:
             on_uploaded(result)

@@ -40,6 +40,8 @@ from medialens.domain.steps import (
     IndexInput,
     IndexResult,
     MarkFailedInput,
+    NarrateDocumentInput,
+    NarrateResult,
     PrepareAudioInput,
     ProbeInput,
     ProbeResult,
@@ -57,7 +59,7 @@ from medialens.domain.steps import (
     TranscribeResult,
 )
 from medialens.errors import StepInputError
-from medialens.pipeline import audio, documents, embed, finalize, images, index, probe, video
+from medialens.pipeline import audio, documents, embed, finalize, images, index, narration, probe, video
 from medialens.services import Services
 
 Input = TypeVar("Input", bound=StepInput)
@@ -166,6 +168,7 @@ CATALOG: dict[StepName, StepSpec[Any, Any]] = {
         StepSpec(
             StepName.BUILD_SPEECH_SEGMENTS, BuildSpeechInput, SegmentsResult, LIGHT, run=audio.build_speech_segments
         ),
+        StepSpec(StepName.NARRATE_DOCUMENT, NarrateDocumentInput, NarrateResult, HEAVY, run=narration.narrate_document),
         StepSpec(StepName.EMBED_TEXT, EmbedInput, EmbedResult, HEAVY, run_batch=embed.embed_text),
         StepSpec(StepName.INDEX_MOMENTS, IndexInput, IndexResult, LIGHT, run=index.index_moments),
         StepSpec(StepName.FINALIZE, FinalizeInput, TerminalResult, LIGHT, run=finalize.finalize),

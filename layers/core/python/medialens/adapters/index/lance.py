@@ -73,7 +73,19 @@ RESULT_COLUMNS = [
     "confidence",
     "model_versions",
     "pipeline_version",
+    "narration_uri",
+    "narration_start",
+    "narration_end",
 ]
+
+
+# Columns added since tables were first created, appended in this order (nullable, so an old
+# table gains them empty without rewriting its rows).
+ADDED_FIELDS = (
+    pa.field("narration_uri", pa.string()),
+    pa.field("narration_start", pa.float64()),
+    pa.field("narration_end", pa.float64()),
+)
 
 
 def moment_schema(dimensions: int) -> pa.Schema:
@@ -94,6 +106,8 @@ def moment_schema(dimensions: int) -> pa.Schema:
             pa.field("confidence", pa.float64()),
             pa.field("model_versions", pa.string(), nullable=False),
             pa.field("pipeline_version", pa.string(), nullable=False),
+            # Added after the first release: older tables get them (empty) when opened.
+            *ADDED_FIELDS,
         ]
     )
 
@@ -217,6 +231,7 @@ class LanceMomentIndex(MomentIndex):
             if not isinstance(opened, LanceTable):
                 raise ConfigurationError(f"{self.path} is not a local LanceDB directory")
             self._check_schema(opened)
+            self._add_missing_columns(opened)
             self._table = opened
             return opened
 
@@ -227,6 +242,16 @@ class LanceMomentIndex(MomentIndex):
                 f"index table {self.table_name!r} holds vectors of type {vector_type}, but "
                 f"{self.dimensions} dimensions were configured; re-index with the new model"
             )
+
+    def _add_missing_columns(self, table: LanceTable) -> None:
+        """A table created by an older release gains the columns added since (empty)."""
+        if all(field.name in table.schema.names for field in ADDED_FIELDS):
+            return
+        with self._exclusive():
+            table.checkout_latest()  # type: ignore[no-untyped-call]
+            missing = [field for field in ADDED_FIELDS if field.name not in table.schema.names]
+            if missing:
+                table.add_columns(missing)
 
     @contextmanager
     def _exclusive(self, wait: bool = True) -> Iterator[bool]:
@@ -308,6 +333,9 @@ class LanceMomentIndex(MomentIndex):
             "confidence": pa.array([m.confidence for m in moments], pa.float64()),
             "model_versions": pa.array([json.dumps(m.model_versions, sort_keys=True) for m in moments]),
             "pipeline_version": pa.array([m.pipeline_version for m in moments], pa.string()),
+            "narration_uri": pa.array([m.narration_uri for m in moments], pa.string()),
+            "narration_start": pa.array([m.narration_start for m in moments], pa.float64()),
+            "narration_end": pa.array([m.narration_end for m in moments], pa.float64()),
         }
         return pa.Table.from_arrays([columns[name] for name in self.schema.names], schema=self.schema)
 

@@ -161,9 +161,19 @@ def index_body(config: OpenSearchConfig) -> dict[str, Any]:
                 # Kept in _source for provenance, never searched.
                 "model_versions": {"type": "object", "enabled": False},
                 "pipeline_version": keyword,
+                **ADDED_PROPERTIES,
             },
         },
     }
+
+
+# Fields added since indices were first created: an existing index gains them (put mapping is
+# additive), since its "strict" mapping would refuse documents that carry them.
+ADDED_PROPERTIES: dict[str, Any] = {
+    "narration_uri": {"type": "keyword", "index": False},
+    "narration_start": {"type": "double", "index": False},
+    "narration_end": {"type": "double", "index": False},
+}
 
 
 def filter_clauses(filters: SearchFilters) -> list[dict[str, Any]]:
@@ -324,6 +334,12 @@ class OpenSearchMomentIndex(MomentIndex):
                 exists = self._call("index lookup", lambda: self.client.indices.exists(index=self.index))
                 if exists:
                     self._check_dimensions()
+                    self._call(
+                        "mapping update",
+                        lambda: self.client.indices.put_mapping(
+                            index=self.index, body={"properties": ADDED_PROPERTIES}
+                        ),
+                    )
                 else:
                     try:
                         self._call("index creation", lambda: self.client.indices.create(index=self.index, body=body))

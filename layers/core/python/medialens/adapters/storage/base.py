@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import tempfile
 from abc import ABC, abstractmethod
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
 
@@ -18,6 +18,8 @@ class ObjectInfo:
     size: int
     etag: str
     version_id: str | None = None
+    # The object's user metadata (S3's x-amz-meta-*, names lower-case); listings leave it empty.
+    metadata: Mapping[str, str] = field(default_factory=dict)
 
     @property
     def uri(self) -> str:
@@ -42,10 +44,14 @@ def join_uri(bucket: str, *parts: str) -> str:
 
 class BlobStore(ABC):
     @abstractmethod
-    def put_bytes(self, uri: str, data: bytes, content_type: str | None = None) -> ObjectInfo: ...
+    def put_bytes(
+        self, uri: str, data: bytes, content_type: str | None = None, metadata: Mapping[str, str] | None = None
+    ) -> ObjectInfo: ...
 
     @abstractmethod
-    def put_file(self, uri: str, path: Path, content_type: str | None = None) -> ObjectInfo: ...
+    def put_file(
+        self, uri: str, path: Path, content_type: str | None = None, metadata: Mapping[str, str] | None = None
+    ) -> ObjectInfo: ...
 
     @abstractmethod
     def get_bytes(self, uri: str) -> bytes: ...
@@ -58,7 +64,8 @@ class BlobStore(ABC):
     def download(self, uri: str, path: Path) -> Path: ...
 
     @abstractmethod
-    def head(self, uri: str) -> ObjectInfo | None: ...
+    def head(self, uri: str) -> ObjectInfo | None:
+        """The object's size, ETag, version and user metadata; None if there is none."""
 
     @abstractmethod
     def list_objects(self, uri_prefix: str) -> Iterator[ObjectInfo]: ...

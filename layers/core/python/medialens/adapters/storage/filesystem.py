@@ -1,12 +1,15 @@
-"""The embedded profile's S3: ``<root>/<bucket>/<key>``, atomic writes, S3-style ETags."""
+"""The embedded profile's S3: ``<root>/<bucket>/<key>``, atomic writes, S3-style ETags; user
+metadata beside the tree in ``<root>/.metadata/<bucket>/<key>.json`` (no bucket name starts with
+a dot, so it is never listed as one)."""
 
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import shutil
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -41,13 +44,37 @@ class FilesystemBlobStore(BlobStore):
             raise ValueError(f"unsafe object key: {uri!r}")
         return self.root.joinpath(*parts)
 
-    def _info(self, uri: str, path: Path) -> ObjectInfo:
-        bucket, key = parse_uri(uri)
-        return ObjectInfo(bucket=bucket, key=key, size=path.stat().st_size, etag=_md5_file(path))
+    def _metadata_path(self, uri: str) -> Path:
+        path = self.path_for(uri)
+        return self.root / ".metadata" / path.relative_to(self.root).parent / f"{path.name}.json"
 
-    def _commit(self, uri: str, write: Callable[[Path], None]) -> ObjectInfo:
+    def _metadata(self, uri: str) -> dict[str, str]:
+        try:
+            stored = json.loads(self._metadata_path(uri).read_text(encoding="utf-8"))
+        except (FileNotFoundError, ValueError):
+            return {}
+        return {str(name): str(value) for name, value in stored.items()} if isinstance(stored, dict) else {}
+
+    def _info(self, uri: str, path: Path, metadata: bool = True) -> ObjectInfo:
+        bucket, key = parse_uri(uri)
+        return ObjectInfo(
+            bucket=bucket,
+            key=key,
+            size=path.stat().st_size,
+            etag=_md5_file(path),
+            metadata=self._metadata(uri) if metadata else {},
+        )
+
+    def _commit(self, uri: str, write: Callable[[Path], None], metadata: Mapping[str, str] | None) -> ObjectInfo:
         target = self.path_for(uri)
         target.parent.mkdir(parents=True, exist_ok=True)
+        # Metadata first: whoever sees the object (the created hook, admission) sees its metadata.
+        sidecar = self._metadata_path(uri)
+        if metadata:
+            sidecar.parent.mkdir(parents=True, exist_ok=True)
+            sidecar.write_text(json.dumps({name.lower(): value for name, value in metadata.items()}), encoding="utf-8")
+        else:
+            sidecar.unlink(missing_ok=True)
         fd, tmp_name = tempfile.mkstemp(dir=target.parent, prefix=".tmp-")
         os.close(fd)
         tmp = Path(tmp_name)
@@ -61,17 +88,21 @@ class FilesystemBlobStore(BlobStore):
             self.on_created(info)
         return info
 
-    def put_bytes(self, uri: str, data: bytes, content_type: str | None = None) -> ObjectInfo:
+    def put_bytes(
+        self, uri: str, data: bytes, content_type: str | None = None, metadata: Mapping[str, str] | None = None
+    ) -> ObjectInfo:
         def write(tmp: Path) -> None:
             tmp.write_bytes(data)
 
-        return self._commit(uri, write)
+        return self._commit(uri, write, metadata)
 
-    def put_file(self, uri: str, path: Path, content_type: str | None = None) -> ObjectInfo:
+    def put_file(
+        self, uri: str, path: Path, content_type: str | None = None, metadata: Mapping[str, str] | None = None
+    ) -> ObjectInfo:
         def write(tmp: Path) -> None:
             shutil.copyfile(path, tmp)
 
-        return self._commit(uri, write)
+        return self._commit(uri, write, metadata)
 
     def get_bytes(self, uri: str) -> bytes:
         return self._existing(uri).read_bytes()
@@ -108,7 +139,7 @@ class FilesystemBlobStore(BlobStore):
 
     def list_objects(self, uri_prefix: str) -> Iterator[ObjectInfo]:
         for bucket, key, path in self._paths(uri_prefix):
-            yield self._info(f"s3://{bucket}/{key}", path)
+            yield self._info(f"s3://{bucket}/{key}", path, metadata=False)  # as S3's listings
 
     def list_keys(self, uri_prefix: str) -> Iterator[str]:
         return (key for _, key, _ in self._paths(uri_prefix))  # no ETag: no file is hashed
@@ -118,6 +149,7 @@ class FilesystemBlobStore(BlobStore):
         if not path.is_file():
             return False
         path.unlink(missing_ok=True)
+        self._metadata_path(uri).unlink(missing_ok=True)
         if self.on_removed is not None:
             self.on_removed(uri)
         return True

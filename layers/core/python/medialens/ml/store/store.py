@@ -183,7 +183,7 @@ class ModelStore:
         if quant not in spec.quantizations:
             raise ConfigurationError(
                 f"model {name} is built in {', '.join(spec.quantizations)} only, not {quant}"
-                + ("; its runtime quantizes at load time (compute type)" if spec.format != "onnx" else "")
+                + ("; its runtime quantizes at load time (compute type)" if spec.format == "ctranslate2" else "")
             )
         if version is not None and version != spec.version:
             raise ConfigurationError(
