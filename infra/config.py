@@ -53,6 +53,10 @@ class LambdaConfig(_Model):
     light_memory_mb: int = Field(2048, ge=128, le=10240)
     light_timeout_s: int = Field(300, ge=10, le=900)
     api_memory_mb: int = Field(2048, ge=128, le=10240)
+    # The voice routes (POST /speech, /search/voice): the Piper voice, Whisper and the query
+    # embedder in one container image; ~1 GB resident once loaded, more memory is more CPU.
+    voice_memory_mb: int = Field(4096, ge=1024, le=10240)
+    voice_reserved_concurrency: int | None = Field(5, ge=1, description="Caps voice cost; None: unreserved.")
 
 
 class GpuConfig(_Model):

@@ -1,7 +1,9 @@
 """The search API: API Gateway REST (regional, IAM-authenticated with SigV4) proxying every path
-to the API Lambda, whose Powertools resolver does the routing and validation. Stage throttling,
-JSON access logs, execution logs for errors, X-Ray. ``invoke_policy`` is a managed policy to
-attach to the people and services that may call it.
+to the API Lambda, whose Powertools resolver does the routing and validation; the two voice routes
+(POST /speech, POST /search/voice) go to the voice function, the same resolver in a container
+image with the models. Audio travels as binary (``audio/*`` binary media types: send
+``Accept: audio/mpeg`` to /speech). Stage throttling, JSON access logs, execution logs for errors,
+X-Ray. ``invoke_policy`` is a managed policy to attach to the people and services that may call it.
 """
 
 from __future__ import annotations
@@ -17,11 +19,19 @@ from infra.config import EnvironmentConfig
 from infra.nag import acknowledge
 
 STAGE = "v1"
+# Request and response bodies of these types pass as bytes (a recorded question, spoken audio).
+BINARY_MEDIA_TYPES = ("audio/*", "application/octet-stream")
 
 
 class SearchApi(Construct):
     def __init__(
-        self, scope: Construct, construct_id: str, *, config: EnvironmentConfig, handler: lambda_.IFunction
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        config: EnvironmentConfig,
+        handler: lambda_.IFunction,
+        voice_handler: lambda_.IFunction,
     ) -> None:
         super().__init__(scope, construct_id)
         access_logs = logs.LogGroup(
@@ -36,6 +46,7 @@ class SearchApi(Construct):
             rest_api_name=f"{config.prefix}-search",
             description="medialens search: find the moment where X is said or shown",
             endpoint_types=[apigw.EndpointType.REGIONAL],
+            binary_media_types=list(BINARY_MEDIA_TYPES),
             # Access logs need the account's API Gateway CloudWatch role (one per account and region).
             cloud_watch_role=True,
             cloud_watch_role_removal_policy=cdk.RemovalPolicy.RETAIN,
@@ -69,6 +80,13 @@ class SearchApi(Construct):
             any_method=True,
             default_method_options=apigw.MethodOptions(authorization_type=iam_auth),
         )
+        # The voice routes. /search needs its own ANY (to the API function): once the resource
+        # exists, API Gateway no longer sends /search to the proxy.
+        voice = apigw.LambdaIntegration(voice_handler, proxy=True)
+        search = self.api.root.add_resource("search")
+        search.add_method("ANY", integration, authorization_type=iam_auth)
+        search.add_resource("voice").add_method("POST", voice, authorization_type=iam_auth)
+        self.api.root.add_resource("speech").add_method("POST", voice, authorization_type=iam_auth)
 
         self.invoke_policy = iam.ManagedPolicy(
             self,

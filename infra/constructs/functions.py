@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 import aws_cdk as cdk
 from aws_cdk import aws_dynamodb as dynamodb
+from aws_cdk import aws_ecr_assets as ecr_assets
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_lambda_event_sources as sources
@@ -28,6 +29,7 @@ from infra.config import EnvironmentConfig, SearchFlavour
 from infra.constructs.events import DROP_PREFIX
 from infra.constructs.queues import DLQ_HANDLER_TIMEOUT_S, INGEST_TIMEOUT_S, Queues
 from infra.constructs.search import Search
+from infra.images import container_image
 from infra.nag import LAMBDA_BASIC_EXECUTION, acknowledge
 from medialens.worker.forward import INPUT_PREFIX as FORWARD_INPUT_PREFIX
 
@@ -179,11 +181,24 @@ class Functions(Construct):
         shared.assets.grant_read_write_data(self.api)
         shared.state_machine.grant_start_execution(self.api)  # reprocess
 
-        shared.search.grant(self, [self.ingest.role, self.light.role, self.api.role])  # type: ignore[list-item]
+        # The voice routes: the API's own handler in a container image that holds the models.
+        self.voice = self._image_function(
+            "voice",
+            container_image(self, "VoiceImage", "voice"),
+            timeout_s=API_TIMEOUT_S,
+            memory_mb=cfg.voice_memory_mb,
+            reserved=cfg.voice_reserved_concurrency if reserve else None,
+        )
+        shared.drop.grant_read(self.voice)  # presigned media links of the hits
+        shared.artifacts.grant_read(self.voice)
+        shared.assets.grant_read_data(self.voice)
+
+        roles = [self.ingest.role, self.light.role, self.api.role, self.voice.role]
+        shared.search.grant(self, roles)  # type: ignore[arg-type]
 
     @property
     def all(self) -> Mapping[str, lambda_.Function]:
-        functions = {"ingest": self.ingest, "light": self.light, "dlq": self.dlq, "api": self.api}
+        functions = {"ingest": self.ingest, "light": self.light, "dlq": self.dlq, "api": self.api, "voice": self.voice}
         return functions | ({"forward": self.forward} if self.forward is not None else {})
 
     def forward_heavy_steps(self, shared: SharedResources, endpoint: sagemaker.CfnEndpoint) -> lambda_.Function:
@@ -205,14 +220,50 @@ class Functions(Construct):
         )
         return self.forward
 
-    def _function(self, name: str, *, timeout_s: int, memory_mb: int, reserved: int | None) -> lambda_.Function:
+    def _image_function(
+        self, name: str, image: ecr_assets.DockerImageAsset, *, timeout_s: int, memory_mb: int, reserved: int | None
+    ) -> lambda_.Function:
         title = name.capitalize()
-        log_group = logs.LogGroup(
+        function = lambda_.DockerImageFunction(
+            self,
+            title,
+            description=f"medialens {name} ({self.config.name})",
+            code=lambda_.DockerImageCode.from_ecr(image.repository, tag_or_digest=image.image_tag),
+            architecture=lambda_.Architecture.X86_64,
+            memory_size=memory_mb,
+            timeout=cdk.Duration.seconds(timeout_s),
+            tracing=lambda_.Tracing.ACTIVE,
+            reserved_concurrent_executions=reserved,
+            log_group=self._log_group(title),
+            environment=self._environment(name),
+        )
+        acknowledge(
+            function,
+            "AwsSolutions-IAM4",
+            "AWSLambdaBasicExecutionRole only allows writing this function's logs.",
+            findings=[LAMBDA_BASIC_EXECUTION],
+        )
+        return function
+
+    def _log_group(self, title: str) -> logs.LogGroup:
+        return logs.LogGroup(
             self,
             f"{title}Logs",
             retention=self.config.log_retention,
             removal_policy=cdk.RemovalPolicy.DESTROY,
         )
+
+    def _environment(self, name: str) -> dict[str, str]:
+        return {
+            **self.environment,
+            "POWERTOOLS_SERVICE_NAME": f"medialens-{name}",
+            "POWERTOOLS_METRICS_NAMESPACE": "medialens",
+            "LOG_LEVEL": "INFO",
+        }
+
+    def _function(self, name: str, *, timeout_s: int, memory_mb: int, reserved: int | None) -> lambda_.Function:
+        title = name.capitalize()
+        log_group = self._log_group(title)
         function = lambda_.Function(
             self,
             title,
@@ -227,12 +278,7 @@ class Functions(Construct):
             tracing=lambda_.Tracing.ACTIVE,
             reserved_concurrent_executions=reserved,
             log_group=log_group,
-            environment={
-                **self.environment,
-                "POWERTOOLS_SERVICE_NAME": f"medialens-{name}",
-                "POWERTOOLS_METRICS_NAMESPACE": "medialens",
-                "LOG_LEVEL": "INFO",
-            },
+            environment=self._environment(name),
         )
         acknowledge(
             function,

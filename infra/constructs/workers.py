@@ -30,40 +30,13 @@ from aws_cdk import aws_sagemaker as sagemaker
 from aws_cdk import aws_sns as sns
 from constructs import Construct
 
-from infra.bundling import REPO_ROOT
 from infra.config import EnvironmentConfig
 from infra.constructs.functions import SharedResources
+from infra.images import container_image
 from infra.nag import acknowledge
 
-IMAGE_DIR = REPO_ROOT / "containers" / "inference"
-# The Dockerfile builds from the repository root (it copies the library and the lock files):
-# stage only what it reads, so unrelated changes neither bloat the asset nor rebuild the image.
-IMAGE_CONTEXT_FILES = [
-    "pyproject.toml",
-    "constraints.txt",
-    "requirements-models.txt",
-    "README.md",
-    "layers/core/python",
-    "containers/inference",
-]
 CONTAINER_STOP_TIMEOUT_S = 120  # the worker finishes its batch after SIGTERM, then exits
 ONE_MINUTE = cdk.Duration.minutes(1)
-
-
-def inference_image(scope: Construct, construct_id: str) -> ecr_assets.DockerImageAsset:
-    """The image asset: synth only stages files; the image is built where ``cdk deploy`` runs."""
-    dockerfile = IMAGE_DIR / "Dockerfile"
-    if not dockerfile.is_file():
-        raise FileNotFoundError(f"{dockerfile.relative_to(REPO_ROOT)} is missing: the GPU worker image cannot be built")
-    return ecr_assets.DockerImageAsset(
-        scope,
-        construct_id,
-        directory=str(REPO_ROOT),
-        file=str(dockerfile.relative_to(REPO_ROOT)),
-        platform=ecr_assets.Platform.LINUX_AMD64,
-        ignore_mode=cdk.IgnoreMode.DOCKER,
-        exclude=["*", "**/*", *(f"!{path}" for path in IMAGE_CONTEXT_FILES), "**/__pycache__", "**/*.egg-info"],
-    )
 
 
 class HeavyWorkers(Construct):
@@ -180,7 +153,7 @@ class HeavyWorkers(Construct):
         )
         self.cluster.add_asg_capacity_provider(capacity)
 
-        self.image = inference_image(self, "Image")
+        self.image = container_image(self, "Image", "inference")
         self.task_definition = ecs.Ec2TaskDefinition(self, "Task")
         logs_group = logs.LogGroup(
             self,

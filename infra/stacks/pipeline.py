@@ -66,7 +66,9 @@ class PipelineStack(cdk.Stack):
         )
         if self.workers.endpoint is not None:
             self.functions.forward_heavy_steps(shared, self.workers.endpoint.endpoint)
-        self.api = SearchApi(self, "SearchApi", config=config, handler=self.functions.api)
+        self.api = SearchApi(
+            self, "SearchApi", config=config, handler=self.functions.api, voice_handler=self.functions.voice
+        )
         self.observability.watch(
             queues=self.queues,
             functions=self.functions.all,

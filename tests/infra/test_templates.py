@@ -21,7 +21,8 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 
 pytestmark = pytest.mark.infra
 
-LAMBDAS = {"ingest", "light", "dlq", "api"}
+LAMBDAS = {"ingest", "light", "dlq", "api"}  # zip functions on the layers
+IMAGE_FUNCTIONS = {"voice"}  # container images
 TASK_RESPONSE = {"states:SendTaskSuccess", "states:SendTaskFailure", "states:SendTaskHeartbeat"}
 # Environment variables the CDK app sets that settings.py does not read yet; each needs a
 # reason, and the day settings gains the field the test below tells to drop it from here.
@@ -197,9 +198,9 @@ def test_admission_events_go_to_the_ingest_queue(env: Synthesized) -> None:
 
 def test_lambda_functions_run_python312_with_both_layers_and_tracing(env: Synthesized) -> None:
     functions = _functions(env)
-    assert set(functions) == LAMBDAS
+    assert set(functions) == LAMBDAS | IMAGE_FUNCTIONS
     ((layer_id, _),) = env.resources("AWS::Lambda::LayerVersion").items()
-    for _, props in functions.values():
+    for _, props in (functions[name] for name in LAMBDAS):
         assert props["Runtime"] == "python3.12"
         assert props["Handler"] == "index.handler"
         assert props["TracingConfig"] == {"Mode": "Active"}
@@ -348,16 +349,18 @@ def test_gpu_workers_run_the_inference_image_on_gpu_capacity(env: Synthesized) -
     assert group["Properties"]["MinSize"] == "0"
 
 
-def test_gpu_image_asset_is_the_inference_dockerfile(env: Synthesized) -> None:
+def test_image_assets_are_the_inference_and_voice_dockerfiles(env: Synthesized) -> None:
     assets = json.loads((env.outdir / f"{env.config.prefix}-pipeline.assets.json").read_text())
-    images = list(assets["dockerImages"].values())
-    assert len(images) == 1
-    source = images[0]["source"]
-    assert source["dockerFile"] == "containers/inference/Dockerfile"
-    staged = env.outdir / source["directory"]
-    assert (staged / "containers/inference/Dockerfile").is_file()
-    assert (staged / "layers/core/python/medialens/__init__.py").is_file()
-    assert not (staged / "tests").exists() and not (staged / ".venv").exists()
+    sources = {image["source"]["dockerFile"]: image["source"] for image in assets["dockerImages"].values()}
+    assert set(sources) == {"containers/inference/Dockerfile", "containers/voice/Dockerfile"}
+    for dockerfile, source in sources.items():
+        staged = env.outdir / source["directory"]
+        assert (staged / dockerfile).is_file()
+        assert (staged / "layers/core/python/medialens/__init__.py").is_file()
+        assert not (staged / "tests").exists() and not (staged / ".venv").exists()
+    voice = (REPO_ROOT / "containers/voice/Dockerfile").read_text()
+    # The voice function runs the API's own handler, with espeak-ng for the voice's phonemes.
+    assert 'CMD ["medialens.handlers.api.handler"]' in voice and "espeak-ng" in voice and "awslambdaric" in voice
 
 
 def test_workers_scale_on_backlog_from_and_to_zero(env: Synthesized) -> None:
@@ -422,6 +425,29 @@ def test_api_requires_iam_and_is_throttled_logged_and_traced(env: Synthesized) -
     assert settings["LoggingLevel"] == "ERROR" and settings["DataTraceEnabled"] is False
 
 
+def test_voice_routes_go_to_the_voice_function_as_binary_audio(env: Synthesized) -> None:
+    _, api = _one(env.resources("AWS::ApiGateway::RestApi"))
+    assert set(api["Properties"]["BinaryMediaTypes"]) == {"audio/*", "application/octet-stream"}
+    resources = env.resources("AWS::ApiGateway::Resource")
+    paths = {key: r["Properties"]["PathPart"] for key, r in resources.items()}
+    functions = env.resources("AWS::Lambda::Function")
+    (voice_key,) = [key for key, f in functions.items() if f["Properties"].get("PackageType") == "Image"]
+    voice = functions[voice_key]["Properties"]
+    assert voice["MemorySize"] == env.config.functions.voice_memory_mb and voice["Timeout"] == 29
+
+    def target(method: dict[str, Any]) -> str:
+        return json.dumps(method["Properties"]["Integration"]["Uri"])
+
+    routed = {}
+    for method in env.resources("AWS::ApiGateway::Method").values():
+        resource = method["Properties"]["ResourceId"]
+        part = paths.get(resource.get("Ref", ""), "/") if isinstance(resource, dict) else "/"
+        routed[(part, method["Properties"]["HttpMethod"])] = voice_key in target(method)
+    assert routed[("speech", "POST")] and routed[("voice", "POST")]
+    # /search exists as a resource for its child: its own ANY must still reach the API function.
+    assert routed[("search", "ANY")] is False and routed[("{proxy+}", "ANY")] is False
+
+
 def test_api_shim_reexports_the_library_handler() -> None:
     source = (REPO_ROOT / "functions" / "api" / "index.py").read_text()
     assert "from medialens.handlers.api import handler" in source
@@ -441,7 +467,7 @@ def test_alarms_cover_dead_letters_age_failures_errors_and_latency(env: Synthesi
     assert count("DeadLetters") == 3
     assert count("OldestMessage") == 3
     assert count("ExecutionsFailed") == count("ExecutionsTimedOutOrAborted") == 1
-    assert count("ErrorRate") == len(LAMBDAS)
+    assert count("ErrorRate") == len(LAMBDAS | IMAGE_FUNCTIONS)
     assert count("StageP95") >= 4 and count("ExecutionTimeP95") == 1 and count("ApiLatencyP95") == 1
     paging = [a for n, a in alarms.items() if "BacklogAlarm" not in n and "IdleAlarm" not in n]
     for alarm in paging:

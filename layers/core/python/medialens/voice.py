@@ -39,6 +39,7 @@ VOICE_CONTENT_TYPES = frozenset(
 )
 
 
+VOICE_SERVICE = "medialens-voice"  # the voice function's POWERTOOLS_SERVICE_NAME (infra)
 SPEECH_CONTENT_TYPES = {"mp3": "audio/mpeg", "wav": "audio/wav"}
 # The longest text spoken in one request (~3 minutes of speech); narration has no such limit.
 MAX_SPEECH_CHARACTERS = 3000
@@ -131,6 +132,16 @@ def _open_wav_header(sample_rate: int) -> bytes:
         + b"data"
         + unknown
     )
+
+
+def preload(settings: Settings) -> None:
+    """Loads the voice and the speech-to-text model (a voice function's init phase), so the first
+    request does not pay for them."""
+    from medialens.ml.asr import get_speech_recognizer
+    from medialens.ml.speech_synthesis import get_speech_synthesizer
+
+    get_speech_synthesizer(settings).load()
+    get_speech_recognizer(settings).load()
 
 
 def finished_wav(data: bytes) -> bytes:

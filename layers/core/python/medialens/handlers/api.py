@@ -13,6 +13,8 @@ from medialens.api.app import current_app
 from medialens.api.edge import refusal
 from medialens.observability import get_logger, get_metrics, get_tracer
 from medialens.services import get_services
+from medialens.settings import get_settings
+from medialens.voice import VOICE_SERVICE, preload
 
 # Only searches publish metrics: a request for an asset or /health has none, which is fine.
 warnings.filterwarnings("ignore", message="No application metrics to publish")
@@ -28,6 +30,12 @@ if os.environ.get("AWS_LAMBDA_FUNCTION_NAME"):
         get_services().embedder.load()
     except Exception:
         logger.exception("query embedding model did not load at init")
+    if os.environ.get("POWERTOOLS_SERVICE_NAME") == VOICE_SERVICE:
+        # The voice function (the same handler in the image with the models): load them now too.
+        try:
+            preload(get_settings())
+        except Exception:
+            logger.exception("voice models did not load at init")
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)
