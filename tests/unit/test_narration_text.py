@@ -14,6 +14,7 @@ from medialens.media.speech_marks import (
     MAX_SENTENCE_CHARACTERS,
     faded,
     sentence_marks,
+    speakable,
     split_sentences,
     voiced_span,
 )
@@ -127,3 +128,9 @@ def test_pages_are_read_in_order_whichever_output_holds_them() -> None:
     assert script.text == "page one text\n\npage two was scanned\n\npage three"
     start, end = script.spans[PassageSlot(1, 0, 0)]
     assert script.text[start:end] == "page two was scanned"
+
+
+def test_what_a_page_shows_but_a_reader_does_not_say_is_left_out_of_the_spoken_form() -> None:
+    text = "The machine- encoded text of min- utes, cited twice [1][12-14], see https://example.org/a?b=c now."
+    assert speakable(text) == "The machine-encoded text of min-utes, cited twice , see link now."
+    assert speakable("well-known 3- 4 times") == "well-known 3- 4 times"  # real hyphens and ranges stay

@@ -18,7 +18,7 @@ from pydantic import BaseModel, Field
 
 from medialens.errors import InvalidMediaError
 from medialens.media.audio.samples import SAMPLE_RATE, FloatAudio
-from medialens.media.speech_marks import SENTENCE_GAP_S, faded, split_sentences
+from medialens.media.speech_marks import SENTENCE_GAP_S, faded, speakable, split_sentences
 from medialens.settings import Settings
 
 # What a spoken question may be: the formats browsers record and people send.
@@ -82,7 +82,7 @@ def speak(settings: Settings, text: str, language: str | None = None, audio_form
     encoder = AudioEncoder(sink, rate, "mp3", settings.narration_bitrate_kbps) if audio_format == "mp3" else None
     gap = SENTENCE_GAP_S
     for number, sentence in enumerate(split_sentences(text)):
-        samples = synthesizer.synthesize([sentence.text])[0]
+        samples = synthesizer.synthesize([speakable(sentence.text)])[0]
         if not len(samples):
             continue
         samples = faded(samples, rate)

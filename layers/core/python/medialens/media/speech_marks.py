@@ -114,6 +114,22 @@ def _bounded(span: TextSpan, max_characters: int) -> Iterator[TextSpan]:
         offset += cut
 
 
+# What a page shows but a reader does not say: the space after a hyphen at a line end
+# ("machine- encoded", "min- utes": the hyphen stays, as nothing tells a compound from a broken
+# word), citation markers ("[12]") and addresses, which are read as "link".
+_LINE_BREAK_HYPHEN = re.compile(r"(?<=[^\W\d_])- (?=[a-z])")
+_CITATION = re.compile(r"\[\d+(?:[,\u2013-]\s*\d+)*\]")
+_ADDRESS = re.compile(r"\b(?:https?://|www\.)\S+", re.IGNORECASE)
+
+
+def speakable(text: str) -> str:
+    """``text`` as a reader would say it (what the voice is given and the transcript is checked
+    against); speech marks keep pointing at the words as written."""
+    text = _LINE_BREAK_HYPHEN.sub("-", text)
+    text = _CITATION.sub("", text)
+    return _ADDRESS.sub("link", text)
+
+
 def _speaking_weight(word: str) -> float:
     """Roughly how long a word takes to say: its letters, digits counting triple (numbers are
     said in words), and a pause after a clause mark."""

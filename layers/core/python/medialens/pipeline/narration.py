@@ -44,7 +44,14 @@ from medialens.domain.steps import (
 )
 from medialens.errors import InvalidMediaError
 from medialens.media.audio.samples import SAMPLE_RATE, FloatAudio
-from medialens.media.speech_marks import SENTENCE_GAP_S, TextSpan, faded, sentence_marks, split_sentences
+from medialens.media.speech_marks import (
+    SENTENCE_GAP_S,
+    TextSpan,
+    faded,
+    sentence_marks,
+    speakable,
+    split_sentences,
+)
 from medialens.observability import get_logger
 from medialens.pipeline.artifacts import artifact_uri, read_jsonl, write_jsonl
 from medialens.services import Services
@@ -228,7 +235,8 @@ def speak_text(
     offset_s = 0.0
     spoken = SpokenText(0.0, 0, 0, [], [], [], [])
     for group in sentence_groups(split_sentences(text)):
-        for sentence, samples in zip(group, synthesizer.synthesize([s.text for s in group]), strict=True):
+        spoken_forms = [speakable(s.text) for s in group]
+        for sentence, said, samples in zip(group, spoken_forms, synthesizer.synthesize(spoken_forms), strict=True):
             if not len(samples):
                 continue
             samples = faded(samples, rate)
@@ -239,7 +247,7 @@ def speak_text(
             write_audio(samples)
             write_audio(gap)
             if check is not None:
-                check.add(sentence.text, samples, rate)
+                check.add(said, samples, rate)
             offset_s += (len(samples) + len(gap)) / rate
             spoken.sentences += 1
     if check is not None:
@@ -301,7 +309,7 @@ def narrate_document(services: Services, asset: AssetRef, request: NarrateDocume
     warning = None
     if wer is not None and wer > settings.narration_max_wer:
         warning = (
-            f"narration word error rate {wer:.0%} is above {settings.narration_max_wer:.0%}: "
+            f"narration word error rate {wer:.1%} is above {settings.narration_max_wer:.1%}: "
             "listen before publishing it"
         )
     narration = Narration(
