@@ -21,7 +21,7 @@ from medialens.local.server import LocalServer
 from medialens.local.uploads import plan_uploads, upload
 
 from .conftest import fast_settings
-from .test_web_page import CHROMIUM, CHROMIUM_ARGS, VIEWPORT
+from .test_web_page import CHROMIUM, CHROMIUM_ARGS, VIEWPORT, wait_until
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
@@ -178,10 +178,10 @@ def _ask_and_listen_in_the_browser(server: LocalServer, question: Path, narrated
             audio = page.locator("#narration")
             expect(audio).to_be_attached()
             start = float(audio.get_attribute("data-start") or "nan")
-            page.wait_for_function("document.querySelector('#narration').currentTime > 0", timeout=30_000)
+            wait_until(page, "document.querySelector('#narration').currentTime > 0")
             expect(page.locator(".spoken .word").first).to_be_attached(timeout=10_000)
             assert "meal" in page.locator(".spoken").inner_text()
-            page.wait_for_function("document.querySelector('.spoken .word.speaking') !== null", timeout=20_000)
+            wait_until(page, "document.querySelector('.spoken .word.speaking') !== null", timeout_s=20)
             position = page.evaluate("document.querySelector('#narration').currentTime")
             assert start <= position < start + 20
             assert problems == []

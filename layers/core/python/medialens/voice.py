@@ -64,7 +64,7 @@ def speak(settings: Settings, text: str, language: str | None = None, audio_form
     """``text`` as audio, yielded as it is made: the container's header and the first sentence
     first, then a block per sentence. MP3 frames stand alone; WAV is written with an open length
     (as streaming WAV writers do), which players read to the end of the stream."""
-    from medialens.media.audio.encode import AudioEncoder
+    from medialens.media.audio.encode import AudioEncoder, pcm16
     from medialens.ml.speech_synthesis import get_speech_synthesizer
 
     text = text.strip()
@@ -80,16 +80,15 @@ def speak(settings: Settings, text: str, language: str | None = None, audio_form
         yield _open_wav_header(rate)
     sink = io.BytesIO()
     encoder = AudioEncoder(sink, rate, "mp3", settings.narration_bitrate_kbps) if audio_format == "mp3" else None
-    gap = SENTENCE_GAP_S
     for number, sentence in enumerate(split_sentences(text)):
         samples = synthesizer.synthesize([speakable(sentence.text)])[0]
         if not len(samples):
             continue
         samples = faded(samples, rate)
         if number:
-            samples = _with_leading_silence(samples, rate, gap)
+            samples = _with_leading_silence(samples, rate, SENTENCE_GAP_S)
         if encoder is None:
-            yield _pcm16_bytes(samples)
+            yield pcm16(samples).astype("<i2").tobytes()
             continue
         encoder.write(samples)
         yield _drain(sink)
@@ -107,12 +106,6 @@ def _drain(sink: io.BytesIO) -> bytes:
 
 def _with_leading_silence(samples: FloatAudio, rate: int, seconds: float) -> FloatAudio:
     return np.concatenate([np.zeros(round(seconds * rate), dtype=np.float32), samples])
-
-
-def _pcm16_bytes(samples: FloatAudio) -> bytes:
-    scaled = np.rint(np.clip(np.asarray(samples, dtype=np.float32), -1.0, 1.0) * 32767.0)
-    pcm: bytes = scaled.astype("<i2").tobytes()
-    return pcm
 
 
 def _open_wav_header(sample_rate: int) -> bytes:

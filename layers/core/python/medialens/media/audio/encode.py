@@ -16,7 +16,8 @@ AudioFormat = Literal["mp3", "wav"]
 CONTENT_TYPES: dict[AudioFormat, str] = {"mp3": "audio/mpeg", "wav": "audio/wav"}
 
 
-def _pcm16(samples: FloatAudio) -> np.ndarray[Any, np.dtype[np.int16]]:
+def pcm16(samples: FloatAudio) -> np.ndarray[Any, np.dtype[np.int16]]:
+    """Float samples in [-1, 1] as 16-bit PCM (clipped, rounded)."""
     scaled = np.rint(np.clip(np.asarray(samples, dtype=np.float32), -1.0, 1.0) * 32767.0)
     pcm: np.ndarray[Any, np.dtype[np.int16]] = scaled.astype(np.int16)
     return pcm
@@ -50,7 +51,7 @@ class AudioEncoder:
     def write(self, samples: FloatAudio) -> None:
         if not len(samples):
             return
-        frame = self._av.AudioFrame.from_ndarray(_pcm16(samples).reshape(1, -1), format="s16p", layout="mono")
+        frame = self._av.AudioFrame.from_ndarray(pcm16(samples).reshape(1, -1), format="s16p", layout="mono")
         frame.sample_rate = self.sample_rate
         frame.pts = self.samples
         self.samples += len(samples)
