@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import aws_cdk as cdk
 from aws_cdk import aws_dynamodb as dynamodb
@@ -223,69 +224,26 @@ class Functions(Construct):
     def _image_function(
         self, name: str, image: ecr_assets.DockerImageAsset, *, timeout_s: int, memory_mb: int, reserved: int | None
     ) -> lambda_.Function:
-        title = name.capitalize()
         function = lambda_.DockerImageFunction(
             self,
-            title,
-            description=f"medialens {name} ({self.config.name})",
+            name.capitalize(),
             code=lambda_.DockerImageCode.from_ecr(image.repository, tag_or_digest=image.image_tag),
-            architecture=lambda_.Architecture.X86_64,
-            memory_size=memory_mb,
-            timeout=cdk.Duration.seconds(timeout_s),
-            tracing=lambda_.Tracing.ACTIVE,
-            reserved_concurrent_executions=reserved,
-            log_group=self._log_group(title),
-            environment=self._environment(name),
+            **self._options(name, timeout_s=timeout_s, memory_mb=memory_mb, reserved=reserved),
         )
-        acknowledge(
-            function,
-            "AwsSolutions-IAM4",
-            "AWSLambdaBasicExecutionRole only allows writing this function's logs.",
-            findings=[LAMBDA_BASIC_EXECUTION],
-        )
+        self._acknowledge_basic_execution(function)
         return function
 
-    def _log_group(self, title: str) -> logs.LogGroup:
-        return logs.LogGroup(
-            self,
-            f"{title}Logs",
-            retention=self.config.log_retention,
-            removal_policy=cdk.RemovalPolicy.DESTROY,
-        )
-
-    def _environment(self, name: str) -> dict[str, str]:
-        return {
-            **self.environment,
-            "POWERTOOLS_SERVICE_NAME": f"medialens-{name}",
-            "POWERTOOLS_METRICS_NAMESPACE": "medialens",
-            "LOG_LEVEL": "INFO",
-        }
-
     def _function(self, name: str, *, timeout_s: int, memory_mb: int, reserved: int | None) -> lambda_.Function:
-        title = name.capitalize()
-        log_group = self._log_group(title)
         function = lambda_.Function(
             self,
-            title,
-            description=f"medialens {name} ({self.config.name})",
+            name.capitalize(),
             runtime=RUNTIME,
-            architecture=lambda_.Architecture.X86_64,
             handler="index.handler",
             code=lambda_.Code.from_asset(str(FUNCTIONS_DIR / name), exclude=["__pycache__", "*.pyc"]),
             layers=self.layers,
-            memory_size=memory_mb,
-            timeout=cdk.Duration.seconds(timeout_s),
-            tracing=lambda_.Tracing.ACTIVE,
-            reserved_concurrent_executions=reserved,
-            log_group=log_group,
-            environment=self._environment(name),
+            **self._options(name, timeout_s=timeout_s, memory_mb=memory_mb, reserved=reserved),
         )
-        acknowledge(
-            function,
-            "AwsSolutions-IAM4",
-            "AWSLambdaBasicExecutionRole only allows writing this function's logs.",
-            findings=[LAMBDA_BASIC_EXECUTION],
-        )
+        self._acknowledge_basic_execution(function)
         acknowledge(
             function,
             "AwsSolutions-L1",
@@ -293,6 +251,38 @@ class Functions(Construct):
             "and tested for 3.12; moving runtimes is a deliberate upgrade, not drift.",
         )
         return function
+
+    def _options(self, name: str, *, timeout_s: int, memory_mb: int, reserved: int | None) -> dict[str, Any]:
+        """What every function shares, zip or image: X-Ray, its log group, the settings environment."""
+        return {
+            "description": f"medialens {name} ({self.config.name})",
+            "architecture": lambda_.Architecture.X86_64,
+            "memory_size": memory_mb,
+            "timeout": cdk.Duration.seconds(timeout_s),
+            "tracing": lambda_.Tracing.ACTIVE,
+            "reserved_concurrent_executions": reserved,
+            "log_group": logs.LogGroup(
+                self,
+                f"{name.capitalize()}Logs",
+                retention=self.config.log_retention,
+                removal_policy=cdk.RemovalPolicy.DESTROY,
+            ),
+            "environment": {
+                **self.environment,
+                "POWERTOOLS_SERVICE_NAME": f"medialens-{name}",
+                "POWERTOOLS_METRICS_NAMESPACE": "medialens",
+                "LOG_LEVEL": "INFO",
+            },
+        }
+
+    @staticmethod
+    def _acknowledge_basic_execution(function: lambda_.Function) -> None:
+        acknowledge(
+            function,
+            "AwsSolutions-IAM4",
+            "AWSLambdaBasicExecutionRole only allows writing this function's logs.",
+            findings=[LAMBDA_BASIC_EXECUTION],
+        )
 
     def roles(self) -> list[iam.IRole]:
         return [f.role for f in self.all.values() if f.role is not None]
