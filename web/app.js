@@ -141,8 +141,32 @@ async function runSearch(search, cursor) {
   }
 }
 
+// The search on screen as the page's address, so it can be bookmarked or shared (/?q=…&mode=…).
+function rememberSearch(search) {
+  const params = new URLSearchParams({ q: search.query });
+  if (search.mode !== "hybrid") params.set("mode", search.mode);
+  if (search.mediaType) params.set("media_type", search.mediaType);
+  history.replaceState(null, "", `${location.pathname}?${params}`);
+}
+
+// A shared link's search: fills the form and runs it.
+function searchFromAddress() {
+  const params = new URLSearchParams(location.search);
+  const query = (params.get("q") || "").trim();
+  if (!query) return;
+  const mode = params.get("mode");
+  const mediaType = params.get("media_type");
+  if (mode && [...$("#mode").options].some((option) => option.value === mode)) $("#mode").value = mode;
+  if (mediaType && [...$("#media-type").options].some((option) => option.value === mediaType)) {
+    $("#media-type").value = mediaType;
+  }
+  $("#q").value = query;
+  runSearch({ query, mode: $("#mode").value, mediaType: $("#media-type").value }, null);
+}
+
 function showPage(search, body, cursor, prefix) {
   if (!cursor) $("#results").replaceChildren();
+  if (!cursor) rememberSearch(search);
   body.hits.forEach((hit, index) => $("#results").append(resultItem(hit, body.offset + index + 1)));
   state.search = search;
   state.nextCursor = body.next_cursor;
@@ -480,4 +504,5 @@ document.addEventListener("DOMContentLoaded", () => {
   $("#assets-more").addEventListener("click", () => loadAssets(true));
   checkHealth();
   loadAssets(false);
+  searchFromAddress();
 });

@@ -13,6 +13,7 @@ import json
 import math
 import struct
 import time
+import urllib.parse
 import urllib.request
 import wave
 from collections.abc import Iterator
@@ -289,6 +290,27 @@ def test_search_open_and_manage_assets_in_the_browser(
         assert recording.asset_id in {row["asset_id"] for row in api_json(server, "assets")["assets"]}
 
         page.screenshot(path=str(ARTIFACTS / "web-page-full.png"), full_page=True)
+
+        # --- a search shared as a link runs when opened; the address follows the search --------
+        question = next(q for q in expected["queries"] if q["expect_file"].endswith(".pdf"))
+        shared = f"{server.url}?{urllib.parse.urlencode({'q': question['query'], 'media_type': 'document'})}"
+        page.goto(shared)
+        expect(page.locator("#results .hit-open").first).to_be_visible(timeout=30_000)
+        assert page.input_value("#q") == question["query"] and page.input_value("#media-type") == "document"
+        assert question["expect_file"].rsplit("/", 1)[-1] in page.locator("#results").inner_text()
+        search(page, "How long is the robot guaranteed if it breaks?")
+        assert "q=How+long+is+the+robot" in page.url
+
+        # --- the API describes itself: its document and Swagger UI, served from here -------------
+        served = api_json(server, "openapi.json")
+        assert served == json.loads((REPO_ROOT / "docs" / "openapi.json").read_text())
+        page.goto(server.url + "api/docs")
+        expect(page.locator(".opblock").first).to_be_visible(timeout=30_000)
+        # Swagger UI lists an operation under each of its tags.
+        listed = sum(len(op.get("tags") or [""]) for ops in served["paths"].values() for op in ops.values())
+        assert page.locator(".opblock").count() == listed
+        expect(page.locator(".servers select option").first).to_have_attribute("value", ".")
+        page.screenshot(path=str(ARTIFACTS / "api-docs.png"), full_page=False)
         assert foreign == [], foreign  # no CDN, fonts or analytics: only this server
         assert problems == [], problems
     finally:

@@ -852,3 +852,25 @@ def test_one_slow_request_does_not_hold_up_the_others(server: LocalServer, monke
     release.set()
     slow.join(30)
     assert status == 200 and still_waiting and finished.is_set()
+
+
+def test_the_api_serves_its_own_document_and_swagger_ui_without_a_cdn() -> None:
+    committed = json.loads((REPO_ROOT / "docs" / "openapi.json").read_text())
+    document = app.resolve(rest_event("GET", "/openapi.json"), None)
+    assert document["statusCode"] == 200 and json.loads(document["body"]) == committed
+    assert committed["servers"] == [{"url": ".", "description": "this API: where this document is served"}]
+
+    page = app.resolve(rest_event("GET", "/docs"), None)
+    html = page["body"]
+    assert page["statusCode"] == 200 and "text/html" in page["multiValueHeaders"]["Content-Type"][0]
+    assert "src='docs/swagger-ui-bundle.min.js'" in html and "href='docs/swagger-ui.min.css'" in html
+    assert "http://" not in html.split("<script>")[0] and "https://" not in html.split("<script>")[0]
+    assert '"title": "medialens API"' in html or '"title":"medialens API"' in html
+    for name, kind in (("swagger-ui-bundle.min.js", "application/javascript"), ("swagger-ui.min.css", "text/css")):
+        asset = app.resolve(rest_event("GET", f"/docs/{name}"), None)
+        assert asset["statusCode"] == 200 and asset["multiValueHeaders"]["Content-Type"][0].startswith(kind)
+        assert len(asset["body"]) > 100_000
+    missing = call("GET", "/docs/..%2Fsecrets.js")
+    assert_error(missing, 404, "not_found")
+    as_json = app.resolve(rest_event("GET", "/docs", query={"format": "json"}), None)
+    assert json.loads(as_json["body"]) == committed

@@ -13,11 +13,13 @@ import re
 import threading
 from functools import cache
 from http import HTTPStatus
+from importlib import resources
 from typing import Any
 
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, CORSConfig, Response
 from aws_lambda_powertools.event_handler.exceptions import NotFoundError as RouteNotFoundError
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
+from aws_lambda_powertools.event_handler.openapi.swagger_ui import generate_swagger_html
 
 from medialens import __version__
 from medialens.api import routes
@@ -141,7 +143,56 @@ def build_app() -> APIGatewayRestResolver:
             Exception: _unexpected,
         }
     )
+    # The API describes itself: its OpenAPI document and Swagger UI, whose assets come from the
+    # Powertools package (no CDN, so the page works offline and behind the same auth).
+    resolver.get("/openapi.json", include_in_schema=False)(_openapi_json)
+    resolver.get("/docs", include_in_schema=False)(_docs)
+    resolver.get("/docs/<name>", include_in_schema=False)(_docs_asset)
     return resolver
+
+
+SWAGGER_UI_PACKAGE = "aws_lambda_powertools.event_handler.openapi.swagger_ui"
+SWAGGER_UI_ASSETS = {
+    "swagger-ui-bundle.min.js": "application/javascript; charset=utf-8",
+    "swagger-ui.min.css": "text/css; charset=utf-8",
+}
+
+
+def _openapi_json() -> Response[str]:
+    return Response(
+        status_code=HTTPStatus.OK, content_type="application/json", body=json.dumps(openapi_document(), indent=1)
+    )
+
+
+def _docs() -> Response[str]:
+    """Swagger UI over the API's own document. Relative asset URLs and the document's relative
+    server (".") make it work wherever the API is mounted: /api locally, the stage on AWS."""
+    event = current_app().current_event
+    if (event.query_string_parameters or {}).get("format") == "json":
+        return _openapi_json()
+    spec = json.dumps(openapi_document()).replace("</", "<\\/")  # no "</script>" inside the page
+    html = generate_swagger_html(
+        spec,
+        swagger_js="docs/swagger-ui-bundle.min.js",
+        swagger_css="docs/swagger-ui.min.css",
+        swagger_base_url="docs",
+        oauth2_config=None,
+    )
+    # No favicon request (a 404 in every browser console): the page names an empty one.
+    html = html.replace("<head>", '<head>\n    <link rel="icon" href="data:,">', 1)
+    return Response(status_code=HTTPStatus.OK, content_type="text/html; charset=utf-8", body=html)
+
+
+def _docs_asset(name: str) -> Response[str]:
+    if name not in SWAGGER_UI_ASSETS:
+        raise RouteNotFoundError(f"no such file: docs/{name}")
+    body = (resources.files(SWAGGER_UI_PACKAGE) / name).read_text(encoding="utf-8")
+    return Response(
+        status_code=HTTPStatus.OK,
+        content_type=SWAGGER_UI_ASSETS[name],
+        body=body,
+        headers={"Cache-Control": "public, max-age=86400"},
+    )
 
 
 _per_thread = threading.local()
@@ -190,9 +241,14 @@ def openapi_document() -> dict[str, Any]:
             tags=["search", "assets", "health"],
         )
     )
+    # Relative to where the document is served (/api/openapi.json locally, /<stage>/openapi.json on
+    # AWS): clients and Swagger UI call the API beside it.
+    document["servers"] = [{"url": ".", "description": "this API: where this document is served"}]
     for operations in document.get("paths", {}).values():
         for operation in operations.values():
             operation.get("responses", {}).pop("422", None)
+            if "tags" in operation:  # Powertools keeps a route's tags in a set: fix their order
+                operation["tags"] = sorted(operation["tags"])
     schemas = document.get("components", {}).get("schemas", {})
     text = json.dumps(document["paths"]) + json.dumps({k: v for k, v in schemas.items() if "ValidationError" not in k})
     for name in [name for name in schemas if "ValidationError" in name]:
