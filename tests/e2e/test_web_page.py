@@ -265,6 +265,15 @@ def test_search_open_and_manage_assets_in_the_browser(
         for selector in (".status-succeeded", ".status-failed", ".reason"):
             assert contrast(page, f"#assets {selector}") >= 4.5, selector
         assert page.evaluate("document.documentElement.scrollWidth") <= VIEWPORT["width"]
+        # The dark theme follows the system and keeps the same contrast.
+        page.emulate_media(color_scheme="dark")
+        assert page.evaluate("getComputedStyle(document.documentElement).backgroundColor") == "rgb(13, 17, 23)"
+        for selector in ("label", ".status", ".snippet", "mark", ".badge", "button.primary", ".where", ".score"):
+            assert contrast(page, selector) >= 4.5, f"dark: {selector}"
+        for selector in (".status-succeeded", ".status-failed", ".reason"):
+            assert contrast(page, f"#assets {selector}") >= 4.5, f"dark: {selector}"
+        page.screenshot(path=str(ARTIFACTS / "web-page-dark.png"))
+        page.emulate_media(color_scheme="light")
 
         # --- re-run an asset from the page -----------------------------------------------------
         notes = next(a for a in assets.values() if a.source.key.endswith("meeting-notes.txt"))
