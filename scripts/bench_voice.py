@@ -150,6 +150,29 @@ def _served(settings: Settings, repeats: int) -> dict[str, Any]:
     }
 
 
+def _question_decoding(settings: Settings, repeats: int) -> dict[str, Any]:
+    """A spoken question transcribed greedily (what /search/voice does) vs with the beam search
+    long recordings use, in this process: time and what each heard."""
+    recognizer = get_speech_recognizer(settings)
+    with tempfile.TemporaryDirectory() as folder:
+        wav = Path(folder) / "question.wav"
+        question = "which firmware release is the sprint aiming for"
+        subprocess.run(["espeak-ng", "-v", "en-us", "-s", "150", "-w", str(wav), question], check=True)
+        audio = load_audio(wav)
+    results: dict[str, Any] = {"question_s": round(len(audio) / 16000, 2)}
+    for label, quick in (("beam", False), ("greedy", True)):
+        recognizer.transcribe(audio, quick=quick)  # warm
+        times = []
+        for _ in range(repeats):
+            started = time.perf_counter()
+            transcript = recognizer.transcribe(audio, quick=quick)
+            times.append(time.perf_counter() - started)
+        heard = " ".join(segment.text.strip() for segment in transcript.segments)
+        results[label] = {"ms": round(statistics.median(times) * 1000, 1), "heard": heard}
+    results["greedy_vs_beam_speed"] = round(results["beam"]["ms"] / results["greedy"]["ms"], 2)
+    return results
+
+
 def _cost(chars_per_s: float) -> dict[str, Any]:
     hours = 1_000_000 / chars_per_s / 3600
     name, price = CPU_WORKER
@@ -176,6 +199,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     fallback_audio = sum(len(a) for a in spoken) / fallback.sample_rate
     narration = _narration(settings, " ".join(sentences[: args.narration_sentences]))
     served = _served(settings, args.repeats)
+    question = _question_decoding(settings, args.repeats)
     best_chars = max(row["chars_per_s"] for row in synthesis)
     return {
         "command": "python scripts/bench_voice.py " + shlex.join(sys.argv[1:]),
@@ -188,6 +212,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "espeak_fallback": {"rtf": round(fallback_s / fallback_audio, 4), "voice": fallback.version},
         "narration": narration,
         "served": served,
+        "question_decoding": question,
         "cost": _cost(best_chars),
     }
 
@@ -220,6 +245,13 @@ def print_table(results: dict[str, Any]) -> None:
         "POST /api/search/voice",
         f"{served['voice_search_ms']} ms for a {served['voice_question_s']} s question "
         f"(hear {served['voice_hear_ms']} ms)",
+    )
+    question = results["question_decoding"]
+    table.add_row(
+        f"a {question['question_s']} s question",
+        f"greedy {question['greedy']['ms']} ms vs beam {question['beam']['ms']} ms "
+        f"({question['greedy_vs_beam_speed']}x); heard: {question['greedy']['heard']!r} "
+        f"/ {question['beam']['heard']!r}",
     )
     cost = results["cost"]
     table.add_row(

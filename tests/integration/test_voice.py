@@ -85,6 +85,20 @@ def test_a_batch_is_cut_back_into_sentences_without_padding(voice: PiperVoice) -
     assert len(batched[3]) < len(batched[1]) / 3  # "Hello." is short, not padded to the longest
 
 
+def test_a_spoken_question_is_heard_as_well_greedily_as_with_the_beam(
+    voice: PiperVoice, recognizer: FasterWhisperRecognizer
+) -> None:
+    asked = "When does the flight to Stockholm leave in the morning?"
+    (question,) = voice.synthesize([asked])
+    audio = resample(question, voice.sample_rate, SAMPLE_RATE)
+    quick = recognizer.transcribe(audio, language="en", quick=True)
+    careful = recognizer.transcribe(audio, language="en")
+    heard = [" ".join(s.text for s in t.segments) for t in (quick, careful)]
+    assert _wer(asked, heard[0]) <= 0.1, heard
+    assert spoken_words(heard[0], "en-us") == spoken_words(heard[1], "en-us"), heard
+    assert quick.segments[0].words  # word times still come with it
+
+
 def test_other_languages_fall_back_to_espeak_ng_and_say_so(settings: Settings) -> None:
     swedish = get_speech_synthesizer(settings, "sv")
     assert isinstance(swedish, EspeakSynthesizer) and swedish.fallback and swedish.voice == "sv"

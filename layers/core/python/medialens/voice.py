@@ -166,7 +166,7 @@ def hear(settings: Settings, data: bytes, suffix: str = ".bin", language: str | 
                 f"the question is longer than {settings.voice_query_max_seconds:.0f} s: ask something shorter"
             ) from error
     recognizer = get_speech_recognizer(settings)
-    transcript = recognizer.transcribe(audio, language=language)
+    transcript = recognizer.transcribe(audio, language=language, quick=True)
     text = " ".join(segment.text.strip() for segment in transcript.segments).strip()
     return HeardQuestion(
         text=text,

@@ -287,6 +287,10 @@ def search(
         Path | None,
         typer.Option("--voice", help="Ask out loud: a recording (WAV, MP3, WebM, ...) of the question.", exists=True),
     ] = None,
+    language: Annotated[
+        str | None,
+        typer.Option(help="The spoken question's language (e.g. en): skips detecting it, about half the time."),
+    ] = None,
 ) -> None:
     """Find the moments that match a query, typed or spoken (--voice)."""
     settings = _settings()
@@ -298,7 +302,7 @@ def search(
         from medialens.voice import hear
 
         try:
-            heard = hear(settings, voice.read_bytes(), suffix=voice.suffix)
+            heard = hear(settings, voice.read_bytes(), suffix=voice.suffix, language=language)
         except InvalidMediaError as error:
             err_console.print(f"[red]{error}[/]")
             raise typer.Exit(2) from error

@@ -45,9 +45,13 @@ class SpeechRecognizer(InferenceModel):
         """Whether the model can transcribe (and identify) languages other than English."""
 
     @abstractmethod
-    def transcribe(self, audio: FloatAudio, offset_s: float = 0.0, language: str | None = None) -> ChunkTranscript:
+    def transcribe(
+        self, audio: FloatAudio, offset_s: float = 0.0, language: str | None = None, *, quick: bool = False
+    ) -> ChunkTranscript:
         """Transcribes ``audio``; every time in the result has ``offset_s`` added (the chunk's
-        start in the recording). ``language`` (e.g. "en") skips detection."""
+        start in the recording). ``language`` (e.g. "en") skips detection. ``quick``: greedy
+        decoding of one short utterance (a spoken question), where latency matters more than the
+        last points of accuracy a beam search buys on long recordings."""
 
     @abstractmethod
     def detect_language(self, audio: FloatAudio) -> tuple[str, float]:
@@ -186,7 +190,9 @@ class FasterWhisperRecognizer(SpeechRecognizer):
         language, probability, _ = self._model.detect_language(audio=samples, vad_filter=self.vad_filter)
         return str(language), float(probability)
 
-    def transcribe(self, audio: FloatAudio, offset_s: float = 0.0, language: str | None = None) -> ChunkTranscript:
+    def transcribe(
+        self, audio: FloatAudio, offset_s: float = 0.0, language: str | None = None, *, quick: bool = False
+    ) -> ChunkTranscript:
         self.load()
         self._check_language(language)
         samples = np.ascontiguousarray(audio, dtype=np.float32).reshape(-1)
@@ -195,12 +201,12 @@ class FasterWhisperRecognizer(SpeechRecognizer):
             return ChunkTranscript(offset_s=offset_s, duration_s=0.0, language=language, model_version=self.version)
         options: dict[str, Any] = {
             "language": language,
-            "beam_size": self.beam_size,
+            "beam_size": 1 if quick else self.beam_size,
             "word_timestamps": True,
             "vad_filter": self.vad_filter,
             "condition_on_previous_text": False,
         }
-        if self.batch_size:
+        if self.batch_size and not quick:  # one short utterance: nothing to batch
             from faster_whisper import BatchedInferencePipeline
 
             # A pipeline per call: it keeps per-transcription state, the model it wraps does not.
