@@ -17,6 +17,7 @@ const state = {
   assetsCursor: null,
   pollTimer: null,
   recorder: null, // the MediaRecorder while a spoken question is being recorded
+  awaiting: new Set(), // asset ids of this page's uploads not yet listed as finished
 };
 
 // --- API ------------------------------------------------------------------------------------
@@ -431,7 +432,12 @@ async function loadAssets(more = false, notice = "") {
         (stalled ? ` ${stalled} waiting and not moving: see their rows.` : "")
       : "No assets yet. Ingest files with `medialens ingest <folder>`.";
     status.textContent = notice ? `${notice} ${summary}` : summary;
-    schedulePoll(all.some((row) => row.dataset.status === "QUEUED" || row.dataset.status === "RUNNING"));
+    // An upload is admitted a moment after it lands: keep polling until each one is listed, finished.
+    for (const row of all) {
+      if (row.dataset.status === "SUCCEEDED" || row.dataset.status === "FAILED") state.awaiting.delete(row.dataset.assetId);
+    }
+    const active = all.some((row) => row.dataset.status === "QUEUED" || row.dataset.status === "RUNNING");
+    schedulePoll(active || state.awaiting.size > 0);
   } catch (error) {
     status.classList.add("error");
     status.textContent = describeError(error);
@@ -484,6 +490,49 @@ async function checkHealth() {
   }
 }
 
+// --- uploads --------------------------------------------------------------------------------
+
+// Each file goes straight into the drop bucket through `medialens serve` (PUT upload/<name>), with
+// its own progress bar; the pipeline picks it up like any other upload.
+function uploadFiles(files) {
+  for (const file of files) {
+    const bar = element("progress", { max: "100", value: "0", "aria-label": `Uploading ${file.name}` });
+    const outcome = element("span", { class: "upload-state", text: "uploading…" });
+    const item = element("li", { class: "upload", "data-file": file.name }, element("span", { class: "file", text: file.name }), bar, outcome);
+    $("#uploads").append(item);
+    const request = new XMLHttpRequest();
+    request.open("PUT", `upload/${encodeURIComponent(file.name)}`);
+    request.setRequestHeader("Content-Type", file.type || "application/octet-stream");
+    request.upload.addEventListener("progress", (event) => {
+      if (event.lengthComputable) bar.value = Math.round((100 * event.loaded) / event.total);
+    });
+    request.addEventListener("load", () => {
+      let body = null;
+      try {
+        body = JSON.parse(request.responseText);
+      } catch (_) {
+        body = null;
+      }
+      if (request.status === 201) {
+        state.awaiting.add(body.asset_id);
+        bar.value = 100;
+        item.dataset.state = "uploaded";
+        outcome.textContent = "uploaded: analysing";
+        loadAssets(false, `Uploaded ${file.name}.`);
+      } else {
+        item.dataset.state = "failed";
+        outcome.classList.add("error");
+        outcome.textContent = body && body.error ? body.error.message : `failed (HTTP ${request.status})`;
+      }
+    });
+    request.addEventListener("error", () => {
+      item.dataset.state = "failed";
+      outcome.textContent = "failed: the server could not be reached";
+    });
+    request.send(file);
+  }
+}
+
 // --- wiring ---------------------------------------------------------------------------------
 
 document.addEventListener("DOMContentLoaded", () => {
@@ -499,6 +548,21 @@ document.addEventListener("DOMContentLoaded", () => {
   });
   $("#more").addEventListener("click", () => state.search && runSearch(state.search, state.nextCursor));
   $("#ask").addEventListener("click", toggleRecording);
+  $("#upload-files").addEventListener("change", (event) => {
+    uploadFiles([...event.target.files]);
+    event.target.value = "";
+  });
+  const pane = $(".assets-pane");
+  pane.addEventListener("dragover", (event) => {
+    event.preventDefault();
+    pane.classList.add("dropping");
+  });
+  pane.addEventListener("dragleave", () => pane.classList.remove("dropping"));
+  pane.addEventListener("drop", (event) => {
+    event.preventDefault();
+    pane.classList.remove("dropping");
+    uploadFiles([...event.dataTransfer.files]);
+  });
   $("#refresh").addEventListener("click", () => loadAssets(false));
   $("#status-filter").addEventListener("change", () => loadAssets(false));
   $("#assets-more").addEventListener("click", () => loadAssets(true));

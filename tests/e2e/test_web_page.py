@@ -300,6 +300,21 @@ def test_search_open_and_manage_assets_in_the_browser(
 
         page.screenshot(path=str(ARTIFACTS / "web-page-full.png"), full_page=True)
 
+        # --- upload two files from the page: progress, then analysed like any other upload ------
+        uploads = [tmp_path / "visitor-policy.txt", tmp_path / "parking-rules.md"]
+        uploads[0].write_text("Visitors sign in at the front desk and wear a badge at all times.\n")
+        uploads[1].write_text("# Parking\n\nStaff park on level two; level one is for customers.\n")
+        page.set_input_files("#upload-files", [str(path) for path in uploads])
+        for path in uploads:
+            item = page.locator(f".upload[data-file='{path.name}']")
+            expect(item).to_have_attribute("data-state", "uploaded", timeout=30_000)
+            assert item.locator("progress").get_attribute("value") == "100"
+            row = page.locator("#assets tbody tr", has=page.locator(".file-cell", has_text=path.name))
+            expect(row).to_have_attribute("data-status", "SUCCEEDED", timeout=120_000)
+        search(page, "where do staff park their cars")
+        assert "parking-rules.md" in page.locator("#results .hit-open").first.inner_text()
+        page.screenshot(path=str(ARTIFACTS / "web-page-uploads.png"))
+
         # --- a search shared as a link runs when opened; the address follows the search --------
         question = next(q for q in expected["queries"] if q["expect_file"].endswith(".pdf"))
         shared = f"{server.url}?{urllib.parse.urlencode({'q': question['query'], 'media_type': 'document'})}"

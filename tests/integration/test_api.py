@@ -874,3 +874,29 @@ def test_the_api_serves_its_own_document_and_swagger_ui_without_a_cdn() -> None:
     assert_error(missing, 404, "not_found")
     as_json = app.resolve(rest_event("GET", "/docs", query={"format": "json"}), None)
     assert json.loads(as_json["body"]) == committed
+
+
+def test_the_page_uploads_straight_into_the_drop_bucket(server: LocalServer) -> None:
+    assert server.services is not None
+    body = b"Visitors sign in at the front desk.\n"
+    status, _, answer = request(server, "PUT", "/upload/visitor%20policy.txt", {"Content-Type": "text/plain"}, body)
+    assert status == 201, answer
+    stored = json.loads(answer)
+    assert stored["key"] == "incoming/uploads/visitor policy.txt" and stored["size"] == len(body)
+    info = server.services.blobs.head(f"s3://{server.settings.drop_bucket}/{stored['key']}")
+    assert info is not None and asset_id_for(info.bucket, info.key, info.etag) == stored["asset_id"]
+    # Only a file name is kept: no way out of incoming/uploads/.
+    status, _, answer = request(server, "PUT", "/upload/..%2F..%2Fregistry.sqlite3", {}, b"x")
+    assert status == 201 and json.loads(answer)["key"] == "incoming/uploads/registry.sqlite3"
+
+    for method, path, headers, payload, expected, code in (
+        ("GET", "/upload/a.txt", {}, None, 405, "method_not_allowed"),
+        ("PUT", "/upload/a.txt", {"Origin": "https://elsewhere.example"}, b"x", 403, "cross_origin"),
+        ("PUT", "/upload/.hidden", {}, b"x", 400, "bad_upload"),
+        ("PUT", "/upload/empty.txt", {}, b"", 400, "bad_upload"),
+    ):
+        status, _, answer = request(server, method, path, headers, payload)
+        assert (status, json.loads(answer)["error"]["code"]) == (expected, code), path
+    server.settings = server.settings.model_copy(update={"upload_max_bytes": 4})
+    status, _, answer = request(server, "PUT", "/upload/big.txt", {}, b"12345")
+    assert status == 413 and json.loads(answer)["error"]["code"] == "payload_too_large"

@@ -159,6 +159,7 @@ class Settings(BaseSettings):
     # A narration whose word error rate (its transcript against the text, both in spoken form)
     # is above this puts a warning on the asset.
     narration_max_wer: float = Field(default=0.15, ge=0.0, le=1.0)
+    upload_max_bytes: int = Field(default=20 * 1024**3, ge=1, description="Largest file the page uploads.")
     voice_query_max_seconds: float = Field(default=30.0, gt=0, description="Longest spoken question.")
     voice_query_max_bytes: int = Field(default=5 * 1024 * 1024, ge=1024)
 

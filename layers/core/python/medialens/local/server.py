@@ -20,6 +20,7 @@ import json
 import logging
 import mimetypes
 import re
+import tempfile
 import threading
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -29,7 +30,9 @@ from urllib.parse import unquote, urlsplit
 
 from pydantic import ValidationError
 
+from medialens.adapters.storage.base import join_uri
 from medialens.adapters.storage.filesystem import FilesystemBlobStore
+from medialens.admission import asset_id_of
 from medialens.api.errors import error_body
 from medialens.api.links import LOCAL_FILES_PATH
 from medialens.api.models import SpeechRequest
@@ -44,6 +47,7 @@ from medialens.voice import SPEECH_CONTENT_TYPES, speak
 log = logging.getLogger(__name__)
 
 API_PREFIX = "/api"
+UPLOAD_PATH = "/upload"
 MAX_BODY_BYTES = 6 * 1024 * 1024  # Lambda's synchronous payload limit
 CHUNK = 256 * 1024
 STATIC_TYPES = {
@@ -63,6 +67,16 @@ LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
 def default_web_dir() -> Path:
     """``web/`` of the source checkout this package was installed from (editable install)."""
     return Path(__file__).resolve().parents[5] / "web"
+
+
+def upload_name(name: str) -> str | None:
+    """The file name an upload is stored under: its last path part, without control characters;
+    None when nothing usable is left."""
+    base = name.replace("\\", "/").rsplit("/", 1)[-1]
+    cleaned = "".join(ch for ch in base if ch.isprintable()).strip()
+    if cleaned in ("", ".", "..") or cleaned.startswith("."):
+        return None
+    return cleaned[:255]
 
 
 def _parse_range(header: str, size: int) -> tuple[int, int] | None:
@@ -270,6 +284,8 @@ class _RequestHandler(BaseHTTPRequestHandler):
                 self._api()
             elif path.startswith(LOCAL_FILES_PATH + "/"):
                 self._file(path)
+            elif path.startswith(UPLOAD_PATH + "/"):
+                self._upload(path)
             else:
                 self._static(path)
         except (BrokenPipeError, ConnectionResetError):
@@ -338,6 +354,51 @@ class _RequestHandler(BaseHTTPRequestHandler):
         self.end_headers()
         if self.command != "HEAD":
             self.wfile.write(response.body)
+
+    def _upload(self, path: str) -> None:
+        """PUT /upload/<file name>: the page's upload, streamed into the drop bucket under
+        ``incoming/uploads/`` (the drop bucket's outbox then admits it like any other object)."""
+        if self.command != "PUT":
+            self._error(HTTPStatus.METHOD_NOT_ALLOWED, "method_not_allowed", "uploads are PUT", {"Allow": "PUT"})
+            return
+        origin = self.headers.get("Origin")
+        if origin is not None and urlsplit(origin).netloc != self.headers.get("Host"):
+            self._error(HTTPStatus.FORBIDDEN, "cross_origin", "requests from other sites are refused")
+            return
+        services = self.owner.services
+        if services is None:
+            self._error(HTTPStatus.SERVICE_UNAVAILABLE, "not_ready", "the server is starting")
+            return
+        name = upload_name(unquote(path[len(UPLOAD_PATH) + 1 :]))
+        length = self._content_length()
+        if length is None:
+            return
+        if name is None or length == 0:
+            self._error(HTTPStatus.BAD_REQUEST, "bad_upload", "an upload needs a file name and a non-empty body")
+            return
+        limit = self.owner.settings.upload_max_bytes
+        if length > limit:
+            self._error(
+                HTTPStatus.REQUEST_ENTITY_TOO_LARGE, "payload_too_large", f"uploads are at most {limit:,} bytes"
+            )
+            return
+        settings = self.owner.settings
+        uri = join_uri(settings.drop_bucket, settings.drop_prefix, "uploads", name)
+        content_type = (self.headers.get("Content-Type") or "").split(";", 1)[0].strip() or None
+        with tempfile.TemporaryDirectory(prefix="medialens-upload-", dir=settings.home) as folder:
+            staged = Path(folder) / name
+            with staged.open("wb") as target:
+                remaining = length
+                while remaining:
+                    block = self.rfile.read(min(remaining, 1 << 20))
+                    if not block:  # the client went away mid-upload: nothing reaches the bucket
+                        self.close_connection = True
+                        return
+                    target.write(block)
+                    remaining -= len(block)
+            info = services.blobs.put_file(uri, staged, content_type)
+        body = json.dumps({"key": info.key, "asset_id": asset_id_of(info), "size": info.size}).encode()
+        self._send(HTTPStatus.CREATED, body, "application/json")
 
     def _stream_speech(self, body: bytes) -> bool:
         """POST /api/speech answered as the audio is made, sentence by sentence (chunked), so the
