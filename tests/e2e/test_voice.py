@@ -11,11 +11,13 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 from playwright.sync_api import expect, sync_playwright
 
 from medialens.domain.assets import AssetStatus, UploadOptions
+from medialens.domain.search import SearchQuery
 from medialens.domain.speech import MarkType, SpeechMark
 from medialens.local.server import LocalServer
 from medialens.local.uploads import plan_uploads, upload
@@ -187,3 +189,29 @@ def _ask_and_listen_in_the_browser(server: LocalServer, question: Path, narrated
             assert problems == []
         finally:
             browser.close()
+
+
+def test_the_same_file_uploaded_again_with_narration_becomes_the_current_revision(
+    tmp_path: Path, start_runtime: Any
+) -> None:
+    document = tmp_path / "meal-policy.md"
+    document.write_text("# Meals\n\nThe daily meal allowance abroad is forty euros.\n")
+    runtime = start_runtime()
+    services = runtime.services
+    plan, _ = plan_uploads([document], runtime.settings.drop_prefix)
+    (plain,) = upload(services, plan)
+    (first,) = runtime.wait_for([plain.asset_id], timeout_s=120)
+    assert first.status is AssetStatus.SUCCEEDED and "narration" not in first.artifacts
+
+    (narrated,) = upload(services, plan, options=UploadOptions(narrate=True))  # same key, same bytes
+    assert narrated.asset_id != plain.asset_id and narrated.info.etag == plain.info.etag
+    (second,) = runtime.wait_for([narrated.asset_id], timeout_s=180)
+    assert second.status is AssetStatus.SUCCEEDED and "narration" in second.artifacts
+    # Once the narrated upload succeeded, the plain analysis of the same key is superseded.
+    deadline = time.monotonic() + 30
+    while services.registry.get(plain.asset_id) is not None and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert services.registry.get(plain.asset_id) is None
+    hits = services.search.search(SearchQuery(text="meal allowance abroad", k=5)).hits
+    assert {hit.asset_id for hit in hits} == {narrated.asset_id}
+    assert hits[0].narration_uri is not None and hits[0].narration_start is not None

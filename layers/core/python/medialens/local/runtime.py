@@ -31,7 +31,7 @@ from medialens.admission import (
     record_execution_end,
     start_execution,
 )
-from medialens.domain.assets import Asset, AssetStatus, AuditEvent
+from medialens.domain.assets import Asset, AssetStatus, AuditEvent, UploadOptions
 from medialens.handlers import dlq, ingest, light
 from medialens.local.notifications import Change, DropNotifications, PendingNotification, event_body
 from medialens.local.poller import EventSourcePoller, Handler
@@ -276,13 +276,22 @@ class LocalRuntime:
             if self.services.blobs.head(info.uri) is not None:
                 return True
             return not any(asset.status.terminal for asset in registry.by_source(info.bucket, info.key))
-        # The row has no metadata (the options that are part of the asset id): match the revision.
+        # The row has no metadata, whose options are part of the asset id: match the revision, then
+        # the options the object holds now (the same bytes uploaded again with --narrate is another
+        # asset, which admission has not made until it exists).
         revision = info.version_id or info.etag
-        if any(
-            (asset.source.version_id or asset.source.etag) == revision
+        matching = [
+            asset
             for asset in registry.by_source(info.bucket, info.key)
-        ):
-            return True
+            if (asset.source.version_id or asset.source.etag) == revision
+        ]
+        if matching:
+            current = self.services.blobs.head(info.uri)
+            if current is None or current.etag != info.etag:
+                return True
+            options = UploadOptions.from_metadata(current.metadata)
+            if any(asset.source.options == options for asset in matching):
+                return True
         now = time.monotonic()
         if now - last_checked.get(row.row_id, 0.0) < SUPERSEDED_CHECK_S:
             return False
