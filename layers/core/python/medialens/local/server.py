@@ -319,11 +319,7 @@ class _RequestHandler(BaseHTTPRequestHandler):
         return False
 
     def _api(self) -> None:
-        origin = self.headers.get("Origin")
-        # A browser names the page's origin on state-changing requests: it must be this server.
-        cross_site = origin is not None and urlsplit(origin).netloc != self.headers.get("Host")
-        if self.command not in ("GET", "HEAD", "OPTIONS") and cross_site:
-            self._error(HTTPStatus.FORBIDDEN, "cross_origin", "requests from other sites are refused")
+        if self.command not in ("GET", "HEAD", "OPTIONS") and self._refused_cross_site():
             return
         length = self._content_length()
         if length is None:
@@ -355,15 +351,22 @@ class _RequestHandler(BaseHTTPRequestHandler):
         if self.command != "HEAD":
             self.wfile.write(response.body)
 
+    def _refused_cross_site(self) -> bool:
+        """A browser names the page's origin on state-changing requests: it must be this server
+        (answered 403 here when it is not)."""
+        origin = self.headers.get("Origin")
+        if origin is not None and urlsplit(origin).netloc != self.headers.get("Host"):
+            self._error(HTTPStatus.FORBIDDEN, "cross_origin", "requests from other sites are refused")
+            return True
+        return False
+
     def _upload(self, path: str) -> None:
         """PUT /upload/<file name>: the page's upload, streamed into the drop bucket under
         ``incoming/uploads/`` (the drop bucket's outbox then admits it like any other object)."""
         if self.command != "PUT":
             self._error(HTTPStatus.METHOD_NOT_ALLOWED, "method_not_allowed", "uploads are PUT", {"Allow": "PUT"})
             return
-        origin = self.headers.get("Origin")
-        if origin is not None and urlsplit(origin).netloc != self.headers.get("Host"):
-            self._error(HTTPStatus.FORBIDDEN, "cross_origin", "requests from other sites are refused")
+        if self._refused_cross_site():
             return
         services = self.owner.services
         if services is None:
