@@ -373,17 +373,6 @@ def speak(
     err_console.print(f"wrote {output} [dim]({len(data) / 1024:.0f} KiB, {time.perf_counter() - started:.1f}s)[/]")
 
 
-def _finished_wav(data: bytes) -> bytes:
-    """A streamed WAV (open-ended sizes) with its real sizes, as a file should have."""
-    return (
-        data[:4]
-        + (len(data) - 8).to_bytes(4, "little")
-        + data[8:40]
-        + (len(data) - 44).to_bytes(4, "little")
-        + data[44:]
-    )
-
-
 @app.command()
 def status(
     asset_id: Annotated[str | None, typer.Argument(help="One asset (default: all).")] = None,
