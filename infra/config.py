@@ -86,6 +86,11 @@ class SearchConfig(_Model):
 class ApiConfig(_Model):
     rate_limit: float = Field(20, gt=0, description="Steady requests per second for the stage.")
     burst_limit: int = Field(40, ge=1)
+    upload_origins: list[str] = Field(
+        default_factory=lambda: ["http://localhost:8765", "http://127.0.0.1:8765"],
+        description="Browser origins allowed to send uploads straight to the drop bucket with presigned requests: "
+        "where the page is served (`medialens serve` against this environment, by default); []: none.",
+    )
 
 
 class AlarmConfig(_Model):

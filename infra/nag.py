@@ -70,6 +70,11 @@ REVIEWED: tuple[Reviewed, ...] = (
         "One prefix of this app's artifacts bucket (async-inference/input: the forwarder's requests).",
     ),
     Reviewed(
+        rf"Resource::arn:{_P}:s3:::medialens-[a-z0-9]+-drop-{_A}-{_R}/incoming/uploads/\*",
+        "The page's uploads folder of this app's drop bucket: presigned upload POSTs and part PUTs act with "
+        "this right; each file's key is its own name, so no narrower fixed prefix exists.",
+    ),
+    Reviewed(
         rf"Resource::arn:{_P}:dynamodb:{_R}:{_A}:table/medialens-[a-z0-9-]+/index/\*",
         "Queries on the registry table's own secondary indexes (by-status).",
     ),

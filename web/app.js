@@ -1,15 +1,13 @@
 // medialens web page: search moments, open them at the right place, watch and manage assets.
 // Plain browser JavaScript, no build step and no third-party code: it only talks to the API
-// named in <meta name="medialens-api"> and to the media URLs the API hands out.
+// named in <meta name="medialens-api"> and to the media URLs the API hands out. common.js (loaded
+// first) holds what the asset view shares with it.
 "use strict";
 
-const API = document.querySelector('meta[name="medialens-api"]').content;
 const PAGE_SIZE = 10;
 const ASSET_PAGE = 50;
 const POLL_MS = 2000;
 const MAX_RECORDING_MS = 8000; // a spoken question; the API takes up to 30 s
-
-const $ = (selector) => document.querySelector(selector);
 
 const state = {
   search: null, // {query, mode, mediaType} of the results on screen
@@ -20,52 +18,7 @@ const state = {
   awaiting: new Set(), // asset ids of this page's uploads not yet listed as finished
 };
 
-// --- API ------------------------------------------------------------------------------------
-
-class ApiError extends Error {
-  constructor(status, body) {
-    const detail = body && body.error ? body.error : null;
-    super(detail ? detail.message : `HTTP ${status}`);
-    this.status = status;
-    this.code = detail ? detail.code : "http_error";
-    this.fields = detail ? detail.fields : [];
-  }
-}
-
-// `accept`: error statuses whose body the caller reads itself (/health answers 503 with a report).
-async function api(path, { accept = [], ...options } = {}) {
-  const response = await fetch(API + path, {
-    ...options,
-    headers: { Accept: "application/json", ...(options.body ? { "Content-Type": "application/json" } : {}) },
-  });
-  let body = null;
-  try {
-    body = await response.json();
-  } catch (_) {
-    body = null;
-  }
-  if (!response.ok && !accept.includes(response.status)) {
-    throw new ApiError(response.status, body);
-  }
-  return { status: response.status, body };
-}
-
-function describeError(error) {
-  if (!(error instanceof ApiError)) return `The API could not be reached (${error.message}).`;
-  if (error.fields && error.fields.length) {
-    return `${error.message}: ${error.fields.map((f) => `${f.field || f.location} ${f.message}`).join("; ")}`;
-  }
-  return error.message;
-}
-
 // --- formatting -----------------------------------------------------------------------------
-
-function clock(seconds) {
-  const whole = Math.max(0, seconds);
-  const minutes = Math.floor(whole / 60);
-  const rest = (whole - minutes * 60).toFixed(1).padStart(4, "0");
-  return `${minutes}:${rest}`;
-}
 
 function where(hit) {
   if (hit.start !== null && hit.start !== undefined) {
@@ -74,20 +27,6 @@ function where(hit) {
   }
   if (hit.page) return `page ${hit.page}`;
   return "";
-}
-
-function element(tag, attributes = {}, ...children) {
-  const node = document.createElement(tag);
-  for (const [name, value] of Object.entries(attributes)) {
-    if (value === null || value === undefined || value === false) continue;
-    if (name === "class") node.className = value;
-    else if (name === "text") node.textContent = value;
-    else node.setAttribute(name, value === true ? "" : value);
-  }
-  for (const child of children) {
-    if (child !== null && child !== undefined) node.append(child);
-  }
-  return node;
 }
 
 // The snippet as text nodes and <mark>s: the text itself is never parsed as HTML.
@@ -101,11 +40,6 @@ function highlighted(text, highlights) {
   }
   fragment.append(text.slice(position));
   return fragment;
-}
-
-function badge(mediaType) {
-  const kind = mediaType || "unknown";
-  return element("span", { class: `badge badge-${kind}`, text: kind });
 }
 
 function thumbnail(hit) {
@@ -274,7 +208,16 @@ function resultItem(hit, rank) {
     ),
   );
   open.addEventListener("click", () => openMoment(hit, open));
-  return element("li", { class: "hit", "data-rank": String(rank) }, open);
+  const details = element("a", { class: "hit-asset", href: assetLink(hit), text: "Open in asset view" });
+  details.setAttribute("aria-label", `Open ${hit.file_name} in the asset view ${where(hit) ? `at ${where(hit)}` : ""}`.trim());
+  return element("li", { class: "hit", "data-rank": String(rank) }, open, details);
+}
+
+// A stable link to the asset view at a moment: ?t=<seconds> for media, #page=<n> for documents.
+function assetLink(hit) {
+  const base = `assets/${encodeURIComponent(hit.asset_id)}`;
+  if (hit.start !== null && hit.start !== undefined) return `${base}?t=${hit.start}`;
+  return hit.page ? `${base}#page=${hit.page}` : base;
 }
 
 // --- the player -----------------------------------------------------------------------------
@@ -380,10 +323,6 @@ async function loadSpokenWords(hit, target) {
 
 // --- assets ---------------------------------------------------------------------------------
 
-function statusBadge(status) {
-  return element("span", { class: `status-badge status-${status.toLowerCase()}`, text: status });
-}
-
 function assetRow(asset) {
   const terminal = asset.status === "SUCCEEDED" || asset.status === "FAILED";
   const reprocess = element("button", { type: "button", class: "small", disabled: !terminal, "aria-label": `Reprocess ${asset.file_name}`, text: "Reprocess" });
@@ -393,9 +332,7 @@ function assetRow(asset) {
   const failed = asset.status === "FAILED";
   const note = failed ? asset.error_reason || asset.error_code || "failed" : asset.stalled || asset.stage || "";
   const noteClass = failed ? "reason" : asset.stalled ? "stalled" : "stage";
-  const file = asset.media_url
-    ? element("a", { href: asset.media_url, target: "_blank", rel: "noopener", text: asset.file_name })
-    : element("span", { text: asset.file_name });
+  const file = element("a", { href: `assets/${encodeURIComponent(asset.asset_id)}`, text: asset.file_name });
   return element(
     "tr",
     { "data-asset-id": asset.asset_id, "data-status": asset.status, ...(asset.stalled ? { "data-stalled": "" } : {}) },
@@ -492,45 +429,104 @@ async function checkHealth() {
 
 // --- uploads --------------------------------------------------------------------------------
 
-// Each file goes straight into the drop bucket through `medialens serve` (PUT upload/<name>), with
-// its own progress bar; the pipeline picks it up like any other upload.
+// Each file: ask the API for a ticket (POST uploads), send the bytes where it says (a PUT to
+// `medialens serve`; on AWS a presigned POST or presigned parts straight to the drop bucket), then
+// confirm it (POST uploads/complete), which names the asset it becomes. One bar per file.
+const PARALLEL_PARTS = 3;
+
 function uploadFiles(files) {
   for (const file of files) {
     const bar = element("progress", { max: "100", value: "0", "aria-label": `Uploading ${file.name}` });
     const outcome = element("span", { class: "upload-state", text: "uploading…" });
     const item = element("li", { class: "upload", "data-file": file.name }, element("span", { class: "file", text: file.name }), bar, outcome);
     $("#uploads").append(item);
+    uploadFile(file, (fraction) => (bar.value = Math.round(100 * fraction)))
+      .then((uploaded) => {
+        state.awaiting.add(uploaded.asset_id);
+        bar.value = 100;
+        item.dataset.state = "uploaded";
+        item.dataset.assetId = uploaded.asset_id;
+        outcome.textContent = "uploaded: analysing";
+        loadAssets(false, `Uploaded ${file.name}.`);
+      })
+      .catch((error) => {
+        item.dataset.state = "failed";
+        outcome.classList.add("error");
+        outcome.textContent = error instanceof ApiError ? error.message : `failed: ${error.message}`;
+      });
+  }
+}
+
+async function uploadFile(file, progress) {
+  const { body: ticket } = await api("uploads", {
+    method: "POST",
+    body: JSON.stringify({ name: file.name, size: file.size }),
+  });
+  const completion = { key: ticket.key, size: file.size };
+  if (ticket.method === "PUT") {
+    await send("PUT", ticket.url, file, ticket.headers, progress);
+  } else if (ticket.method === "POST") {
+    const form = new FormData();
+    for (const [name, value] of Object.entries(ticket.fields)) form.append(name, value);
+    form.append("file", file); // S3 reads the fields first: the file goes last
+    await send("POST", ticket.url, form, {}, progress);
+  } else {
+    try {
+      completion.upload_id = ticket.upload_id;
+      completion.parts = await sendParts(file, ticket, progress);
+    } catch (error) {
+      api("uploads/abort", { method: "POST", body: JSON.stringify({ key: ticket.key, upload_id: ticket.upload_id }) }).catch(() => {});
+      throw error;
+    }
+  }
+  const { body } = await api("uploads/complete", { method: "POST", body: JSON.stringify(completion) });
+  return body;
+}
+
+// The parts of a multipart ticket, a few at a time; each answer's ETag completes the upload.
+async function sendParts(file, ticket, progress) {
+  const sent = new Map(); // part number → bytes sent so far
+  const report = () => progress([...sent.values()].reduce((a, b) => a + b, 0) / file.size);
+  const queue = [...ticket.parts];
+  const done = [];
+  async function worker() {
+    for (let part = queue.shift(); part; part = queue.shift()) {
+      const start = (part.part_number - 1) * ticket.part_size;
+      const request = await send("PUT", part.url, file.slice(start, start + ticket.part_size), {}, (fraction) => {
+        sent.set(part.part_number, fraction * Math.min(ticket.part_size, file.size - start));
+        report();
+      });
+      const etag = request.getResponseHeader("ETag");
+      if (!etag) throw new Error("the storage did not name the part (ETag not readable: check the bucket's CORS)");
+      done.push({ part_number: part.part_number, etag });
+    }
+  }
+  await Promise.all(Array.from({ length: Math.min(PARALLEL_PARTS, queue.length) }, worker));
+  return done.sort((a, b) => a.part_number - b.part_number);
+}
+
+// One request with upload progress; resolves with the request when the answer is 2xx.
+function send(method, url, body, headers, progress) {
+  return new Promise((resolve, reject) => {
     const request = new XMLHttpRequest();
-    request.open("PUT", `upload/${encodeURIComponent(file.name)}`);
-    request.setRequestHeader("Content-Type", file.type || "application/octet-stream");
+    request.open(method, url);
+    for (const [name, value] of Object.entries(headers)) request.setRequestHeader(name, value);
     request.upload.addEventListener("progress", (event) => {
-      if (event.lengthComputable) bar.value = Math.round((100 * event.loaded) / event.total);
+      if (event.lengthComputable) progress(event.loaded / event.total);
     });
     request.addEventListener("load", () => {
+      if (request.status >= 200 && request.status < 300) return resolve(request);
       let body = null;
       try {
         body = JSON.parse(request.responseText);
       } catch (_) {
         body = null;
       }
-      if (request.status === 201) {
-        state.awaiting.add(body.asset_id);
-        bar.value = 100;
-        item.dataset.state = "uploaded";
-        outcome.textContent = "uploaded: analysing";
-        loadAssets(false, `Uploaded ${file.name}.`);
-      } else {
-        item.dataset.state = "failed";
-        outcome.classList.add("error");
-        outcome.textContent = body && body.error ? body.error.message : `failed (HTTP ${request.status})`;
-      }
+      reject(body && body.error ? new ApiError(request.status, body) : new Error(`the storage answered HTTP ${request.status}`));
     });
-    request.addEventListener("error", () => {
-      item.dataset.state = "failed";
-      outcome.textContent = "failed: the server could not be reached";
-    });
-    request.send(file);
-  }
+    request.addEventListener("error", () => reject(new Error("the storage could not be reached")));
+    request.send(body);
+  });
 }
 
 // --- wiring ---------------------------------------------------------------------------------

@@ -32,6 +32,7 @@ from infra.constructs.queues import DLQ_HANDLER_TIMEOUT_S, INGEST_TIMEOUT_S, Que
 from infra.constructs.search import Search
 from infra.images import container_image
 from infra.nag import LAMBDA_BASIC_EXECUTION, acknowledge
+from medialens.uploads.base import UPLOADS_FOLDER
 from medialens.worker.forward import INPUT_PREFIX as FORWARD_INPUT_PREFIX
 
 FUNCTIONS_DIR = REPO_ROOT / "functions"
@@ -177,6 +178,8 @@ class Functions(Construct):
             reserved=cfg.api_reserved_concurrency if reserve else None,
         )
         shared.drop.grant_read(self.api)  # presigned media links, reprocess
+        # Presigned upload POSTs and part PUTs act with this right, on the uploads folder only.
+        shared.drop.grant_put(self.api, f"{DROP_PREFIX}{UPLOADS_FOLDER}/*")
         shared.artifacts.grant_read(self.api)  # presigned artifact links, the model store
         shared.artifacts.grant_delete(self.api)  # delete an asset's derived files
         shared.assets.grant_read_write_data(self.api)

@@ -54,6 +54,19 @@ class Storage(Construct):
             server_access_logs_bucket=self.access_logs,
             server_access_logs_prefix="drop/",
             removal_policy=removal,
+            # The page's uploads: presigned POSTs and part PUTs from these origins; the ETag of each
+            # part must be readable to complete a multipart upload.
+            cors=[
+                s3.CorsRule(
+                    allowed_origins=list(config.api.upload_origins),
+                    allowed_methods=[s3.HttpMethods.POST, s3.HttpMethods.PUT],
+                    allowed_headers=["*"],
+                    exposed_headers=["ETag"],
+                    max_age=3600,
+                )
+            ]
+            if config.api.upload_origins
+            else None,
             lifecycle_rules=[
                 s3.LifecycleRule(
                     id="tier-and-expire",

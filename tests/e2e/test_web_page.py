@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import math
 import struct
+import subprocess
 import time
 import urllib.parse
 import urllib.request
@@ -301,19 +302,65 @@ def test_search_open_and_manage_assets_in_the_browser(
         page.screenshot(path=str(ARTIFACTS / "web-page-full.png"), full_page=True)
 
         # --- upload two files from the page: progress, then analysed like any other upload ------
-        uploads = [tmp_path / "visitor-policy.txt", tmp_path / "parking-rules.md"]
+        uploads = [tmp_path / "visitor-policy.txt", tmp_path / "launch-briefing.wav"]
         uploads[0].write_text("Visitors sign in at the front desk and wear a badge at all times.\n")
-        uploads[1].write_text("# Parking\n\nStaff park on level two; level one is for customers.\n")
+        spoken = "The warehouse robot ships in October. Pilot customers in Gothenburg receive it first."
+        subprocess.run(["espeak-ng", "-v", "en-us", "-s", "150", "-w", str(uploads[1]), spoken], check=True)
+        with wave.open(str(uploads[1])) as made:  # two seconds of silence first: the speech starts later
+            params, frames = made.getparams(), made.readframes(made.getnframes())
+        with wave.open(str(uploads[1]), "wb") as out:
+            out.setparams(params)
+            out.writeframes(b"\x00" * (2 * params.framerate * params.sampwidth) + frames)
         page.set_input_files("#upload-files", [str(path) for path in uploads])
         for path in uploads:
             item = page.locator(f".upload[data-file='{path.name}']")
             expect(item).to_have_attribute("data-state", "uploaded", timeout=30_000)
             assert item.locator("progress").get_attribute("value") == "100"
             row = page.locator("#assets tbody tr", has=page.locator(".file-cell", has_text=path.name))
-            expect(row).to_have_attribute("data-status", "SUCCEEDED", timeout=120_000)
-        search(page, "where do staff park their cars")
-        assert "parking-rules.md" in page.locator("#results .hit-open").first.inner_text()
+            expect(row).to_have_attribute("data-status", "SUCCEEDED", timeout=180_000)
+        search(page, "where do visitors sign in")
+        assert "visitor-policy.txt" in page.locator("#results .hit-open").first.inner_text()
         page.screenshot(path=str(ARTIFACTS / "web-page-uploads.png"))
+
+        # --- the asset view: click a transcript word, the player plays from it -------------------
+        briefing = page.locator("#assets tbody tr", has=page.locator(".file-cell", has_text="launch-briefing.wav"))
+        briefing.locator(".file-cell a").click()
+        page.wait_for_url("**/assets/*")
+        expect(page.locator("#transcript .word").first).to_be_visible(timeout=30_000)
+        expect(page.locator("#asset-status")).to_contain_text("SUCCEEDED")
+        word = page.locator("#transcript .word").nth(3)
+        second = float(word.get_attribute("data-start") or "nan")
+        assert second > 0.5
+        word.click()
+        wait_until(
+            page,
+            "() => { const p = document.querySelector('#player');"
+            f" return !!p && p.readyState >= 1 && Math.abs(p.currentTime - {second}) < 0.5; }}",
+        )
+        assert "current" in (page.locator("#transcript .word.current").first.get_attribute("class") or "")
+        lanes = page.locator("#timeline .lane[role='group']").evaluate_all("nodes => nodes.map(n => n.ariaLabel)")
+        assert lanes[:2] == ["Speech", "Languages"], lanes
+        facts = page.inner_text("#asset-facts")
+        assert "SUCCEEDED" in facts and "Language" in facts
+        assert page.locator("#asset-timings tbody tr").count() >= 3
+        assert page.locator("#asset-models li", has_text="speech:").count() == 1
+        assert page.locator("#asset-events li", has_text="succeeded").count() >= 1
+        assert page.evaluate("document.documentElement.scrollWidth") <= VIEWPORT["width"]
+        page.screenshot(path=str(ARTIFACTS / "web-asset-view.png"), full_page=True)
+
+        # --- a hit links to the asset view at its moment ------------------------------------------
+        page.goto(server.url)
+        search(page, "which customers receive the robot first", media_type="audio")
+        link = page.locator(".hit", has_text="launch-briefing.wav").locator("a.hit-asset").first
+        href = link.get_attribute("href") or ""
+        moment = float(urllib.parse.parse_qs(urllib.parse.urlsplit(href).query)["t"][0])
+        assert href.startswith("assets/") and moment > 1.5
+        link.click()
+        wait_until(
+            page,
+            "() => { const p = document.querySelector('#player');"
+            f" return !!p && p.readyState >= 1 && Math.abs(p.currentTime - {moment}) < 0.05; }}",
+        )
 
         # --- a search shared as a link runs when opened; the address follows the search --------
         question = next(q for q in expected["queries"] if q["expect_file"].endswith(".pdf"))

@@ -291,6 +291,20 @@ def test_ingest_may_remove_what_a_removed_revision_left(env: Synthesized) -> Non
     assert any(("es:ESHttp" in json.dumps(s["Action"])) or ("aoss:" in json.dumps(s["Action"])) for s in statements)
 
 
+def test_page_uploads_go_straight_to_the_drop_buckets_uploads_folder(env: Synthesized) -> None:
+    """Presigned POSTs and part PUTs act with the API role's rights: put in incoming/uploads/ only;
+    the bucket lets the page's origins send them and read each part's ETag."""
+    role = _functions(env)["api"][1]["Role"]["Fn::GetAtt"][0]
+    puts = [s for s in _statements(env, role) if "s3:PutObject" in json.dumps(s["Action"])]
+    assert len(puts) == 1 and "s3:Abort*" in puts[0]["Action"]
+    assert json.dumps(puts[0]["Resource"]).endswith('/incoming/uploads/*"]]}')
+    buckets = env.resources("AWS::S3::Bucket", "data")
+    drop = next(b["Properties"] for b in buckets.values() if "drop" in json.dumps(b["Properties"].get("BucketName")))
+    (rule,) = drop["CorsConfiguration"]["CorsRules"]
+    assert rule["AllowedOrigins"] == env.config.api.upload_origins
+    assert sorted(rule["AllowedMethods"]) == ["POST", "PUT"] and rule["ExposedHeaders"] == ["ETag"]
+
+
 def test_dlq_handler_may_archive_to_the_artifacts_bucket(env: Synthesized) -> None:
     role = _functions(env)["dlq"][1]["Role"]["Fn::GetAtt"][0]
     puts = [s for s in _statements(env, role) if "s3:PutObject" in json.dumps(s["Action"])]

@@ -376,8 +376,70 @@ def test_video_hits_show_the_keyframe_stored_for_their_time(services: Services) 
     assert thumbnails == {12.0: f"{base}/00001-000009000ms.jpg", 25.0: f"{base}/00002-000021000ms.jpg"}
 
 
+def test_the_timeline_of_a_video_holds_its_words_shots_keyframes_and_screen_text(services: Services) -> None:
+    """Written with the steps' own models: a change to an artifact's format breaks this test."""
+    from medialens.media.ocr_lines import OcrLine
+    from medialens.media.screen_text import FrameText, ScreenText
+    from medialens.media.transcript import Segment, Transcript, Word
+    from medialens.pipeline.video import KeyframeRecord
+
+    video = _asset(services, "talks/launch.mp4", b"\x00\x00\x00\x18ftypmp42", AssetStatus.SUCCEEDED, MediaType.VIDEO)
+    folder = services.artifact_uri(video.asset_id, "detect_shots", "1")
+    records = [
+        KeyframeRecord(index=i, time=t, start=a, until=b, shot_index=i, jpeg_uri=f"{folder}/keyframes/{i:05d}.jpg")
+        for i, (t, a, b) in enumerate([(0.5, 0.0, 6.0), (7.0, 6.0, 12.0)])
+    ]
+    services.blobs.put_text(f"{folder}/keyframes-0000.jsonl", "".join(r.model_dump_json() + "\n" for r in records))
+    shots = [{"index": 0, "start": 0.0, "end": 6.0}, {"index": 1, "start": 6.0, "end": 12.0}]
+    services.blobs.put_text(f"{folder}/keyframes.json", json.dumps({"duration_s": 12.0, "shots": shots}))
+    words = [
+        Word(start=1.0, end=1.4, text=" Launch", probability=0.9),
+        Word(start=1.4, end=2.0, text=" day", probability=0.8),
+    ]
+    transcript = Transcript(
+        language="sv",
+        language_probability=0.97,
+        duration_s=12.0,
+        model_version="whisper-base@1+int8",
+        segments=[Segment(start=1.0, end=2.0, text=" Launch day", avg_logprob=-0.1, no_speech_prob=0.0, words=words)],
+    )
+    line = OcrLine(text="ROADMAP 2027", confidence=0.98, box=((0, 0), (9, 0), (9, 9), (0, 9)))
+    screen = ScreenText(
+        ocr_model="ocr@1", frames=[FrameText(time=7.0, start=6.0, until=12.0, lines=[line])], passages=[]
+    )
+    transcript_uri = services.artifact_uri(video.asset_id, "build_speech_segments", "w", "transcript.json")
+    ocr_uri = services.artifact_uri(video.asset_id, "build_screen_text", "o", "ocr.json")
+    services.blobs.put_text(transcript_uri, transcript.model_dump_json())
+    services.blobs.put_text(ocr_uri, screen.model_dump_json())
+    services.registry.add_artifacts(
+        video.asset_id,
+        {"keyframes": f"{folder}/keyframes.json", "transcript_json": transcript_uri, "ocr": ocr_uri},
+    )
+
+    answer = call("GET", f"/assets/{video.asset_id}/timeline")
+    assert answer.status == 200, answer.body
+    timeline = answer.body
+    assert (timeline["duration_s"], timeline["language"], timeline["missing"]) == (12.0, "sv", [])
+    assert [(w["start"], w["text"]) for w in timeline["words"]] == [(1.0, "Launch"), (1.4, "day")]
+    assert timeline["segments"][0]["text"] == "Launch day" and 0.85 < timeline["segments"][0]["confidence"] < 0.95
+    assert [(s["start"], s["end"]) for s in timeline["shots"]] == [(0.0, 6.0), (6.0, 12.0)]
+    base = f"/files/medialens-artifacts/derived/{video.asset_id}/detect_shots/1/keyframes"
+    assert [k["thumbnail_url"] for k in timeline["keyframes"]] == [f"{base}/00000.jpg", f"{base}/00001.jpg"]
+    assert timeline["screen_text"] == [{"start": 6.0, "end": 12.0, "text": "ROADMAP 2027", "confidence": 0.98}]
+    assert timeline["lanes"] == [
+        {"name": "languages", "spans": [{"start": 1.0, "end": 2.0, "label": "sv", "confidence": 0.97}]}
+    ]
+
+    # An unreadable artifact costs its lane, not the view; an unknown asset is a 404.
+    services.blobs.put_text(transcript_uri, "{not json")
+    damaged = call("GET", f"/assets/{video.asset_id}/timeline").body
+    assert damaged["words"] == [] and damaged["missing"] == ["transcript_json"] and damaged["shots"]
+    assert_error(call("GET", "/assets/a0000000000000000000000/timeline"), 404, "asset_not_found")
+
+
 def test_keyframe_choice_for_a_time() -> None:
-    from medialens.api.keyframes import Frame, pick
+    from medialens.api.keyframes import pick
+    from medialens.timeline import Frame
 
     frames = [Frame(0.5, 0.0, 8.0, "a"), Frame(9.0, 8.0, 20.0, "b"), Frame(21.0, 20.0, 40.0, "c")]
 
@@ -637,6 +699,10 @@ def test_openapi_document_is_committed_and_current() -> None:
         "/assets",
         "/assets/{asset_id}",
         "/assets/{asset_id}/reprocess",
+        "/assets/{asset_id}/timeline",
+        "/uploads",
+        "/uploads/complete",
+        "/uploads/abort",
         "/health",
     }
     assert set(paths["/search"]) == {"get", "post"} and set(paths["/assets/{asset_id}"]) == {"get", "delete"}
@@ -854,6 +920,20 @@ def test_one_slow_request_does_not_hold_up_the_others(server: LocalServer, monke
     assert status == 200 and still_waiting and finished.is_set()
 
 
+def test_requests_answered_at_once_never_read_each_others_query(server: LocalServer, seeded: Seeded) -> None:
+    """Powertools keeps the event it resolves on a class shared by every resolver: without the
+    per-thread event, concurrent searches answered 400 ("query required") or another's query."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    def search(number: int) -> tuple[int, str]:
+        status, _, body = request(server, "GET", f"/api/search?query=budget{number}&mode=keyword&k=1")
+        return status, json.loads(body).get("query", "")
+
+    with ThreadPoolExecutor(max_workers=12) as pool:
+        answers = list(pool.map(search, range(48)))
+    assert answers == [(200, f"budget{number}") for number in range(48)]
+
+
 def test_the_api_serves_its_own_document_and_swagger_ui_without_a_cdn() -> None:
     committed = json.loads((REPO_ROOT / "docs" / "openapi.json").read_text())
     document = app.resolve(rest_event("GET", "/openapi.json"), None)
@@ -886,8 +966,8 @@ def test_the_page_uploads_straight_into_the_drop_bucket(server: LocalServer) -> 
     info = server.services.blobs.head(f"s3://{server.settings.drop_bucket}/{stored['key']}")
     assert info is not None and asset_id_for(info.bucket, info.key, info.etag) == stored["asset_id"]
     # Only a file name is kept: no way out of incoming/uploads/.
-    status, _, answer = request(server, "PUT", "/upload/..%2F..%2Fregistry.sqlite3", {}, b"x")
-    assert status == 201 and json.loads(answer)["key"] == "incoming/uploads/registry.sqlite3"
+    status, _, answer = request(server, "PUT", "/upload/..%2F..%2Fnotes.txt", {}, b"x")
+    assert status == 201 and json.loads(answer)["key"] == "incoming/uploads/notes.txt"
 
     for method, path, headers, payload, expected, code in (
         ("GET", "/upload/a.txt", {}, None, 405, "method_not_allowed"),

@@ -7,7 +7,8 @@ left out), so a function-local import cannot hide a cycle. The layers, lowest fi
     errors, ids, settings, aws, observability
     media, adapters              decoding and signal work; storage, registry and index backends
     ml                           model runtimes (may import media, never the reverse)
-    pipeline, services, search, voice, admission, revisions, operations, orchestration, reporting
+    pipeline, services, search, voice, admission, revisions, operations, orchestration, reporting,
+    uploads, timeline
     handlers, worker, api        what Lambda and the container deploy
     local, cli                   the embedded runtime and the command line (never deployed)
 
@@ -46,6 +47,8 @@ LAYERS: tuple[frozenset[str], ...] = (
             "operations",
             "orchestration",
             "reporting",
+            "uploads",
+            "timeline",
         }
     ),
     frozenset({"handlers", "worker", "api"}),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import threading
+from functools import cache
 from typing import TYPE_CHECKING, Any
 
 import boto3
@@ -52,6 +53,21 @@ def client(service: str, settings: Settings | None = None) -> Any:
 def reset_clients() -> None:
     with _lock:
         _clients.clear()
+    _presigning_client.cache_clear()
+
+
+@cache
+def _presigning_client(endpoint_url: str | None, region: str) -> S3Client:
+    client: S3Client = boto3.session.Session().client(
+        "s3", region_name=region, endpoint_url=endpoint_url, config=Config(signature_version="s3v4")
+    )
+    return client
+
+
+def presigning_s3(settings: Settings) -> S3Client:
+    """An S3 client that signs URLs with SigV4: the default can still be SigV2 query strings,
+    which SSE-KMS objects and newer regions refuse. Presigning itself makes no request."""
+    return _presigning_client(settings.aws_endpoint_url, settings.region)
 
 
 def s3(settings: Settings | None = None) -> S3Client:

@@ -160,6 +160,14 @@ class Settings(BaseSettings):
     # is above this puts a warning on the asset.
     narration_max_wer: float = Field(default=0.15, ge=0.0, le=1.0)
     upload_max_bytes: int = Field(default=20 * 1024**3, ge=1, description="Largest file the page uploads.")
+    # Files this large go to S3 in parts (multipart: resumable per part, parallel, past POST's 5 GB).
+    upload_multipart_bytes: int = Field(default=1024**3, ge=5 * 1024**2, le=5 * 1024**3)
+    upload_part_bytes: int = Field(
+        default=64 * 1024**2, ge=5 * 1024**2, le=5 * 1024**3, description="S3's minimum part is 5 MiB."
+    )
+    upload_presign_seconds: int = Field(
+        default=6 * 3600, ge=60, le=7 * 24 * 3600, description="How long an upload ticket's URLs stay valid."
+    )
     voice_query_max_seconds: float = Field(default=30.0, gt=0, description="Longest spoken question.")
     voice_query_max_bytes: int = Field(default=5 * 1024 * 1024, ge=1024)
 

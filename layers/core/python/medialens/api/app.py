@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import re
 import threading
+from collections.abc import Mapping
 from functools import cache
 from http import HTTPStatus
 from importlib import resources
@@ -20,6 +21,8 @@ from aws_lambda_powertools.event_handler import APIGatewayRestResolver, CORSConf
 from aws_lambda_powertools.event_handler.exceptions import NotFoundError as RouteNotFoundError
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
 from aws_lambda_powertools.event_handler.openapi.swagger_ui import generate_swagger_html
+from aws_lambda_powertools.utilities.data_classes.common import BaseProxyEvent
+from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from medialens import __version__
 from medialens.api import routes
@@ -36,6 +39,12 @@ from medialens.errors import TransientError
 from medialens.observability import get_logger
 from medialens.operations import AssetBusyError, AssetNotFoundError, SourceUnavailableError
 from medialens.settings import get_settings
+from medialens.uploads.exceptions import (
+    UnsupportedUploadError,
+    UploadIncompleteError,
+    UploadRefusedError,
+    UploadTooLargeError,
+)
 
 logger = get_logger("medialens-api")
 
@@ -87,6 +96,24 @@ def _bad_cursor(error: InvalidCursorError) -> Response[str]:
     )
 
 
+def _upload_refused(error: UploadRefusedError) -> Response[str]:
+    if isinstance(error, UnsupportedUploadError):
+        return error_response(
+            HTTPStatus.UNSUPPORTED_MEDIA_TYPE, "unsupported_file_type", str(error), request_id=_request_id()
+        )
+    return error_response(HTTPStatus.BAD_REQUEST, "upload_refused", str(error), request_id=_request_id())
+
+
+def _upload_too_large(error: UploadTooLargeError) -> Response[str]:
+    return error_response(
+        HTTPStatus.REQUEST_ENTITY_TOO_LARGE, "payload_too_large", str(error), request_id=_request_id()
+    )
+
+
+def _upload_incomplete(error: UploadIncompleteError) -> Response[str]:
+    return error_response(HTTPStatus.CONFLICT, "upload_incomplete", str(error), request_id=_request_id())
+
+
 def _transient(error: TransientError) -> Response[str]:
     logger.warning("dependency unavailable", extra={"reason": error.reason})
     return error_response(
@@ -123,11 +150,32 @@ def _unexpected(error: Exception) -> Response[str]:
     )
 
 
+class ThreadSafeResolver(APIGatewayRestResolver):
+    """Powertools keeps the event being resolved on its ``BaseRouter`` class, one slot shared by
+    every resolver in the process: two threads resolving at once would read each other's query.
+    Here the event is kept per thread (and routers read it through their resolver)."""
+
+    _resolving = threading.local()
+
+    @property  # type: ignore[override]
+    def current_event(self) -> BaseProxyEvent:
+        event: BaseProxyEvent = self._resolving.event
+        return event
+
+    @current_event.setter
+    def current_event(self, value: BaseProxyEvent) -> None:
+        self._resolving.event = value
+
+    def resolve(self, event: Mapping[str, Any], context: LambdaContext) -> dict[str, Any]:
+        self.current_event = self._to_proxy_event(dict(event))
+        return super().resolve(event, context)
+
+
 def build_app() -> APIGatewayRestResolver:
-    """A resolver with every route and the error mapping. It keeps the request it is resolving on
-    itself, so one serves one request at a time: a Lambda environment has one thread; a server
-    with several takes one per thread (``current_app``)."""
-    resolver = APIGatewayRestResolver(enable_validation=True, cors=_cors())
+    """A resolver with every route and the error mapping. It keeps per-request state (the route,
+    its arguments) on itself, so one serves one request at a time: a Lambda environment has one
+    thread; a server with several takes one per thread (``current_app``)."""
+    resolver = ThreadSafeResolver(enable_validation=True, cors=_cors())
     resolver.include_router(routes.router)
     # Registered through the manager rather than as decorators: same effect, typed signature.
     resolver.exception_handler_manager.update_exception_handlers(
@@ -138,6 +186,9 @@ def build_app() -> APIGatewayRestResolver:
             AssetBusyError: _busy,
             SourceUnavailableError: _source_gone,
             InvalidCursorError: _bad_cursor,
+            UploadRefusedError: _upload_refused,
+            UploadTooLargeError: _upload_too_large,
+            UploadIncompleteError: _upload_incomplete,
             TransientError: _transient,
             RouteNotFoundError: _not_found,
             Exception: _unexpected,
@@ -238,7 +289,7 @@ def openapi_document() -> dict[str, Any]:
             title=TITLE,
             version=__version__,
             description=DESCRIPTION,
-            tags=["search", "assets", "health"],
+            tags=["search", "assets", "uploads", "health"],
         )
     )
     # Relative to where the document is served (/api/openapi.json locally, /<stage>/openapi.json on

@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-from functools import cache
 from typing import TYPE_CHECKING, Protocol
 from urllib.parse import quote
 
-import boto3
-from botocore.config import Config
-
+from medialens import aws
 from medialens.adapters.storage.base import parse_uri
 from medialens.services import Services
 from medialens.settings import Profile
@@ -56,18 +53,8 @@ class PresignedLinks:
         )
 
 
-@cache
-def _presigning_client(endpoint_url: str | None, region: str) -> S3Client:
-    """An S3 client that signs URLs with SigV4: the default can still be SigV2 query strings,
-    which SSE-KMS objects and newer regions refuse. Presigning itself makes no request."""
-    client: S3Client = boto3.session.Session().client(
-        "s3", region_name=region, endpoint_url=endpoint_url, config=Config(signature_version="s3v4")
-    )
-    return client
-
-
 def links_for(services: Services) -> Links:
     settings = services.settings
     if settings.profile is Profile.EMBEDDED:
         return LocalLinks()
-    return PresignedLinks(_presigning_client(settings.aws_endpoint_url, settings.region), settings.api_presign_seconds)
+    return PresignedLinks(aws.presigning_s3(settings), settings.api_presign_seconds)

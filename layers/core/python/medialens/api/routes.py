@@ -54,6 +54,9 @@ from medialens.errors import ConfigurationError, InvalidMediaError
 from medialens.observability import get_metrics
 from medialens.services import get_services
 from medialens.settings import get_settings
+from medialens.timeline import AssetTimeline, asset_timeline
+from medialens.uploads.base import UploadAbort, UploadCompletion, UploadedObject, UploadRequest, UploadTicket
+from medialens.uploads.desk import upload_desk
 
 router = Router()  # type: ignore[no-untyped-call]
 metrics = get_metrics("medialens-api")
@@ -65,9 +68,9 @@ ASSET_ID = Annotated[str, Path(min_length=1, max_length=128, description="The as
 _ERROR_DESCRIPTIONS = {
     400: "Invalid input: the fields that failed and why (for audio: what is wrong with it)",
     404: "No such asset",
-    409: "The asset's state does not allow this now",
+    409: "The asset's state does not allow this now (uploads: the bytes did not all arrive)",
     413: f"The query is longer than {MAX_QUERY_CHARS} characters (audio: larger than the limit)",
-    415: "The body is not in a format this route takes",
+    415: "The body (uploads: the announced file) is not in a format this route takes",
     503: "A dependency (index, registry, orchestration) is unavailable; retry later",
 }
 
@@ -313,6 +316,23 @@ def get_asset(
     )
 
 
+@router.get(
+    "/assets/<asset_id>/timeline",
+    summary="One asset on a time axis: words, segments, shots, keyframes, on-screen text, lanes",
+    description="What the asset view draws, from the artifacts its steps made: the transcript word by word "
+    "(with times, to seek a player), shots and keyframes (thumbnail URLs), text read on screen, and lanes "
+    "such as languages. Parts an asset has not (yet) got are empty lists.",
+    tags=["assets"],
+    responses=_responses(200, AssetTimeline, "The timeline", 400, 404),
+)
+def get_asset_timeline(asset_id: ASSET_ID) -> AssetTimeline:
+    services = get_services()
+    asset = services.registry.get(asset_id)
+    if asset is None:
+        raise operations.AssetNotFoundError(f"no asset {asset_id}")
+    return asset_timeline(services, asset, links_for(services).url)
+
+
 @router.post(
     "/assets/<asset_id>/reprocess",
     summary="Analyse an asset again",
@@ -346,6 +366,45 @@ def delete_asset(asset_id: ASSET_ID) -> DeleteResult:
     return DeleteResult(
         asset_id=deleted.asset_id, moments_removed=deleted.moments_removed, artifacts_removed=deleted.artifacts_removed
     )
+
+
+@router.post(
+    "/uploads",
+    summary="Ask where to send a file",
+    description="Announce a file (name, exact size, options); the answer says where and how to send its bytes: "
+    "PUT to `medialens serve` locally; on AWS a presigned POST straight to the drop bucket, or, from "
+    "`upload_multipart_bytes` on, presigned part URLs (multipart). Only kinds of file medialens analyses "
+    "(415 otherwise) and at most `upload_max_bytes` (413). Finish with POST /uploads/complete.",
+    tags=["uploads"],
+    status_code=201,
+    responses=_responses(201, UploadTicket, "Where and how to send the bytes", 400, 413, 415, 503),
+)
+def open_upload(request: UploadRequest) -> UploadTicket:
+    return upload_desk(get_services()).open(request)
+
+
+@router.post(
+    "/uploads/complete",
+    summary="Confirm an upload (and join its parts)",
+    description="After the bytes were sent: joins a multipart upload's parts (pass each part's ETag), checks "
+    "the object holds the announced size and names the asset it becomes. The pipeline admits it on its own.",
+    tags=["uploads"],
+    responses=_responses(200, UploadedObject, "The file arrived", 400, 409, 503),
+)
+def complete_upload(completion: UploadCompletion) -> UploadedObject:
+    return upload_desk(get_services()).complete(completion)
+
+
+@router.post(
+    "/uploads/abort",
+    summary="Give up a multipart upload",
+    description="Frees the parts sent so far (the drop bucket's lifecycle rule also removes forgotten ones).",
+    tags=["uploads"],
+    responses=_responses(200, UploadAbort, "The upload was abandoned", 400, 503),
+)
+def abort_upload(abort: UploadAbort) -> UploadAbort:
+    upload_desk(get_services()).abort(abort)
+    return abort
 
 
 @router.get(

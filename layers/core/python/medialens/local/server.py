@@ -42,12 +42,13 @@ from medialens.local.runtime import LocalRuntime, RuntimeBusyError, configure_lo
 from medialens.local.wiring import local_services
 from medialens.services import Services, set_services
 from medialens.settings import Profile, Settings
+from medialens.uploads.exceptions import UnsupportedUploadError, UploadError, UploadTooLargeError
+from medialens.uploads.server import METADATA_HEADER, SERVER_UPLOAD_PATH, ServerUploadDesk
 from medialens.voice import SPEECH_CONTENT_TYPES, speak
 
 log = logging.getLogger(__name__)
 
 API_PREFIX = "/api"
-UPLOAD_PATH = "/upload"
 MAX_BODY_BYTES = 6 * 1024 * 1024  # Lambda's synchronous payload limit
 CHUNK = 256 * 1024
 STATIC_TYPES = {
@@ -61,22 +62,13 @@ STATIC_TYPES = {
 # Browsers download text/markdown instead of showing it; these are shown as plain text.
 PLAIN_TEXT_EXTENSIONS = {".md", ".markdown", ".txt", ".text", ".log", ".csv"}
 RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
+ASSET_VIEW = re.compile(r"^/assets/[A-Za-z0-9_-]{1,128}$")
 LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
 
 
 def default_web_dir() -> Path:
     """``web/`` of the source checkout this package was installed from (editable install)."""
     return Path(__file__).resolve().parents[5] / "web"
-
-
-def upload_name(name: str) -> str | None:
-    """The file name an upload is stored under: its last path part, without control characters;
-    None when nothing usable is left."""
-    base = name.replace("\\", "/").rsplit("/", 1)[-1]
-    cleaned = "".join(ch for ch in base if ch.isprintable()).strip()
-    if cleaned in ("", ".", "..") or cleaned.startswith("."):
-        return None
-    return cleaned[:255]
 
 
 def _parse_range(header: str, size: int) -> tuple[int, int] | None:
@@ -205,11 +197,12 @@ class LocalServer:
         return path if path.is_file() else None
 
     def content_security_policy(self) -> str:
-        # Media and artifacts come from this server locally, from S3 (or an emulator) otherwise.
+        # Media and artifacts come from this server locally, from S3 (or an emulator) otherwise;
+        # uploads go there too.
         media = "'self'" if self.settings.profile is Profile.EMBEDDED else "'self' http: https:"
         return (
-            f"default-src 'self'; img-src {media} data:; media-src {media}; frame-src {media}; "
-            "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+            f"default-src 'self'; img-src {media} data:; media-src {media}; frame-src {media}; connect-src {media}; "
+            "object-src 'none'; base-uri 'self'; form-action 'self'; frame-ancestors 'none'"
         )
 
     def _handler_class(self) -> type[BaseHTTPRequestHandler]:
@@ -284,7 +277,7 @@ class _RequestHandler(BaseHTTPRequestHandler):
                 self._api()
             elif path.startswith(LOCAL_FILES_PATH + "/"):
                 self._file(path)
-            elif path.startswith(UPLOAD_PATH + "/"):
+            elif path.startswith(SERVER_UPLOAD_PATH + "/"):
                 self._upload(path)
             else:
                 self._static(path)
@@ -372,22 +365,31 @@ class _RequestHandler(BaseHTTPRequestHandler):
         if services is None:
             self._error(HTTPStatus.SERVICE_UNAVAILABLE, "not_ready", "the server is starting")
             return
-        name = upload_name(unquote(path[len(UPLOAD_PATH) + 1 :]))
         length = self._content_length()
         if length is None:
             return
-        if name is None or length == 0:
-            self._error(HTTPStatus.BAD_REQUEST, "bad_upload", "an upload needs a file name and a non-empty body")
+        desk = ServerUploadDesk(self.owner.settings, services.blobs)
+        try:  # the same rules as every upload ticket: a name, a type medialens analyses, the size limit
+            name, content_type = desk.accepted(unquote(path[len(SERVER_UPLOAD_PATH) + 1 :]), length)
+        except UploadTooLargeError as error:
+            self._error(HTTPStatus.REQUEST_ENTITY_TOO_LARGE, "payload_too_large", error.reason)
             return
-        limit = self.owner.settings.upload_max_bytes
-        if length > limit:
-            self._error(
-                HTTPStatus.REQUEST_ENTITY_TOO_LARGE, "payload_too_large", f"uploads are at most {limit:,} bytes"
-            )
+        except UnsupportedUploadError as error:
+            self._error(HTTPStatus.UNSUPPORTED_MEDIA_TYPE, "unsupported_file_type", error.reason)
+            return
+        except UploadError as error:
+            self._error(HTTPStatus.BAD_REQUEST, "bad_upload", error.reason)
+            return
+        if length == 0:
+            self._error(HTTPStatus.BAD_REQUEST, "bad_upload", "an upload needs a non-empty body")
             return
         settings = self.owner.settings
-        uri = join_uri(settings.drop_bucket, settings.drop_prefix, "uploads", name)
-        content_type = (self.headers.get("Content-Type") or "").split(";", 1)[0].strip() or None
+        uri = join_uri(settings.drop_bucket, desk.key_for(name))
+        metadata = {
+            header[len(METADATA_HEADER) :].lower(): value
+            for header, value in self.headers.items()
+            if header.lower().startswith(METADATA_HEADER)
+        }
         with tempfile.TemporaryDirectory(prefix="medialens-upload-", dir=settings.home) as folder:
             staged = Path(folder) / name
             with staged.open("wb") as target:
@@ -399,7 +401,7 @@ class _RequestHandler(BaseHTTPRequestHandler):
                         return
                     target.write(block)
                     remaining -= len(block)
-            info = services.blobs.put_file(uri, staged, content_type)
+            info = services.blobs.put_file(uri, staged, content_type, metadata)
         body = json.dumps({"key": info.key, "asset_id": asset_id_of(info), "size": info.size}).encode()
         self._send(HTTPStatus.CREATED, body, "application/json")
 
@@ -493,6 +495,8 @@ class _RequestHandler(BaseHTTPRequestHandler):
             return
         root = self.owner.web_dir
         relative = unquote(path).lstrip("/") or "index.html"
+        if ASSET_VIEW.match(path):  # /assets/<id>: one asset's view (the page reads the id from its address)
+            relative = "asset.html"
         file = (root / relative).resolve()
         if not file.is_relative_to(root) or not file.is_file() or file.suffix not in STATIC_TYPES:
             self._error(HTTPStatus.NOT_FOUND, "not_found", f"no page {path}")

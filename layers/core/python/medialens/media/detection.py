@@ -181,6 +181,13 @@ def detect_media_type(name: str, head: bytes, size: int) -> DetectedType:
     )
 
 
+def content_type_for(name: str) -> str | None:
+    """The content type a file of this name is stored with, when its extension is one medialens
+    analyses; None otherwise."""
+    known = _BY_EXTENSION.get(_extension_of(name))
+    return known[1] if known else None
+
+
 def extensions_for(*media_types: MediaType) -> list[str]:
     """The file-name extensions recognised for these media types, in a stable order."""
     return [ext for ext, (kind, _) in _BY_EXTENSION.items() if kind in media_types]
