@@ -163,6 +163,17 @@ def contrast(page: Page, selector: str) -> float:
     return ratio
 
 
+def unnamed_controls(page: Page) -> list[str]:
+    """Controls a screen reader would announce without a name."""
+    unnamed: list[str] = page.evaluate(
+        """() => [...document.querySelectorAll('input, select, button, iframe, audio, video')]
+            .filter(e => !((e.labels && e.labels.length) || e.getAttribute('aria-label')
+                           || e.getAttribute('title') || e.textContent.trim()))
+            .map(e => e.outerHTML.slice(0, 80))"""
+    )
+    return unnamed
+
+
 def test_search_open_and_manage_assets_in_the_browser(
     corpus: tuple[Path, dict[str, Any]], browser: Browser, tmp_path: Path
 ) -> None:
@@ -244,13 +255,7 @@ def test_search_open_and_manage_assets_in_the_browser(
         page.screenshot(path=str(ARTIFACTS / "web-page-audio.png"))
 
         # --- accessibility at 1280x800 --------------------------------------------------------
-        unnamed = page.evaluate(
-            """() => [...document.querySelectorAll('input, select, button, iframe, audio')]
-                .filter(e => !((e.labels && e.labels.length) || e.getAttribute('aria-label')
-                               || e.getAttribute('title') || e.textContent.trim()))
-                .map(e => e.outerHTML.slice(0, 80))"""
-        )
-        assert unnamed == []
+        assert unnamed_controls(page) == []
         for selector in (
             "body",
             "label",
@@ -346,7 +351,18 @@ def test_search_open_and_manage_assets_in_the_browser(
         assert page.locator("#asset-models li", has_text="speech:").count() == 1
         assert page.locator("#asset-events li", has_text="succeeded").count() >= 1
         assert page.evaluate("document.documentElement.scrollWidth") <= VIEWPORT["width"]
+        assert unnamed_controls(page) == []
         page.screenshot(path=str(ARTIFACTS / "web-asset-view.png"), full_page=True)
+        seen = (".segment-time", ".word", ".lane-name", ".tick", ".hint", ".facts dt", ".facts dd", ".events")
+        for scheme in ("dark", "light"):
+            page.emulate_media(color_scheme=scheme)
+            for selector in seen:
+                assert contrast(page, selector) >= 4.5, f"{scheme}: {selector}"
+        # Keyboard only: Tab reaches a segment's time button, Enter plays from there.
+        page.focus("#transcript .segment-time")
+        page.keyboard.press("Enter")
+        segment = float(page.get_attribute("#transcript .segment", "data-start") or "nan")
+        wait_until(page, f"() => Math.abs(document.querySelector('#player').currentTime - {segment}) < 0.5")
 
         # --- a hit links to the asset view at its moment ------------------------------------------
         page.goto(server.url)
