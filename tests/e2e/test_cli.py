@@ -53,6 +53,23 @@ def test_ingest_then_search_then_status_in_separate_processes(
     assert failed["source"].endswith("/batch/broken.pdf") and failed["stage"] == "extract_document"
     assert all(a["timings"] for a in report["assets"])
 
+    # The operations report over the same run: figures as JSON, and one offline HTML page.
+    page = tmp_path / "report.html"
+    made = medialens("report", "--since", "2h", "-o", str(page), "--json")
+    assert made.returncode == 0, made.stderr
+    figures = json.loads(made.stdout)
+    assert figures["assets"] == 3 and figures["by_status"] == {"SUCCEEDED": 2, "FAILED": 1}
+    stages = {s["stage"]: s for s in figures["stages"]}
+    assert {"probe", "extract_document", "embed_text", "index_moments"} <= set(stages)
+    assert stages["embed_text"]["worker"] == "heavy" and stages["embed_text"]["batch_max"] >= 1
+    errors = {e["stage"]: e for e in figures["errors"]}
+    assert errors["extract_document"]["failures"] == 1 and errors["extract_document"]["calls"] == 3
+    assert figures["cost"]["assets"] == 3 and 0 < figures["cost"]["per_asset_usd"] < 0.01
+    assert figures["end_to_end_s"]["count"] == 3
+    html = page.read_text(encoding="utf-8")
+    assert html.count("<svg") >= 3 and "<script" not in html
+    assert 'src="http' not in html and "url(http" not in html and 'href="http' not in html  # opens offline
+
     again = medialens("ingest", str(batch), "--wait", "--json")  # unchanged files: same assets, no new work
     assert {r["asset_id"] for r in json.loads(again.stdout)["results"]} == {a["asset_id"] for a in report["assets"]}
     assert len(json.loads(medialens("status", "--json").stdout)["assets"]) == 3

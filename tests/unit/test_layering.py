@@ -8,7 +8,7 @@ left out), so a function-local import cannot hide a cycle. The layers, lowest fi
     media, adapters              decoding and signal work; storage, registry and index backends
     ml                           model runtimes (may import media, never the reverse)
     pipeline, services, search, voice, admission, revisions, operations, orchestration, reporting,
-    uploads, timeline
+    uploads, timeline, insight
     handlers, worker, api        what Lambda and the container deploy
     local, cli                   the embedded runtime and the command line (never deployed)
 
@@ -49,6 +49,7 @@ LAYERS: tuple[frozenset[str], ...] = (
             "reporting",
             "uploads",
             "timeline",
+            "insight",
         }
     ),
     frozenset({"handlers", "worker", "api"}),

@@ -17,6 +17,7 @@ from datetime import datetime
 
 from medialens.admission import start_execution
 from medialens.domain.assets import Asset, AssetStatus, AuditEvent
+from medialens.domain.quality import AssetQuality
 from medialens.errors import TransientError
 from medialens.ids import execution_name_for
 from medialens.orchestration.asl import WORKFLOW_TIMEOUT_S
@@ -122,6 +123,7 @@ def reprocess(services: Services, asset_id: str, start: ExecutionStarter = start
         current.stage = None
         current.error_code = current.error_reason = None
         current.timings = []  # the new run's stage timings, not a sum over runs
+        current.quality = AssetQuality()  # and its own quality figures
         current.pipeline_version = version
         current.execution_name = execution_name_for(asset_id, version, attempt)
 

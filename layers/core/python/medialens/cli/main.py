@@ -8,10 +8,12 @@ or a status starts in half a second.
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 import time
 from collections.abc import Callable
+from datetime import timedelta
 from pathlib import Path
 from typing import Annotated
 
@@ -371,6 +373,66 @@ def speak(
         data = finished_wav(data)
     output.write_bytes(data)
     err_console.print(f"wrote {output} [dim]({len(data) / 1024:.0f} KiB, {time.perf_counter() - started:.1f}s)[/]")
+
+
+_DURATION = re.compile(r"^(\d+(?:\.\d+)?)([mhdw])$")
+_UNIT_SECONDS = {"m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
+
+
+def _duration(text: str) -> timedelta:
+    match = _DURATION.match(text.strip())
+    if not match:
+        raise typer.BadParameter("a number and a unit: 90m, 24h, 7d or 2w")
+    return timedelta(seconds=float(match.group(1)) * _UNIT_SECONDS[match.group(2)])
+
+
+@app.command()
+def report(
+    since: Annotated[str, typer.Option(help="How far back: 90m, 24h, 7d, 2w.")] = "24h",
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="Write the HTML page here (one file, opens offline).")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the figures as JSON.")] = False,
+    prices: Annotated[
+        Path | None, typer.Option(help="A JSON file overriding entries of the price table (medialens.insight.prices).")
+    ] = None,
+) -> None:
+    """Operations report: throughput, latency per stage, model errors and confidence, drift
+    against the reference window, and cost per item, with charts."""
+    from medialens.insight.html import render_html
+    from medialens.insight.prices import DEFAULT_PRICES, Prices
+    from medialens.insight.report import build_report
+
+    window = _duration(since)
+    table = DEFAULT_PRICES
+    if prices is not None:
+        table = Prices.model_validate(DEFAULT_PRICES.model_dump() | json.loads(prices.read_text(encoding="utf-8")))
+    services = local_services(_settings())
+    until = utcnow()
+    figures = build_report(services.registry.iter_all(), until - window, until, prices=table)
+    if as_json:
+        print(figures.model_dump_json(indent=1))
+    if output is not None:
+        output.write_text(render_html(figures), encoding="utf-8")
+        err_console.print(f"wrote {output} ({output.stat().st_size // 1024} KiB)")
+    if not as_json:
+        cost = figures.cost
+        err_console.print(
+            f"{figures.assets} assets since {figures.since:%Y-%m-%d %H:%M} UTC: "
+            f"{figures.media_minutes:.1f} media minutes, "
+            + (
+                f"{figures.media_minutes_per_wall_minute:.2f} per wall minute, "
+                if figures.media_minutes_per_wall_minute
+                else ""
+            )
+            + (f"${cost.per_media_hour_usd:.3f} per media hour, " if cost.per_media_hour_usd else "")
+            + f"${cost.total_usd:.4f} in all"
+        )
+        for score in figures.alarms:
+            err_console.print(
+                f"[red]drift: {score.signal} ({score.model or 'mix'}) "
+                f"{score.statistic} {score.score:g} > {score.threshold:g}[/]"
+            )
 
 
 @app.command()

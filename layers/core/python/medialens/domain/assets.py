@@ -9,6 +9,8 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
+from medialens.domain.quality import AssetQuality
+
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
@@ -79,6 +81,7 @@ class SourceObject(BaseModel):
 
 class StageTiming(BaseModel):
     stage: str
+    batch_size: int = Field(default=1, ge=1, description="Messages the call served (heavy steps batch across assets).")
     started_at: datetime
     ended_at: datetime | None = None
 
@@ -101,6 +104,9 @@ class Asset(BaseModel):
     metadata: dict[str, Any] = Field(default_factory=dict, description="What probe found.")
     artifacts: dict[str, str] = Field(default_factory=dict, description="Artifact name -> s3:// URI.")
     moment_count: int = 0
+    quality: AssetQuality = Field(
+        default_factory=AssetQuality, description="What the models said of their work: confidence, drift inputs."
+    )
     warnings: list[str] = Field(
         default_factory=list, description="What a person should look at although the analysis succeeded."
     )

@@ -22,6 +22,7 @@ from medialens.media.audio.prepare import PreparedAudio, prepare_speech_audio
 from medialens.media.transcript import ChunkTranscript, speech_passages, stitch, to_srt, to_webvtt
 from medialens.ml.asr import get_speech_recognizer
 from medialens.pipeline.artifacts import artifact_uri, write_passage_batches
+from medialens.pipeline.quality import record_transcript_quality
 from medialens.services import Services
 
 
@@ -94,6 +95,7 @@ def build_speech_segments(services: Services, asset: AssetRef, request: BuildSpe
         services.blobs.put_text(uri, body, kind)
         artifacts[name.replace(".", "_")] = uri
     services.registry.add_artifacts(asset.asset_id, artifacts)
+    record_transcript_quality(services, asset.asset_id, transcript)
     settings = services.settings
     versions = {"speech": transcript.model_version, "vad": prepared.vad_model}
     passages = [

@@ -42,6 +42,7 @@ from medialens.media.documents.pages import PageText, render_pages
 from medialens.media.documents.subtitles import SUBTITLE_MIMES, SubtitleTrack, parse_cues, subtitle_passages
 from medialens.media.ocr_lines import page_text
 from medialens.pipeline.artifacts import artifact_uri, read_jsonl, write_jsonl, write_passage_batches
+from medialens.pipeline.quality import record_ocr_quality
 from medialens.services import Services
 
 MAX_DOCUMENT_BYTES = 256 * 1024 * 1024
@@ -276,5 +277,6 @@ def build_page_text(services: Services, asset: AssetRef, request: BuildPageTextI
     uri = artifact_uri(services, asset.asset_id, step, model, "page_text.json")
     services.blobs.put_text(uri, document.model_dump_json())
     services.registry.add_artifacts(asset.asset_id, {"page_text": uri})
+    record_ocr_quality(services, asset.asset_id, StepName.RECOGNIZE_PAGES, model, (page.lines for page in pages))
     batches = write_passage_batches(services, asset.asset_id, step, model, passages)
     return SegmentsResult(batches=batches, passages=len(passages))

@@ -9,6 +9,7 @@ from medialens.domain.moments import Moment, Passage
 from medialens.domain.steps import EmbedInput, EmbedResult, StepCall, StepName
 from medialens.ids import moment_id_for
 from medialens.pipeline.artifacts import artifact_uri, read_jsonl, write_jsonl
+from medialens.pipeline.quality import record_embeddings
 from medialens.services import Services
 
 
@@ -50,5 +51,6 @@ def embed_text(services: Services, calls: Sequence[StepCall[EmbedInput]]) -> lis
         name = f"{batch.source}/moments-{batch.index:04d}.jsonl"
         uri = artifact_uri(services, asset.asset_id, StepName.EMBED_TEXT, embedder.version, name)
         write_jsonl(services, uri, moments)
+        record_embeddings(services, asset.asset_id, embedder.version, [m.vector for m in moments if m.vector])
         results.append(EmbedResult(uri=uri, count=len(moments), model=embedder.version))
     return results

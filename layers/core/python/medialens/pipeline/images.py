@@ -9,6 +9,7 @@ import numpy as np
 
 from medialens.domain.steps import AnalyzeImageInput, AssetRef, SegmentsResult, StepName
 from medialens.pipeline.artifacts import artifact_uri, write_passage_batches
+from medialens.pipeline.quality import record_ocr_quality
 from medialens.services import Services
 
 if TYPE_CHECKING:
@@ -37,6 +38,7 @@ def analyze_image(services: Services, asset: AssetRef, _: AnalyzeImageInput) -> 
     uri = artifact_uri(services, asset.asset_id, StepName.ANALYZE_IMAGE, version, "image.json")
     services.blobs.put_text(uri, analysis.model_dump_json())
     services.registry.add_artifacts(asset.asset_id, {"image": uri})
+    record_ocr_quality(services, asset.asset_id, StepName.ANALYZE_IMAGE, version, [analysis.lines])
     passages = [p.model_copy(update={"model_versions": {"ocr": version}}) for p in analysis.passages]
     batches = write_passage_batches(services, asset.asset_id, StepName.ANALYZE_IMAGE, version, passages)
     return SegmentsResult(batches=batches, passages=len(passages))

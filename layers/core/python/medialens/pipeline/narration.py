@@ -54,6 +54,7 @@ from medialens.media.speech_marks import (
 )
 from medialens.observability import get_logger
 from medialens.pipeline.artifacts import artifact_uri, read_jsonl, write_jsonl
+from medialens.pipeline.quality import record_narration_quality
 from medialens.services import Services
 
 if TYPE_CHECKING:
@@ -338,6 +339,7 @@ def _record(services: Services, asset: AssetRef, narration: Narration) -> None:
         {"narration": narration.audio_uri, "speech_marks": narration.marks_uri, "narration_text": narration.text_uri},
     )
     warning = narration.warning
+    record_narration_quality(services, asset.asset_id, narration.voice, narration.language, narration.word_error_rate)
 
     def change(record: Asset) -> None:
         record.metadata["narration"] = narration.model_dump(mode="json", exclude={"audio_uri", "marks_uri", "text_uri"})

@@ -22,6 +22,7 @@ from medialens.domain.steps import (
 )
 from medialens.media.screen_text import FrameText, ScreenText, merge_screen_text
 from medialens.pipeline.artifacts import artifact_uri, read_jsonl, write_jsonl, write_passage_batches
+from medialens.pipeline.quality import record_ocr_quality
 from medialens.services import Services
 
 if TYPE_CHECKING:
@@ -125,5 +126,6 @@ def build_screen_text(services: Services, asset: AssetRef, request: BuildScreenT
     uri = artifact_uri(services, asset.asset_id, step, model, "ocr.json")
     services.blobs.put_text(uri, ScreenText(ocr_model=model, frames=frames, passages=passages).model_dump_json())
     services.registry.add_artifacts(asset.asset_id, {"ocr": uri})
+    record_ocr_quality(services, asset.asset_id, StepName.RECOGNIZE_TEXT, model, (f.lines for f in frames))
     batches = write_passage_batches(services, asset.asset_id, step, model, passages)
     return SegmentsResult(batches=batches, passages=len(passages))

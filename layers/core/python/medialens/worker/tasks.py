@@ -93,12 +93,13 @@ class TaskRunner:
             return None
         return spec
 
-    def _start_stage(self, spec: StepSpec[Any, Any], message: StepMessage) -> str | None:
-        """Opens the stage's timing; the name of the execution the asset runs in (None for a
-        bookkeeping step, whose output is never kept)."""
+    def _start_stage(self, spec: StepSpec[Any, Any], message: StepMessage, batch_size: int = 1) -> str | None:
+        """Opens the stage's timing (with the batch the call serves); the name of the execution
+        the asset runs in (None for a bookkeeping step, whose output is never kept)."""
         if spec.bookkeeping:
             return None
-        return self.services.registry.start_stage(message.asset.asset_id, spec.name.value).execution_name
+        registry = self.services.registry
+        return registry.start_stage(message.asset.asset_id, spec.name.value, batch_size=batch_size).execution_name
 
     def _execute(
         self, spec: StepSpec[Any, Any], calls: Sequence[tuple[str | None, StepCall[Any]]]
@@ -197,7 +198,7 @@ class TaskRunner:
                 calls = self._calls(spec, group)
                 batches = [calls] if spec.run_batch is not None else [[c] for c in calls]
                 for batch in batches:
-                    executions = [self._start_stage(spec, message) for message, _ in batch]
+                    executions = [self._start_stage(spec, message, len(batch)) for message, _ in batch]
                     outcomes = self._execute(spec, list(zip(executions, [call for _, call in batch], strict=True)))
                     for (message, _), outcome in zip(batch, outcomes, strict=True):
                         self._answer(spec, message, outcome)

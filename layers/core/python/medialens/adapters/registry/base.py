@@ -7,10 +7,11 @@ from __future__ import annotations
 import random
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime
 
 from medialens.domain.assets import Asset, AssetStatus, AuditEvent, MediaType, StageTiming, utcnow
+from medialens.domain.quality import EmbeddingSummary, QualitySample
 
 
 class ConcurrentUpdateError(RuntimeError):
@@ -81,12 +82,12 @@ class AssetRegistry(ABC):
             if cursor is None:
                 return assets
 
-    def start_stage(self, asset_id: str, stage: str, at: datetime | None = None) -> Asset:
+    def start_stage(self, asset_id: str, stage: str, at: datetime | None = None, batch_size: int = 1) -> Asset:
         def change(asset: Asset) -> None:
             if asset.status is AssetStatus.QUEUED:
                 asset.status = AssetStatus.RUNNING
             asset.stage = stage
-            asset.timings.append(StageTiming(stage=stage, started_at=at or utcnow()))
+            asset.timings.append(StageTiming(stage=stage, started_at=at or utcnow(), batch_size=batch_size))
 
         return self.mutate(asset_id, change)
 
@@ -100,6 +101,20 @@ class AssetRegistry(ABC):
                 if timing.stage == stage and timing.ended_at is None:
                     timing.ended_at = at or utcnow()
                     return
+
+        return self.mutate(asset_id, change)
+
+    def add_quality(
+        self,
+        asset_id: str,
+        samples: Sequence[QualitySample] = (),
+        embedding: EmbeddingSummary | None = None,
+        language: str | None = None,
+    ) -> Asset:
+        """Merges what a step measured of its model's work into the asset's quality summary."""
+
+        def change(asset: Asset) -> None:
+            asset.quality.add(samples, embedding, language)
 
         return self.mutate(asset_id, change)
 

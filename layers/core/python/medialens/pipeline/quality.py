@@ -1,0 +1,67 @@
+"""What the steps' models said of their own work, recorded on the asset (``Asset.quality``) for
+the operations report: confidence histograms per model and language, and embedding centroids.
+One registry write per step that has something to say; nothing when it has nothing. Recording is
+an observation: when it fails (the asset was retired meanwhile, the registry is busy) the figure is
+lost and logged, the step goes on."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+
+from medialens.domain.quality import EmbeddingSummary, QualitySample, Signal
+from medialens.domain.steps import StepName
+from medialens.media.ocr_lines import OcrLine
+from medialens.media.transcript import Transcript
+from medialens.observability import get_logger
+from medialens.services import Services
+
+logger = get_logger("medialens-quality")
+
+
+def _add(
+    services: Services,
+    asset_id: str,
+    samples: Sequence[QualitySample] = (),
+    embedding: EmbeddingSummary | None = None,
+    language: str | None = None,
+) -> None:
+    try:
+        services.registry.add_quality(asset_id, samples, embedding, language)
+    except Exception:  # an observation must never fail the step it observes
+        logger.warning("quality not recorded", extra={"asset_id": asset_id}, exc_info=True)
+
+
+def record_transcript_quality(services: Services, asset_id: str, transcript: Transcript) -> None:
+    segments = [segment for segment in transcript.segments if segment.text.strip()]
+    if not segments:
+        return
+    stage, model, language = StepName.TRANSCRIBE_CHUNK.value, transcript.model_version, transcript.language
+    samples = [
+        QualitySample.of(Signal.ASR_CONFIDENCE, stage, model, (s.confidence for s in segments), language),
+        QualitySample.of(Signal.NO_SPEECH, stage, model, (s.no_speech_prob for s in segments), language),
+        QualitySample.of(
+            Signal.ASR_WORD_PROBABILITY, stage, model, (w.probability for s in segments for w in s.words), language
+        ),
+    ]
+    _add(services, asset_id, samples, language=language)
+
+
+def record_ocr_quality(
+    services: Services, asset_id: str, stage: StepName, model: str, lines: Iterable[Sequence[OcrLine]]
+) -> None:
+    confidences = [line.confidence for group in lines for line in group if line.text.strip()]
+    if confidences:
+        sample = QualitySample.of(Signal.OCR_CONFIDENCE, stage.value, model, confidences)
+        _add(services, asset_id, [sample])
+
+
+def record_narration_quality(services: Services, asset_id: str, voice: str, language: str, wer: float | None) -> None:
+    if wer is not None:
+        sample = QualitySample.of(Signal.NARRATION_WER, StepName.NARRATE_DOCUMENT.value, voice, [wer], language)
+        _add(services, asset_id, [sample])
+
+
+def record_embeddings(services: Services, asset_id: str, model: str, vectors: Sequence[Sequence[float]]) -> None:
+    summary = EmbeddingSummary.of(model, vectors)
+    if summary is not None:
+        _add(services, asset_id, embedding=summary)
