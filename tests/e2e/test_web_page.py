@@ -398,6 +398,22 @@ def test_search_open_and_manage_assets_in_the_browser(
         assert page.locator(".opblock").count() == listed
         expect(page.locator(".servers select option").first).to_have_attribute("value", ".")
         page.screenshot(path=str(ARTIFACTS / "api-docs.png"), full_page=False)
+        # --- the Operations view: the report for a window, drawn by the server ------------------
+        page.goto(server.url)
+        page.get_by_role("link", name="Operations").click()
+        page.wait_for_url("**/operations")
+        expect(page.locator("#operations-status")).to_contain_text("assets", timeout=60_000)
+        report = page.frame_locator("#report")
+        expect(report.locator("h2", has_text="Latency per stage")).to_be_visible(timeout=60_000)
+        assert report.locator("svg").count() >= 3
+        stages = report.locator("table").nth(0).inner_text()
+        assert "transcribe_chunk" in stages and "embed_text" in stages
+        expect(report.locator("h2", has_text="Cost")).to_be_visible()
+        page.select_option("#window", "1")
+        expect(page.locator("#report")).to_have_attribute("src", "operations/report.html?since_hours=1")
+        expect(report.locator("h1")).to_have_text("medialens operations: the last hour", timeout=60_000)
+        assert unnamed_controls(page) == []
+        page.screenshot(path=str(ARTIFACTS / "web-operations.png"), full_page=True)
         assert foreign == [], foreign  # no CDN, fonts or analytics: only this server
         assert problems == [], problems
     finally:

@@ -437,6 +437,23 @@ def test_the_timeline_of_a_video_holds_its_words_shots_keyframes_and_screen_text
     assert_error(call("GET", "/assets/a0000000000000000000000/timeline"), 404, "asset_not_found")
 
 
+def test_operations_report_over_the_api_and_as_the_servers_page(server: LocalServer, seeded: Seeded) -> None:
+    answer = call("GET", "/operations/report", query={"since_hours": "2"})
+    assert answer.status == 200, answer.body
+    listed = call("GET", "/assets").body["assets"]
+    assert answer.body["assets"] == len(listed) == sum(answer.body["by_status"].values())
+    assert {"throughput", "stages", "errors", "quality", "drift", "cost"} <= set(answer.body)
+    assert_error(call("GET", "/operations/report", query={"since_hours": "0"}), 400, "invalid_request")
+    status, headers, body = request(server, "GET", "/operations/report.html?since_hours=2")
+    assert status == 200 and headers["content-type"].startswith("text/html")
+    assert "default-src 'none'" in headers["content-security-policy"] and b"<script" not in body
+    assert b"medialens operations: the last 2 hours" in body
+    status, _, body = request(server, "GET", "/operations/report.html?since_hours=soon")
+    assert status == 400 and json.loads(body)["error"]["code"] == "bad_since"
+    status, headers, _ = request(server, "GET", "/operations")
+    assert status == 200 and headers["content-type"].startswith("text/html")
+
+
 def test_keyframe_choice_for_a_time() -> None:
     from medialens.api.keyframes import pick
     from medialens.timeline import Frame
@@ -703,6 +720,7 @@ def test_openapi_document_is_committed_and_current() -> None:
         "/uploads",
         "/uploads/complete",
         "/uploads/abort",
+        "/operations/report",
         "/health",
     }
     assert set(paths["/search"]) == {"get", "post"} and set(paths["/assets/{asset_id}"]) == {"get", "delete"}

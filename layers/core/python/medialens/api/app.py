@@ -289,7 +289,7 @@ def openapi_document() -> dict[str, Any]:
             title=TITLE,
             version=__version__,
             description=DESCRIPTION,
-            tags=["search", "assets", "uploads", "health"],
+            tags=["search", "assets", "uploads", "operations", "health"],
         )
     )
     # Relative to where the document is served (/api/openapi.json locally, /<stage>/openapi.json on

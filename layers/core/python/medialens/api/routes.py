@@ -7,6 +7,7 @@ from __future__ import annotations
 import base64
 import inspect
 from collections.abc import Callable, Mapping
+from datetime import timedelta
 from http import HTTPStatus
 from typing import Annotated, Any
 
@@ -51,6 +52,7 @@ from medialens.domain.assets import AssetStatus, MediaType, utcnow
 from medialens.domain.moments import Modality
 from medialens.domain.search import MAX_QUERY_CHARS, SearchMode
 from medialens.errors import ConfigurationError, InvalidMediaError
+from medialens.insight.report import OperationsReport, build_report
 from medialens.observability import get_metrics
 from medialens.services import get_services
 from medialens.settings import get_settings
@@ -405,6 +407,24 @@ def complete_upload(completion: UploadCompletion) -> UploadedObject:
 def abort_upload(abort: UploadAbort) -> UploadAbort:
     upload_desk(get_services()).abort(abort)
     return abort
+
+
+@router.get(
+    "/operations/report",
+    summary="Operations figures: throughput, latency, model errors and confidence, drift, cost",
+    description="What `medialens report --json` prints, for the assets created in the last `since_hours` hours: "
+    "throughput, latency percentiles per stage and end to end, failed calls per stage, confidence histograms "
+    "per model with the reference window's, drift scores and alarms, and cost per item.",
+    tags=["operations"],
+    responses=_responses(200, OperationsReport, "The figures", 400, 503),
+)
+def operations_report(
+    since_hours: Annotated[
+        float, Query(gt=0, le=24 * 366, description="How far back, in hours (default: a day).")
+    ] = 24.0,
+) -> OperationsReport:
+    until = utcnow()
+    return build_report(get_services().registry.iter_all(), until - timedelta(hours=since_hours), until)
 
 
 @router.get(

@@ -70,6 +70,7 @@ def throughput(report: OperationsReport) -> str | None:
         counts.plot(starts, [b.assets for b in report.throughput], color=INK, marker="o", label="assets finished")
         counts.plot(starts, [b.failed for b in report.throughput], color=DANGER, marker="x", label="failed")
         counts.set_ylabel("assets")
+        counts.set_ylim(bottom=0)
         start, end = _times([report.since, report.until])
         axes.set_xlim(start, end)  # the whole window, however sparse
         counts.spines["right"].set_visible(True)

@@ -22,11 +22,12 @@ import mimetypes
 import re
 import tempfile
 import threading
+from datetime import timedelta
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
-from urllib.parse import unquote, urlsplit
+from urllib.parse import parse_qs, unquote, urlsplit
 
 from pydantic import ValidationError
 
@@ -36,7 +37,10 @@ from medialens.admission import asset_id_of
 from medialens.api.errors import error_body
 from medialens.api.links import LOCAL_FILES_PATH
 from medialens.api.models import SpeechRequest
+from medialens.domain.assets import utcnow
 from medialens.errors import MediaLensError
+from medialens.insight.html import render_html
+from medialens.insight.report import build_report
 from medialens.local.api_gateway import LocalApiGateway
 from medialens.local.runtime import LocalRuntime, RuntimeBusyError, configure_local_process
 from medialens.local.wiring import local_services
@@ -63,6 +67,10 @@ STATIC_TYPES = {
 PLAIN_TEXT_EXTENSIONS = {".md", ".markdown", ".txt", ".text", ".log", ".csv"}
 RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
 ASSET_VIEW = re.compile(r"^/assets/[A-Za-z0-9_-]{1,128}$")
+# The Operations view, and the report page it frames (drawn here: matplotlib is a local extra).
+OPERATIONS_VIEW = "/operations"
+OPERATIONS_REPORT_PATH = "/operations/report.html"
+REPORT_POLICY = "default-src 'none'; style-src 'unsafe-inline'; img-src data:; frame-ancestors 'self'"
 LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
 
 
@@ -279,6 +287,8 @@ class _RequestHandler(BaseHTTPRequestHandler):
                 self._file(path)
             elif path.startswith(SERVER_UPLOAD_PATH + "/"):
                 self._upload(path)
+            elif path == OPERATIONS_REPORT_PATH:
+                self._operations_report()
             else:
                 self._static(path)
         except (BrokenPipeError, ConnectionResetError):
@@ -405,6 +415,30 @@ class _RequestHandler(BaseHTTPRequestHandler):
         body = json.dumps({"key": info.key, "asset_id": asset_id_of(info), "size": info.size}).encode()
         self._send(HTTPStatus.CREATED, body, "application/json")
 
+    def _operations_report(self) -> None:
+        """GET /operations/report.html?since_hours=24: ``medialens report``'s page, for the
+        Operations view to frame (no script in it; styles and SVG inline)."""
+        if not self._read_only():
+            return
+        services = self.owner.services
+        if services is None:
+            self._error(HTTPStatus.SERVICE_UNAVAILABLE, "not_ready", "the server is starting")
+            return
+        query = parse_qs(urlsplit(self.path).query)
+        try:
+            hours = float((query.get("since_hours") or ["24"])[-1])
+            if not 0 < hours <= 24 * 366:
+                raise ValueError(hours)
+        except ValueError:
+            self._error(HTTPStatus.BAD_REQUEST, "bad_since", "since_hours is a number of hours (0 < h <= 8784)")
+            return
+        until = utcnow()
+        figures = build_report(services.registry.iter_all(), until - timedelta(hours=hours), until)
+        span = "the last hour" if hours == 1 else f"the last {hours:g} hours"
+        page = render_html(figures, title=f"medialens operations: {span}").encode()
+        headers = {"Content-Security-Policy": REPORT_POLICY, "Cache-Control": "no-store"}
+        self._send(HTTPStatus.OK, page, "text/html; charset=utf-8", headers)
+
     def _stream_speech(self, body: bytes) -> bool:
         """POST /api/speech answered as the audio is made, sentence by sentence (chunked), so the
         first sentence plays while the rest is synthesised. False (the gateway answers, with the
@@ -497,6 +531,8 @@ class _RequestHandler(BaseHTTPRequestHandler):
         relative = unquote(path).lstrip("/") or "index.html"
         if ASSET_VIEW.match(path):  # /assets/<id>: one asset's view (the page reads the id from its address)
             relative = "asset.html"
+        elif path == OPERATIONS_VIEW:
+            relative = "operations.html"
         file = (root / relative).resolve()
         if not file.is_relative_to(root) or not file.is_file() or file.suffix not in STATIC_TYPES:
             self._error(HTTPStatus.NOT_FOUND, "not_found", f"no page {path}")
