@@ -104,6 +104,9 @@ class AlarmConfig(_Model):
     stage_p95_ms: int = Field(300_000, ge=1, description="Per-stage latency (StageLatency p95).")
     failed_execution_percent: float = Field(25.0, gt=0, le=100, description="Share of executions ending FAILED.")
     api_p95_ms: int = Field(3000, ge=1)
+    model_error_rate_percent: float = Field(
+        20, gt=0, le=100, description="A heavy stage whose calls failed this often over a day raises an alarm."
+    )
 
 
 class NetworkConfig(_Model):

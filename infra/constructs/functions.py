@@ -15,6 +15,8 @@ from typing import Any
 import aws_cdk as cdk
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_ecr_assets as ecr_assets
+from aws_cdk import aws_events as events
+from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_lambda_event_sources as sources
@@ -38,6 +40,7 @@ from medialens.worker.forward import INPUT_PREFIX as FORWARD_INPUT_PREFIX
 FUNCTIONS_DIR = REPO_ROOT / "functions"
 RUNTIME = lambda_.Runtime.PYTHON_3_12
 API_TIMEOUT_S = 29  # API Gateway REST's integration limit
+INSIGHT_TIMEOUT_S = 300  # reads the registry's assets of a day and builds the report
 FORWARD_TIMEOUT_S = 30  # an S3 write and one API call; the heavy queue's visibility covers six
 POWERTOOLS_PARAMETER = "/aws/service/powertools/python/x86_64/python3.12/{version}"
 
@@ -197,12 +200,32 @@ class Functions(Construct):
         shared.artifacts.grant_read(self.voice)
         shared.assets.grant_read_data(self.voice)
 
+        # The hourly operations report: drift, model error rates, throughput and cost as metrics.
+        self.insight = self._function(
+            "insight", timeout_s=INSIGHT_TIMEOUT_S, memory_mb=1024, reserved=1 if reserve else None
+        )
+        shared.assets.grant_read_data(self.insight)
+        events.Rule(
+            self,
+            "InsightSchedule",
+            description="medialens: publish the operations report's metrics",
+            schedule=events.Schedule.rate(cdk.Duration.hours(1)),
+            targets=[targets.LambdaFunction(self.insight, retry_attempts=0)],
+        )
+
         roles = [self.ingest.role, self.light.role, self.api.role, self.voice.role]
         shared.search.grant(self, roles)  # type: ignore[arg-type]
 
     @property
     def all(self) -> Mapping[str, lambda_.Function]:
-        functions = {"ingest": self.ingest, "light": self.light, "dlq": self.dlq, "api": self.api, "voice": self.voice}
+        functions = {
+            "ingest": self.ingest,
+            "light": self.light,
+            "dlq": self.dlq,
+            "api": self.api,
+            "voice": self.voice,
+            "insight": self.insight,
+        }
         return functions | ({"forward": self.forward} if self.forward is not None else {})
 
     def forward_heavy_steps(self, shared: SharedResources, endpoint: sagemaker.CfnEndpoint) -> lambda_.Function:

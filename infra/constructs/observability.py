@@ -3,6 +3,10 @@
 Alarms: dead letters per DLQ, age of the oldest message per work queue, failed / timed-out /
 aborted executions, Lambda error rate per function, p95 latency (whole asset, each stage, API).
 
+Every metric the library emits is defined once in ``medialens.insight.metrics.METRICS``; each
+gets a dashboard widget here, and the report-level ones (published hourly by the insight
+function) carry the drift and per-stage model-error alarms.
+
 Per-stage latency is the library's EMF metric ``medialens/StageLatency`` (milliseconds, one
 dimension ``stage``); until the library emits it those alarms stay in OK (missing data is not
 breaching) and the dashboard row is empty.
@@ -26,8 +30,9 @@ from constructs import Construct
 
 from infra.config import EnvironmentConfig
 from infra.constructs.queues import Queues
+from medialens.insight.metrics import METRICS, MetricSpec
 from medialens.observability import NAMESPACE
-from medialens.pipeline.catalog import CATALOG
+from medialens.pipeline.catalog import CATALOG, WorkerClass
 
 STAGE_LATENCY_METRIC = "StageLatency"
 FIVE_MINUTES = cdk.Duration.minutes(5)
@@ -296,8 +301,53 @@ class Observability(Construct):
                 width=WIDGET_WIDTH,
             )
         )
+        # --- the metrics catalogue: model quality, drift, cost and every count the code emits ---------
+        catalogue_widgets: list[cw.IWidget] = []
+        for spec in METRICS:
+            if spec.name == STAGE_LATENCY_METRIC:
+                continue  # drawn above, per stage
+            catalogue_widgets.append(
+                cw.GraphWidget(title=spec.name.split("_{")[0], left=_catalogue_metrics(spec), width=WIDGET_WIDTH)
+            )
+        self._alarm(
+            "DriftAlarms",
+            metric=_catalogue_metric("DriftAlarms", "Maximum", None, cdk.Duration.hours(1)),
+            threshold=1,
+            description="A model-quality signal, the language or media-type mix or the embedding centroid drifted "
+            "from its reference window (medialens report shows which, with the histograms).",
+        )
+        for stage in (spec.name.value for spec in CATALOG.values() if spec.worker is WorkerClass.HEAVY):
+            self._alarm(
+                f"ModelErrorRate{''.join(part.capitalize() for part in stage.split('_'))}",
+                metric=_catalogue_metric("ModelErrorRate", "Maximum", ("stage", stage), cdk.Duration.hours(1)),
+                threshold=alarms.model_error_rate_percent,
+                description=f"Over the last day {alarms.model_error_rate_percent}% or more of {stage} calls failed.",
+            )
+        for start in range(0, len(catalogue_widgets), 3):
+            rows.append(catalogue_widgets[start : start + 3])
+
         self.dashboard.add_widgets(
             cw.AlarmStatusWidget(title="alarms", alarms=list(self.alarms), width=3 * WIDGET_WIDTH, height=4)
         )
         for row in rows:
             self.dashboard.add_widgets(*row)
+
+
+def _catalogue_metric(
+    name: str, statistic: str, dimension: tuple[str, str] | None, period: cdk.Duration = FIVE_MINUTES
+) -> cw.Metric:
+    return cw.Metric(
+        namespace=NAMESPACE,
+        metric_name=name,
+        dimensions_map=dict([dimension]) if dimension else None,
+        statistic=statistic,
+        period=period,
+        label=dimension[1] if dimension else name,
+    )
+
+
+def _catalogue_metrics(spec: MetricSpec) -> list[cw.IMetric]:
+    """One line per family member or dimension value (CloudWatch graphs at most 100 per widget)."""
+    if spec.dimension:
+        return [_catalogue_metric(spec.name, spec.statistic, (spec.dimension, value)) for value in spec.values]
+    return [_catalogue_metric(name, spec.statistic, None) for name in spec.names()]

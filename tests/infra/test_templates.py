@@ -21,7 +21,7 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 
 pytestmark = pytest.mark.infra
 
-LAMBDAS = {"ingest", "light", "dlq", "api"}  # zip functions on the layers
+LAMBDAS = {"ingest", "light", "dlq", "api", "insight"}  # zip functions on the layers
 IMAGE_FUNCTIONS = {"voice"}  # container images
 TASK_RESPONSE = {"states:SendTaskSuccess", "states:SendTaskFailure", "states:SendTaskHeartbeat"}
 # Environment variables the CDK app sets that settings.py does not read yet; each needs a
@@ -175,6 +175,7 @@ def test_admission_events_go_to_the_ingest_queue(env: Synthesized) -> None:
     rules = {
         r["Properties"]["EventPattern"]["source"][0]: r["Properties"]
         for r in env.resources("AWS::Events::Rule").values()
+        if "EventPattern" in r["Properties"]  # not the insight function's schedule
     }
     assert set(rules) == {"aws.s3", "aws.states"}
     drop = rules["aws.s3"]["EventPattern"]
@@ -481,13 +482,40 @@ def test_alarms_cover_dead_letters_age_failures_errors_and_latency(env: Synthesi
     assert count("DeadLetters") == 3
     assert count("OldestMessage") == 3
     assert count("ExecutionsFailed") == count("ExecutionsTimedOutOrAborted") == 1
-    assert count("ErrorRate") == len(LAMBDAS | IMAGE_FUNCTIONS)
+    assert count("ErrorRate") - count("ModelErrorRate") == len(LAMBDAS | IMAGE_FUNCTIONS)
     assert count("StageP95") >= 4 and count("ExecutionTimeP95") == 1 and count("ApiLatencyP95") == 1
     paging = [a for n, a in alarms.items() if "BacklogAlarm" not in n and "IdleAlarm" not in n]
     for alarm in paging:
         assert alarm["Properties"]["AlarmActions"] == [{"Ref": topic_id}]
     _, topic = _one(env.resources("AWS::SNS::Topic"))
     assert "KmsMasterKeyId" in topic["Properties"]
+
+
+def test_every_metric_the_code_emits_has_a_dashboard_widget(env: Synthesized) -> None:
+    from medialens.insight.metrics import METRICS
+
+    (dashboard,) = env.resources("AWS::CloudWatch::Dashboard").values()
+    body = json.dumps(dashboard["Properties"]["DashboardBody"])
+    for spec in METRICS:
+        for name in spec.names():
+            assert f'\\"{name}\\"' in body, name
+        for value in spec.values if spec.dimension else ():
+            assert f'\\"{value}\\"' in body, f"{spec.name} {value}"
+
+
+def test_the_hourly_report_raises_drift_and_model_error_alarms(env: Synthesized) -> None:
+    from medialens.pipeline.catalog import CATALOG, WorkerClass
+
+    alarms = env.resources("AWS::CloudWatch::Alarm")
+    drift = [a for name, a in alarms.items() if "DriftAlarms" in name]
+    assert len(drift) == 1 and '"DriftAlarms"' in json.dumps(drift[0]["Properties"])
+    heavy = [spec for spec in CATALOG.values() if spec.worker is WorkerClass.HEAVY]
+    assert sum("ModelErrorRate" in name for name in alarms) == len(heavy)
+    rules = env.resources("AWS::Events::Rule")
+    scheduled = [r for r in rules.values() if r["Properties"].get("ScheduleExpression") == "rate(1 hour)"]
+    assert len(scheduled) == 1
+    function = _functions(env)["insight"][1]
+    assert function["Handler"] == "index.handler" and function["Timeout"] == 300
 
 
 def test_dashboard_exists(env: Synthesized) -> None:

@@ -74,6 +74,7 @@ DEPLOYED_ENTRY_POINTS = (
     "medialens.handlers.light",
     "medialens.handlers.dlq",
     "medialens.handlers.api",
+    "medialens.handlers.insight",
     "medialens.pipeline.catalog",
 )
 
