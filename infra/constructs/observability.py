@@ -347,7 +347,12 @@ def _catalogue_metric(
 
 
 def _catalogue_metrics(spec: MetricSpec) -> list[cw.IMetric]:
-    """One line per family member or dimension value (CloudWatch graphs at most 100 per widget)."""
+    """One line per family member or dimension value (CloudWatch graphs at most 100 per widget);
+    a dimension with open values (routes, GPU devices) is found by a search expression."""
+    if spec.search_dimension:
+        query = f'{{{NAMESPACE},{spec.search_dimension}}} MetricName="{spec.name}"'
+        search = f"SEARCH('{query}', '{spec.statistic}', 300)"
+        return [cw.MathExpression(expression=search, label=spec.name, period=FIVE_MINUTES)]
     if spec.dimension:
         return [_catalogue_metric(spec.name, spec.statistic, (spec.dimension, value)) for value in spec.values]
     return [_catalogue_metric(name, spec.statistic, None) for name in spec.names()]

@@ -66,6 +66,8 @@ def test_ingest_then_search_then_status_in_separate_processes(
     assert errors["extract_document"]["failures"] == 1 and errors["extract_document"]["calls"] == 3
     assert figures["cost"]["assets"] == 3 and 0 < figures["cost"]["per_asset_usd"] < 0.01
     assert figures["end_to_end_s"]["count"] == 3
+    sampled = {q["queue"] for q in figures["queues"]}  # the runner sampled its queues
+    assert {"medialens-ingest", "medialens-light", "medialens-heavy"} <= sampled
     html = page.read_text(encoding="utf-8")
     assert html.count("<svg") >= 3 and "<script" not in html
     assert 'src="http' not in html and "url(http" not in html and 'href="http' not in html  # opens offline

@@ -406,9 +406,13 @@ def test_search_open_and_manage_assets_in_the_browser(
         report = page.frame_locator("#report")
         expect(report.locator("h2", has_text="Latency per stage")).to_be_visible(timeout=60_000)
         assert report.locator("svg").count() >= 3
-        stages = report.locator("table").nth(0).inner_text()
+        stages = (
+            report.locator("h2", has_text="Latency per stage").locator("xpath=following-sibling::table[1]").inner_text()
+        )
         assert "transcribe_chunk" in stages and "embed_text" in stages
         expect(report.locator("h2", has_text="Cost")).to_be_visible()
+        api_routes = report.locator("h2", has_text="API").locator("xpath=following-sibling::table[1]").inner_text()
+        assert "/search" in api_routes and "/assets" in api_routes  # this page's own requests, per route
         page.select_option("#window", "1")
         expect(page.locator("#report")).to_have_attribute("src", "operations/report.html?since_hours=1")
         expect(report.locator("h1")).to_have_text("medialens operations: the last hour", timeout=60_000)

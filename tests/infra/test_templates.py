@@ -498,7 +498,7 @@ def test_every_metric_the_code_emits_has_a_dashboard_widget(env: Synthesized) ->
     body = json.dumps(dashboard["Properties"]["DashboardBody"])
     for spec in METRICS:
         for name in spec.names():
-            assert f'\\"{name}\\"' in body, name
+            assert f'\\"{name}\\"' in body or f'MetricName=\\\\\\"{name}\\\\\\"' in body, name
         for value in spec.values if spec.dimension else ():
             assert f'\\"{value}\\"' in body, f"{spec.name} {value}"
 

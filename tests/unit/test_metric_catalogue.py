@@ -19,7 +19,9 @@ pytestmark = pytest.mark.unit
 
 PACKAGE = Path(medialens.__file__).resolve().parent
 # count(metrics, "Name"), count(metrics, f"Family_{...}"), add_metric(name="Name"), single_metric(name="Name")
-EMITTED = re.compile(r'(?:count\(\s*metrics,\s*|(?:add_metric|single_metric)\(\s*name=)f?"([A-Za-z]+_?)(\{|")')
+EMITTED = re.compile(
+    r'(?:count\(\s*metrics,\s*|emit\(\s*|(?:add_metric|single_metric)\(\s*name=)f?"([A-Za-z]+_?)(\{|")'
+)
 
 
 def test_every_metric_the_code_emits_is_in_the_catalogue() -> None:

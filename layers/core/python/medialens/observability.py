@@ -1,7 +1,9 @@
 """Powertools logger/metrics/tracer, configured once per process.
 
 On Lambda they write JSON logs and EMF metrics to stdout (CloudWatch). The local runtime sets
-``MEDIALENS_LOG_FILE`` so the same structured logs go to a file instead of the user's terminal.
+``MEDIALENS_LOG_FILE`` so the same structured logs go to a file instead of the user's terminal,
+and attaches a local metric sink (``set_local_sink``): with metrics off (the embedded profile)
+every metric goes there instead of EMF, under the same names (``medialens.insight.metrics``).
 """
 
 from __future__ import annotations
@@ -10,9 +12,10 @@ import logging
 import os
 import sys
 import threading
+from collections.abc import Mapping
 from functools import cache
 from pathlib import Path
-from typing import TextIO
+from typing import Protocol, TextIO
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit, single_metric
@@ -57,22 +60,49 @@ def get_metrics(service: str) -> Metrics:
     return Metrics(namespace=NAMESPACE, service=service)
 
 
+class MetricSink(Protocol):
+    """Where metrics go when EMF is off: the embedded profile's metric store."""
+
+    def record(self, name: str, value: float, dimensions: Mapping[str, str]) -> None: ...
+
+
+_local_sink: MetricSink | None = None
+
+
+def set_local_sink(sink: MetricSink | None) -> None:
+    global _local_sink  # one sink per process, attached by the local runtime
+    _local_sink = sink
+
+
+def emit(name: str, unit: MetricUnit, value: float, dimensions: Mapping[str, str] | None = None) -> None:
+    """One metric now: EMF with its dimensions when metrics are on (``single_metric`` does not
+    look at POWERTOOLS_METRICS_DISABLED, so this does), else the local sink, if any."""
+    if not is_metrics_disabled():
+        with single_metric(name=name, unit=unit, value=value, namespace=NAMESPACE) as metric:
+            for key, dimension in (dimensions or {}).items():
+                metric.add_dimension(name=key, value=dimension)
+    elif _local_sink is not None:
+        _local_sink.record(name, value, dict(dimensions or {}))
+
+
+def record_local(name: str, value: float, dimensions: Mapping[str, str] | None = None) -> None:
+    """A sample only the embedded runtime takes (queue depth, message age): AWS has its own."""
+    if _local_sink is not None:
+        _local_sink.record(name, value, dict(dimensions or {}))
+
+
 def count(metrics: Metrics, name: str, value: float = 1) -> None:
-    """Adds a Count metric, unless metrics are off (locally): Powertools still buffers them then,
-    and prints the buffer to stdout every 100 values."""
+    """Adds a Count metric to the handler's batch, unless metrics are off (locally: Powertools
+    still buffers them then, and prints the buffer every 100 values); then the local sink."""
     if not is_metrics_disabled():
         metrics.add_metric(name=name, unit=MetricUnit.Count, value=value)
+    elif _local_sink is not None:
+        _local_sink.record(name, value, {})
 
 
 def stage_latency(stage: str, seconds: float) -> None:
-    """EMF ``StageLatency`` (ms, dimension ``stage``), which the dashboard's p95 alarms read.
-    ``single_metric`` does not look at POWERTOOLS_METRICS_DISABLED, so this does."""
-    if is_metrics_disabled():
-        return
-    with single_metric(
-        name="StageLatency", unit=MetricUnit.Milliseconds, value=seconds * 1000, namespace=NAMESPACE
-    ) as m:
-        m.add_dimension(name="stage", value=stage)
+    """``StageLatency`` (ms, dimension ``stage``), which the dashboard's p95 alarms read."""
+    emit("StageLatency", MetricUnit.Milliseconds, seconds * 1000, {"stage": stage})
 
 
 @cache

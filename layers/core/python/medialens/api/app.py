@@ -261,17 +261,23 @@ app = current_app()  # the importing thread's: Lambda's only one, and the OpenAP
 
 
 @cache
-def _route_table() -> list[tuple[re.Pattern[str], list[str]]]:
-    """(path regex, methods) of every documented route, from the OpenAPI paths."""
+def _route_table() -> list[tuple[re.Pattern[str], list[str], str]]:
+    """(path regex, methods, documented path) of every documented route, from the OpenAPI paths."""
     table = []
     for path, operations in openapi_document()["paths"].items():
         pattern = re.compile("^" + re.sub(r"\\\{[^/]+?\\\}", "[^/]+", re.escape(path)) + "$")
-        table.append((pattern, sorted(method.upper() for method in operations)))
+        table.append((pattern, sorted(method.upper() for method in operations), path))
     return table
 
 
+def route_of(path: str) -> str:
+    """The documented route a request path matches (``/assets/{asset_id}``), for metrics; other
+    paths (the docs, unknown routes) are "other", so a metric's dimension values stay few."""
+    return next((route for pattern, _, route in _route_table() if pattern.match(path)), "other")
+
+
 def allowed_methods(path: str) -> list[str]:
-    for pattern, methods in _route_table():
+    for pattern, methods, _ in _route_table():
         if pattern.match(path):
             return methods
     return []

@@ -15,7 +15,6 @@ from aws_lambda_powertools.event_handler import Response, content_types
 from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.openapi.params import Path, Query
 from aws_lambda_powertools.metrics import MetricUnit
-from aws_lambda_powertools.metrics.functions import is_metrics_disabled
 
 from medialens import operations, voice
 from medialens.api.errors import (
@@ -53,7 +52,7 @@ from medialens.domain.moments import Modality
 from medialens.domain.search import MAX_QUERY_CHARS, SearchMode
 from medialens.errors import ConfigurationError, InvalidMediaError
 from medialens.insight.report import OperationsReport, build_report
-from medialens.observability import get_metrics
+from medialens.observability import emit
 from medialens.services import get_services
 from medialens.settings import get_settings
 from medialens.timeline import AssetTimeline, asset_timeline
@@ -61,7 +60,6 @@ from medialens.uploads.base import UploadAbort, UploadCompletion, UploadedObject
 from medialens.uploads.desk import upload_desk
 
 router = Router()  # type: ignore[no-untyped-call]
-metrics = get_metrics("medialens-api")
 
 MAX_ASSET_PAGE = 500
 MAX_LISTED_MOMENTS = 1000
@@ -94,11 +92,8 @@ def _run_search(request: SearchRequest) -> SearchPage:
     services = get_services()
     links = links_for(services)
     page = search_page(services.search, request, links, KeyframeThumbnails(services, links))
-    # Powertools prints a metric set once it holds 100 values even when metrics are disabled
-    # (and a disabled flush never clears it): locally, record nothing.
-    if not is_metrics_disabled():
-        metrics.add_metric(name=f"Search_{request.mode.value}", unit=MetricUnit.Count, value=1)
-        metrics.add_metric(name="SearchLatency", unit=MetricUnit.Milliseconds, value=page.took_ms)
+    emit(f"Search_{request.mode.value}", MetricUnit.Count, 1)
+    emit("SearchLatency", MetricUnit.Milliseconds, page.took_ms)
     return page
 
 

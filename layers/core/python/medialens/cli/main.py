@@ -402,6 +402,7 @@ def report(
     from medialens.insight.html import render_html
     from medialens.insight.prices import DEFAULT_PRICES, Prices
     from medialens.insight.report import build_report
+    from medialens.local.metric_store import sampled
 
     window = _duration(since)
     table = DEFAULT_PRICES
@@ -409,7 +410,8 @@ def report(
         table = Prices.model_validate(DEFAULT_PRICES.model_dump() | json.loads(prices.read_text(encoding="utf-8")))
     services = local_services(_settings())
     until = utcnow()
-    figures = build_report(services.registry.iter_all(), until - window, until, prices=table)
+    samples = sampled(services.settings, until - window, until)
+    figures = build_report(services.registry.iter_all(), until - window, until, prices=table, samples=samples)
     if as_json:
         print(figures.model_dump_json(indent=1))
     if output is not None:

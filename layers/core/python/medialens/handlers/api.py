@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import os
+import time
 import warnings
 from typing import Any
 
 from aws_lambda_powertools.logging import correlation_paths
+from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from medialens.api.app import current_app
+from medialens.api.app import current_app, route_of
 from medialens.api.edge import refusal
-from medialens.observability import get_logger, get_metrics, get_tracer
+from medialens.observability import emit, get_logger, get_metrics, get_tracer
 from medialens.services import get_services
 from medialens.settings import get_settings
 from medialens.voice import VOICE_SERVICE, preload
@@ -42,4 +44,10 @@ if os.environ.get("AWS_LAMBDA_FUNCTION_NAME"):
 @metrics.log_metrics
 @tracer.capture_lambda_handler
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    return refusal(event) or current_app().resolve(event, context)
+    started = time.perf_counter()
+    response = refusal(event) or current_app().resolve(event, context)
+    status = int(response.get("statusCode", 500))
+    route = route_of(str(event.get("path") or ""))
+    emit("ApiLatency", MetricUnit.Milliseconds, (time.perf_counter() - started) * 1000, {"route": route})
+    emit(f"ApiResponses_{status // 100}xx", MetricUnit.Count, 1)
+    return response

@@ -161,8 +161,46 @@ def cost(report: OperationsReport) -> str | None:
         return _svg(figure)
 
 
+def queues(report: OperationsReport) -> str | None:
+    shown = [q for q in report.queues if q.max_visible or q.max_in_flight or "dlq" not in q.queue]
+    if not shown:
+        return None
+    with _figure(7.5, 2.6) as figure:
+        axes = figure.add_subplot()
+        for queue in shown:
+            axes.plot(
+                _times([p.at for p in queue.points]),
+                [p.visible + p.in_flight for p in queue.points],
+                label=queue.queue,
+                drawstyle="steps-post",
+            )
+        start, end = _times([report.since, report.until])
+        axes.set_xlim(start, end)
+        axes.set_ylim(bottom=0)
+        axes.set_ylabel("messages (waiting + in flight)")
+        axes.legend(fontsize=7, frameon=False, loc="upper left")
+        figure.autofmt_xdate()
+        return _svg(figure)
+
+
+def api(report: OperationsReport) -> str | None:
+    if not report.api_routes:
+        return None
+    routes = sorted(report.api_routes, key=lambda r: r.milliseconds.p95)
+    with _figure(7.5, 0.28 * len(routes) + 0.9) as figure:
+        axes = figure.add_subplot()
+        names = [r.route for r in routes]
+        axes.barh(names, [r.milliseconds.p95 for r in routes], color="#c7d7f5", label="p95")
+        axes.barh(names, [r.milliseconds.p50 for r in routes], color=ACCENT, height=0.5, label="p50")
+        axes.set_xlabel("milliseconds per request")
+        axes.legend(loc="lower right", frameon=False)
+        return _svg(figure)
+
+
 CHARTS = {
     "throughput": throughput,
+    "queues": queues,
+    "api": api,
     "latency": latency,
     "quality": quality,
     "drift": drift,

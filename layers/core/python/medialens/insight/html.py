@@ -88,6 +88,38 @@ def render_html(report: OperationsReport, title: str = "medialens operations") -
         alarms,
         "<h2>Throughput</h2>",
         _figure(charts, "throughput", "media minutes and assets finished per time bucket"),
+        "<h2>Queues</h2>",
+        _figure(charts, "queues", "messages per queue over time"),
+        _table(
+            ["queue", "most waiting", "most in flight", "longest wait s"],
+            ([q.queue, q.max_visible, q.max_in_flight, q.max_wait_s] for q in report.queues),
+            numeric=(1, 2, 3),
+        )
+        if report.queues
+        else '<p class="muted">No queue samples in this window (the embedded runtime samples them; on AWS '
+        "the SQS metrics are on the dashboard).</p>",
+        "<h2>API</h2>",
+        _figure(charts, "api", "p50 and p95 milliseconds per API route"),
+        _table(
+            ["route", "requests", "p50 ms", "p95 ms", "p99 ms"],
+            (
+                [r.route, r.milliseconds.count, r.milliseconds.p50, r.milliseconds.p95, r.milliseconds.p99]
+                for r in report.api_routes
+            ),
+            numeric=(1, 2, 3, 4),
+        )
+        + "<p>Answers by status class: "
+        + escape(", ".join(f"{n} {c}" for c, n in sorted(report.api_responses.items())) or "none")
+        + ".</p>"
+        if report.api_routes
+        else "",
+        _table(
+            ["GPU", "mean utilisation %", "max utilisation %", "max memory MiB"],
+            ([g.device, g.utilization_mean, g.utilization_max, g.memory_max_mib] for g in report.gpus),
+            numeric=(1, 2, 3),
+        )
+        if report.gpus
+        else '<p class="muted">No GPU samples in this window (the heavy worker samples NVML where it has a GPU).</p>',
         "<h2>Latency per stage</h2>",
         _figure(charts, "latency", "p50 and p95 seconds per stage"),
         _table(

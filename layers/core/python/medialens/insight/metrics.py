@@ -30,6 +30,7 @@ class MetricSpec(BaseModel):
     description: str
     dimension: str | None = None  # at most one, with its closed set of values
     values: tuple[str, ...] = ()
+    search_dimension: str | None = None  # a dimension whose values are open: the dashboard searches
     statistic: str = "Sum"  # how the dashboard reads it
     emitted_by: str  # the module that emits it
 
@@ -88,11 +89,43 @@ METRICS: tuple[MetricSpec, ...] = (
         emitted_by="medialens.api.routes",
     ),
     MetricSpec(
+        name="ApiLatency",
+        unit=MetricUnit.Milliseconds,
+        description="Time to answer one API request inside the function, per documented route.",
+        search_dimension="route",
+        statistic="p95",
+        emitted_by="medialens.handlers.api",
+    ),
+    MetricSpec(
+        name="ApiResponses_{status_class}",
+        unit=MetricUnit.Count,
+        description="API answers by status class.",
+        values=("2xx", "3xx", "4xx", "5xx"),
+        emitted_by="medialens.handlers.api",
+    ),
+    MetricSpec(
         name="SearchLatency",
         unit=MetricUnit.Milliseconds,
         description="Time to answer a search inside the API function.",
         statistic="p95",
         emitted_by="medialens.api.routes",
+    ),
+    # --- the GPU worker ---------------------------------------------------------------------------
+    MetricSpec(
+        name="GpuUtilization",
+        unit=MetricUnit.Percent,
+        description="GPU busy time, sampled by the heavy worker where it has a GPU (NVML).",
+        search_dimension="device",
+        statistic="Average",
+        emitted_by="medialens.worker.gpu",
+    ),
+    MetricSpec(
+        name="GpuMemoryUsed",
+        unit=MetricUnit.Megabytes,
+        description="GPU memory in use (MiB), sampled with the utilisation.",
+        search_dimension="device",
+        statistic="Maximum",
+        emitted_by="medialens.worker.gpu",
     ),
     # --- the operations report, published every hour (medialens.handlers.insight) -------------
     MetricSpec(

@@ -96,6 +96,47 @@ class DriftSeries(BaseModel):
     points: list[DriftPoint]
 
 
+class MetricSample(BaseModel):
+    """One timestamped metric value (the embedded profile's metric store)."""
+
+    at: datetime
+    name: str
+    dimensions: dict[str, str]
+    value: float
+
+
+class QueuePoint(BaseModel):
+    at: datetime
+    visible: float
+    in_flight: float
+
+
+class QueueView(BaseModel):
+    queue: str
+    max_visible: float
+    max_in_flight: float
+    max_wait_s: float | None = Field(description="Longest a message waited before a worker took it.")
+    points: list[QueuePoint]
+
+
+class RouteLatency(BaseModel):
+    route: str
+    milliseconds: Percentiles
+
+
+class GpuView(BaseModel):
+    device: str
+    utilization_mean: float
+    utilization_max: float
+    memory_max_mib: float | None
+
+
+QUEUE_DEPTH = "QueueDepth"  # sampled by the embedded runtime: dimensions queue, state
+QUEUE_WAIT = "QueueMessageAge"  # seconds a message waited when a poller took it: dimension queue
+SAMPLED_METRICS = (QUEUE_DEPTH, QUEUE_WAIT, "ApiLatency", "GpuUtilization", "GpuMemoryUsed")
+API_RESPONSES = "ApiResponses_"
+
+
 class OperationsReport(BaseModel):
     generated_at: datetime
     since: datetime
@@ -118,6 +159,10 @@ class OperationsReport(BaseModel):
     languages: dict[str, int]
     media_types: dict[str, int]
     cost: CostSummary
+    queues: list[QueueView] = Field(default_factory=list, description="Sampled depth per queue (embedded runtime).")
+    api_routes: list[RouteLatency] = Field(default_factory=list, description="API latency per route.")
+    api_responses: dict[str, int] = Field(default_factory=dict, description="API answers per status class.")
+    gpus: list[GpuView] = Field(default_factory=list, description="GPU use, where the heavy worker has one.")
 
     @property
     def alarms(self) -> list[DriftScore]:
@@ -173,9 +218,11 @@ def build_report(
     *,
     prices: Prices = DEFAULT_PRICES,
     reference_assets: int = REFERENCE_ASSETS,
+    samples: Sequence[MetricSample] = (),
 ) -> OperationsReport:
     """The report over the assets created in [since, until); ``history`` is every asset the
-    registry holds (the references may predate the window)."""
+    registry holds (the references may predate the window); ``samples`` the metric store's
+    samples of the window, where there is one."""
     until = until or utcnow()
     window = [a for a in history if since <= a.created_at < until]
     size = _bucket_seconds(until - since)
@@ -310,7 +357,63 @@ def build_report(
         languages=dict(Counter(a.quality.language for a in window if a.quality.language)),
         media_types=dict(Counter(a.media_type.value for a in window if a.media_type)),
         cost=summarize_costs(window, prices),
+        **_sampled(samples),
     )
+
+
+def _sampled(samples: Sequence[MetricSample]) -> dict[str, object]:
+    """Queues, API routes and status classes, and GPUs, from the metric store's samples."""
+    depth: dict[str, dict[datetime, dict[str, float]]] = defaultdict(dict)
+    peaks: dict[tuple[str, str], float] = defaultdict(float)
+    waits: dict[str, list[float]] = defaultdict(list)
+    latency: dict[str, list[float]] = defaultdict(list)
+    responses: Counter[str] = Counter()
+    gpu: dict[str, dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
+    for sample in samples:
+        if sample.name == QUEUE_DEPTH:
+            # One sampling round records both states within a second: one point per second.
+            point = depth[sample.dimensions.get("queue", "?")].setdefault(sample.at.replace(microsecond=0), {})
+            state = sample.dimensions.get("state", "visible")
+            point[state] = sample.value
+            key = (sample.dimensions.get("queue", "?"), state)
+            peaks[key] = max(peaks[key], sample.value)
+        elif sample.name == QUEUE_WAIT:
+            waits[sample.dimensions.get("queue", "?")].append(sample.value)
+        elif sample.name == "ApiLatency":
+            latency[sample.dimensions.get("route", "other")].append(sample.value)
+        elif sample.name.startswith(API_RESPONSES):
+            responses[sample.name.removeprefix(API_RESPONSES)] += int(sample.value)
+        elif sample.name in ("GpuUtilization", "GpuMemoryUsed"):
+            gpu[sample.dimensions.get("device", "0")][sample.name].append(sample.value)
+    queues = [
+        QueueView(
+            queue=queue,
+            max_visible=peaks[(queue, "visible")],
+            max_in_flight=peaks[(queue, "in_flight")],
+            max_wait_s=round(max(waits[queue]), 3) if waits.get(queue) else None,
+            points=[
+                QueuePoint(at=at, visible=p.get("visible", 0.0), in_flight=p.get("in_flight", 0.0))
+                for at, p in sorted(points.items())
+            ],
+        )
+        for queue, points in sorted(depth.items())
+    ]
+    routes = [
+        RouteLatency(route=route, milliseconds=summary)
+        for route, values in sorted(latency.items())
+        if (summary := percentiles(values)) is not None
+    ]
+    gpus = [
+        GpuView(
+            device=device,
+            utilization_mean=round(float(np.mean(series["GpuUtilization"])), 2),
+            utilization_max=max(series["GpuUtilization"]),
+            memory_max_mib=max(series["GpuMemoryUsed"]) if series["GpuMemoryUsed"] else None,
+        )
+        for device, series in sorted(gpu.items())
+        if series["GpuUtilization"]
+    ]
+    return {"queues": queues, "api_routes": routes, "api_responses": dict(responses), "gpus": gpus}
 
 
 def _place(score: DriftScore | None, name: str, drift: list[DriftScore], not_compared: list[str]) -> None:

@@ -5,11 +5,13 @@ queue's RedrivePolicy (maxReceiveCount → DLQ) doing the dead-lettering."""
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable
 from typing import Any
 
+from medialens.insight.report import QUEUE_WAIT
 from medialens.local.lambda_context import LocalLambdaContext
-from medialens.observability import get_logger
+from medialens.observability import get_logger, record_local
 
 logger = get_logger("medialens-poller")
 
@@ -52,6 +54,7 @@ class EventSourcePoller:
         self.timeout_s = timeout_s
         attributes = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]
         self.queue_arn: str = attributes["QueueArn"]
+        self.queue_name = self.queue_arn.rsplit(":", 1)[-1]
         self.invocations = 0
         self.failed_records = 0
 
@@ -67,6 +70,10 @@ class EventSourcePoller:
         messages = response.get("Messages", [])
         if not messages:
             return 0
+        sent = [int(m.get("Attributes", {}).get("SentTimestamp", 0)) for m in messages]
+        if any(sent):  # how long the oldest of them waited: the queue's age of oldest message, as seen here
+            waited = max(0.0, time.time() - min(t for t in sent if t) / 1000)
+            record_local(QUEUE_WAIT, waited, {"queue": self.queue_name})
         event = {"Records": [to_lambda_record(m, self.queue_arn, self.region) for m in messages]}
         context = LocalLambdaContext(self.function_name, self.timeout_s, region=self.region)
         self.invocations += 1

@@ -33,9 +33,12 @@ from medialens.admission import (
 )
 from medialens.domain.assets import Asset, AssetStatus, AuditEvent, UploadOptions
 from medialens.handlers import dlq, ingest, light
+from medialens.insight.report import QUEUE_DEPTH
+from medialens.local.metric_store import MetricStore, metric_store_path
 from medialens.local.notifications import Change, DropNotifications, PendingNotification, event_body
 from medialens.local.poller import EventSourcePoller, Handler
 from medialens.local.wiring import drop_outbox, local_services, runner_lock
+from medialens.observability import record_local, set_local_sink
 from medialens.orchestration.provision import Resources, dead_letter_queue_name, provision
 from medialens.revisions import settle_revisions
 from medialens.services import Services, set_services
@@ -56,6 +59,9 @@ def work_pending(services: Services, outbox: DropNotifications) -> bool:
         return True
     registry = services.registry
     return any(registry.list_assets(status=s, limit=1)[0] for s in (AssetStatus.QUEUED, AssetStatus.RUNNING))
+
+
+QUEUE_SAMPLE_S = 10.0
 
 
 def configure_local_process(settings: Settings) -> None:
@@ -104,11 +110,15 @@ class LocalRuntime:
         self.notifications: DropNotifications | None = None
         self.services: Services | None = None
         self._backlog: deque[Asset] = deque()  # unfinished assets to resume, as room allows
+        self.metrics: MetricStore | None = None
 
     # --- lifecycle ---------------------------------------------------------------------------------
 
     def start(self) -> LocalRuntime:
         configure_local_process(self.base_settings)
+        # Metrics are off locally (no EMF): what the code emits goes to the metric store instead.
+        self.metrics = MetricStore(metric_store_path(self.base_settings))
+        set_local_sink(self.metrics)
         if self.embedded:
             self._acquire_lock()
             self._start_moto()
@@ -128,12 +138,17 @@ class LocalRuntime:
             self._resume_unfinished(services)
             self._spawn("outbox-pump", self._pump_notifications)
         self._spawn("execution-watcher", self._watch_executions)
+        self._spawn("queue-sampler", self._sample_queues)
         return self
 
     def stop(self) -> None:
         self.stop_event.set()
         for thread in self.threads:
             thread.join(timeout=15)
+        set_local_sink(None)
+        if self.metrics is not None:
+            self.metrics.close()
+            self.metrics = None
         set_services(None)
         aws.reset_clients()
         aws.reset_queue_urls()
@@ -210,6 +225,28 @@ class LocalRuntime:
             self.heavy = HeavyWorker(services, self.resources.queue_urls[settings.heavy_queue], self.heavy_config)
             heavy = self.heavy
             self._spawn("heavy-worker", lambda: heavy.run(self.stop_event))
+
+    def _sample_queues(self) -> None:
+        """Depth of every work and dead-letter queue, every ``QUEUE_SAMPLE_S`` (what SQS's own
+        metrics are on AWS): ``QueueDepth`` with dimensions queue and state (visible, in_flight)."""
+        sqs = aws.sqs(self.settings)
+        settings = self.settings
+        work = (settings.ingest_queue, settings.light_queue, settings.heavy_queue)
+        queues = [*work, *(dead_letter_queue_name(queue) for queue in work)]
+        while not self.stop_event.is_set():
+            for queue in queues:
+                try:
+                    attributes = sqs.get_queue_attributes(
+                        QueueUrl=self.resources.queue_urls[queue],
+                        AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
+                    )["Attributes"]
+                except (ClientError, KeyError):
+                    continue  # a queue the runtime does not hold (or moto stopping): no sample
+                visible = float(attributes["ApproximateNumberOfMessages"])
+                in_flight = float(attributes["ApproximateNumberOfMessagesNotVisible"])
+                record_local(QUEUE_DEPTH, visible, {"queue": queue, "state": "visible"})
+                record_local(QUEUE_DEPTH, in_flight, {"queue": queue, "state": "in_flight"})
+            self.stop_event.wait(QUEUE_SAMPLE_S)
 
     # --- embedded admission and recovery -------------------------------------------------------------
 

@@ -42,8 +42,10 @@ from medialens.errors import MediaLensError
 from medialens.insight.html import render_html
 from medialens.insight.report import build_report
 from medialens.local.api_gateway import LocalApiGateway
+from medialens.local.metric_store import MetricStore, metric_store_path, sampled
 from medialens.local.runtime import LocalRuntime, RuntimeBusyError, configure_local_process
 from medialens.local.wiring import local_services
+from medialens.observability import set_local_sink
 from medialens.services import Services, set_services
 from medialens.settings import Profile, Settings
 from medialens.uploads.exceptions import UnsupportedUploadError, UploadError, UploadTooLargeError
@@ -122,6 +124,7 @@ class LocalServer:
         self.pipeline_note = ""
         self._httpd: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
+        self._metrics: MetricStore | None = None
         # API requests go through it one at a time; media and static files are served concurrently.
         self.gateway = LocalApiGateway(settings.region)
 
@@ -153,6 +156,9 @@ class LocalServer:
             set_services(self.services)
             if not self.pipeline_note:
                 self.pipeline_note = "no pipeline in this process"
+            # Without a runtime, the API's own metrics (latency per route) still go to the store.
+            self._metrics = MetricStore(metric_store_path(self.settings))
+            set_local_sink(self._metrics)
         self._httpd = ThreadingHTTPServer((self.host, self.requested_port), self._handler_class())
         self._httpd.daemon_threads = True
         self._thread = threading.Thread(target=self._httpd.serve_forever, name="medialens-serve", daemon=True)
@@ -169,6 +175,10 @@ class LocalServer:
             self.runtime = None
         else:
             set_services(None)
+        if self._metrics is not None:
+            set_local_sink(None)
+            self._metrics.close()
+            self._metrics = None
 
     def __enter__(self) -> LocalServer:
         return self.start()
@@ -433,7 +443,9 @@ class _RequestHandler(BaseHTTPRequestHandler):
             self._error(HTTPStatus.BAD_REQUEST, "bad_since", "since_hours is a number of hours (0 < h <= 8784)")
             return
         until = utcnow()
-        figures = build_report(services.registry.iter_all(), until - timedelta(hours=hours), until)
+        since = until - timedelta(hours=hours)
+        samples = sampled(self.owner.settings, since, until)
+        figures = build_report(services.registry.iter_all(), since, until, samples=samples)
         span = "the last hour" if hours == 1 else f"the last {hours:g} hours"
         page = render_html(figures, title=f"medialens operations: {span}").encode()
         headers = {"Content-Security-Policy": REPORT_POLICY, "Cache-Control": "no-store"}

@@ -21,6 +21,7 @@ from medialens import aws
 from medialens.domain.steps import StepMessage
 from medialens.observability import get_logger
 from medialens.services import Services, get_services
+from medialens.worker.gpu import watch_gpus
 from medialens.worker.periodic import repeating
 from medialens.worker.tasks import TaskRunner
 
@@ -108,6 +109,7 @@ class HeavyWorker:
 
     def run(self, stop: threading.Event) -> None:
         logger.info("heavy worker started", extra={"queue": self.queue_url})
+        watch_gpus(stop)  # GPU use as metrics, where there is a GPU
         while not stop.is_set():
             try:
                 self.run_once()

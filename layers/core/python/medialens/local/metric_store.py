@@ -1,0 +1,73 @@
+"""The embedded profile's metric store: every metric the code emits (``observability.emit``,
+``count``, ``stage_latency``) lands here as a timestamped sample when EMF is off, with the
+runtime's own samples (queue depth, GPU). ``medialens report`` reads it for the time series that
+assets cannot tell: queues, API latency per route, GPU use. Kept for ``RETENTION``."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+import time
+from collections.abc import Mapping, Sequence
+from datetime import datetime, timedelta
+from pathlib import Path
+
+from medialens.insight.report import API_RESPONSES, SAMPLED_METRICS, MetricSample
+from medialens.settings import Settings
+
+RETENTION = timedelta(days=30)
+
+
+class MetricStore:
+    def __init__(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._connection = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None, timeout=30)
+        self._lock = threading.Lock()
+        with self._lock:
+            self._connection.execute("PRAGMA journal_mode=WAL")
+            self._connection.execute(
+                "CREATE TABLE IF NOT EXISTS samples (at REAL NOT NULL, name TEXT NOT NULL, dimensions TEXT NOT NULL,"
+                " value REAL NOT NULL)"
+            )
+            self._connection.execute("CREATE INDEX IF NOT EXISTS samples_by_name ON samples (name, at)")
+            self._connection.execute("DELETE FROM samples WHERE at < ?", (time.time() - RETENTION.total_seconds(),))
+
+    def record(self, name: str, value: float, dimensions: Mapping[str, str]) -> None:
+        row = (time.time(), name, json.dumps(dict(sorted(dimensions.items()))), float(value))
+        with self._lock:
+            self._connection.execute("INSERT INTO samples VALUES (?, ?, ?, ?)", row)
+
+    def samples(
+        self, names: Sequence[str], since: datetime, until: datetime, prefixes: Sequence[str] = ()
+    ) -> list[MetricSample]:
+        """The samples of these metrics (and of the families with these prefixes) in [since, until)."""
+        wanted = " OR ".join(["name = ?"] * len(names) + ["name LIKE ?"] * len(prefixes)) or "0"
+        query = f"SELECT at, name, dimensions, value FROM samples WHERE ({wanted}) AND at >= ? AND at < ? ORDER BY at"
+        arguments = (*names, *(prefix + "%" for prefix in prefixes), since.timestamp(), until.timestamp())
+        with self._lock:
+            rows = self._connection.execute(query, arguments).fetchall()
+        return [
+            MetricSample(at=datetime.fromtimestamp(at, tz=since.tzinfo), name=name, dimensions=json.loads(d), value=v)
+            for at, name, d, v in rows
+        ]
+
+    def close(self) -> None:
+        with self._lock:
+            self._connection.close()
+
+
+def metric_store_path(settings: Settings) -> Path:
+    return settings.home / "metrics.sqlite3"
+
+
+def sampled(settings: Settings, since: datetime, until: datetime) -> list[MetricSample]:
+    """The report's sampled series of the window (queues, API, GPU), where a store exists."""
+    path = metric_store_path(settings)
+    if not path.exists():
+        return []
+    store = MetricStore(path)
+    try:
+        return store.samples(SAMPLED_METRICS, since, until, prefixes=[API_RESPONSES])
+    finally:
+        store.close()
