@@ -113,6 +113,7 @@ def render_html(report: OperationsReport, title: str = "medialens operations") -
         + ".</p>"
         if report.api_routes
         else "",
+        "<h2>GPU</h2>",
         _table(
             ["GPU", "mean utilisation %", "max utilisation %", "max memory MiB"],
             ([g.device, g.utilization_mean, g.utilization_max, g.memory_max_mib] for g in report.gpus),
