@@ -69,6 +69,7 @@ def test_the_store_forgets_samples_older_than_its_retention(tmp_path: Path) -> N
     path = tmp_path / "metrics.sqlite3"
     store = MetricStore(path)
     store.record(QUEUE_WAIT, 1.0, {"queue": "q"})
+    store.flush()
     store._connection.execute("UPDATE samples SET at = at - 31 * 86400")  # a month and a day ago
     store.close()
     reopened = MetricStore(path)
