@@ -205,6 +205,7 @@ function resultItem(hit, rank) {
         badge(hit.media_type),
         element("span", { class: "file", text: hit.file_name }),
         element("span", { class: "where", text: where(hit) }),
+        hit.language ? element("span", { class: "where", lang: hit.language, title: "language", text: hit.language }) : null,
         element("span", { class: "score", text: `score ${hit.score.toFixed(2)}` }),
       ),
       element("span", { class: "snippet" }, highlighted(hit.snippet, hit.highlights)),

@@ -41,7 +41,19 @@ def test_ingest_then_search_then_status_in_separate_processes(
     search = medialens("search", "how many vacation days do employees get", "-k", "3", "--json")
     assert search.returncode == 0, search.stderr
     hits = json.loads(search.stdout)["hits"]
-    assert set(hits[0]) == {"asset_id", "source", "media_type", "modality", "start", "end", "page", "text", "score"}
+    assert set(hits[0]) == {
+        "asset_id",
+        "source",
+        "media_type",
+        "modality",
+        "start",
+        "end",
+        "page",
+        "language",
+        "text",
+        "score",
+    }
+    assert hits[0]["language"] == "en"
     assert hits[0]["source"].endswith("/batch/employee-handbook.pdf") and hits[0]["page"] == 2
     assert "25 vacation days" in hits[0]["text"]
 

@@ -81,6 +81,7 @@ def make(
     modality: Modality = Modality.DOCUMENT,
     page: int | None = None,
     start: float | None = None,
+    language: str | None = "en",
 ) -> Moment:
     return Moment(
         moment_id=moment_id,
@@ -92,6 +93,7 @@ def make(
         page=page,
         start=start,
         end=None if start is None else start + 5.0,
+        language=language,
         vector=list(vector) if vector is not None else None,
         model_versions={"text_embedding": "test@1"},
         pipeline_version="1",
@@ -110,6 +112,7 @@ CORPUS = [
         media_type=MediaType.VIDEO,
         modality=Modality.SPEECH,
         start=12.0,
+        language="sv",
     ),
     make(
         "s2",
@@ -120,7 +123,7 @@ CORPUS = [
         modality=Modality.SCREEN_TEXT,
         start=30.0,
     ),
-    make("n1", "A caption without any embedding about vacations", None, asset_id="asset-c", page=1),
+    make("n1", "A caption without any embedding about vacations", None, asset_id="asset-c", page=1, language=None),
 ]
 
 
@@ -180,6 +183,8 @@ def test_semantic_ranks_by_cosine_like_brute_force(filled: MomentIndex) -> None:
         (SearchFilters(asset_ids=["asset-a", "asset-c"]), {"d1", "d2", "d3", "n1"}, {"d1", "d2", "d3"}),
         (SearchFilters(media_types=[MediaType.DOCUMENT], asset_ids=["asset-b"]), set(), set()),
         (SearchFilters(media_types=[MediaType.IMAGE]), set(), set()),
+        (SearchFilters(languages=["sv"]), {"s1"}, {"s1"}),
+        (SearchFilters(languages=["en", "sv"], media_types=[MediaType.VIDEO]), {"s1", "s2"}, {"s1", "s2"}),
     ],
 )
 def test_filters_apply_before_ranking(

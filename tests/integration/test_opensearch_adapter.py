@@ -148,6 +148,7 @@ def source(moment_id: str, asset_id: str = "a1", **fields: Any) -> dict[str, Any
         "narration_uri": None,
         "narration_start": None,
         "narration_end": None,
+        "language": None,
     }
     document.update(fields)
     return document
@@ -460,7 +461,10 @@ def test_keyword_query_is_bm25_match_with_filters(server: RecordingServer) -> No
     )
     index, _ = make_index(server.url)
     filters = SearchFilters(
-        media_types=[MediaType.DOCUMENT, MediaType.VIDEO], asset_ids=["a1"], modalities=[Modality.DOCUMENT]
+        media_types=[MediaType.DOCUMENT, MediaType.VIDEO],
+        asset_ids=["a1"],
+        modalities=[Modality.DOCUMENT],
+        languages=["sv"],
     )
     hits = index.keyword("vacation days", 5, filters)
     (request,) = server.requests
@@ -475,6 +479,7 @@ def test_keyword_query_is_bm25_match_with_filters(server: RecordingServer) -> No
                     {"terms": {"media_type": ["document", "video"]}},
                     {"terms": {"asset_id": ["a1"]}},
                     {"terms": {"modality": ["document"]}},
+                    {"terms": {"language": ["sv"]}},
                 ],
             }
         },

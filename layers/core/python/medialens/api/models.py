@@ -56,6 +56,9 @@ class ErrorResponse(ApiModel):
 # --- search -------------------------------------------------------------------------------------
 
 
+LanguageCode = Annotated[str, Field(pattern=r"^[a-z]{2,3}$", description="ISO 639-1 (or -3) code, e.g. sv.")]
+
+
 class SearchFiltersBody(ApiModel):
     media_types: list[MediaType] | None = Field(
         default=None, max_length=MAX_FILTER_VALUES, description="Only these media types (any of)."
@@ -65,6 +68,9 @@ class SearchFiltersBody(ApiModel):
     )
     asset_ids: list[AssetId] | None = Field(
         default=None, max_length=MAX_FILTER_VALUES, description="Only moments of these assets (any of)."
+    )
+    languages: list[LanguageCode] | None = Field(
+        default=None, max_length=MAX_FILTER_VALUES, description="Only moments said or written in these languages."
     )
 
 
@@ -108,6 +114,7 @@ class MomentView(ApiModel):
         default=None, description="Seconds into the document's narration where this is said (narrated uploads)."
     )
     narration_end: float | None = None
+    language: str | None = Field(default=None, description="What was said or written is in this language, when known.")
 
 
 class MomentHit(MomentView):

@@ -91,6 +91,7 @@ def search_page(
         media_types=request.filters.media_types or None,
         modalities=request.filters.modalities or None,
         asset_ids=request.filters.asset_ids or None,
+        languages=request.filters.languages or None,
     )
     if offset >= depth:
         hits: Sequence[SearchHit] = []

@@ -39,6 +39,7 @@ from medialens.api.models import (
     HealthCheck,
     HealthReport,
     HeardView,
+    LanguageCode,
     ReprocessResult,
     SearchFiltersBody,
     SearchPage,
@@ -126,6 +127,10 @@ def search_get(
     asset_id: Annotated[
         list[AssetId] | None, Query(max_length=MAX_FILTER_VALUES, description="Only moments of these assets.")
     ] = None,
+    language: Annotated[
+        list[LanguageCode] | None,
+        Query(max_length=MAX_FILTER_VALUES, description="Only moments said or written in these languages (sv, en)."),
+    ] = None,
     k: Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE, description="Hits per page.")] = 10,
     cursor: Annotated[str | None, Query(description="next_cursor of the previous page.")] = None,
 ) -> SearchPage:
@@ -133,7 +138,7 @@ def search_get(
         query=query,
         mode=mode,
         k=k,
-        filters=SearchFiltersBody(media_types=media_type, modalities=modality, asset_ids=asset_id),
+        filters=SearchFiltersBody(media_types=media_type, modalities=modality, asset_ids=asset_id, languages=language),
         cursor=cursor,
     )
     return _run_search(request)

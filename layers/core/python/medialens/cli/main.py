@@ -284,12 +284,15 @@ def search(
     media_type: Annotated[list[MediaType] | None, typer.Option("--media-type", help="Only these media types.")] = None,
     modality: Annotated[list[Modality] | None, typer.Option("--modality", help="Only these modalities.")] = None,
     asset: Annotated[list[str] | None, typer.Option("--asset", help="Only these asset ids.")] = None,
+    language: Annotated[
+        list[str] | None, typer.Option("--language", help="Only moments said or written in these languages (sv).")
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print hits as JSON.")] = False,
     voice: Annotated[
         Path | None,
         typer.Option("--voice", help="Ask out loud: a recording (WAV, MP3, WebM, ...) of the question.", exists=True),
     ] = None,
-    language: Annotated[
+    question_language: Annotated[
         str | None,
         typer.Option(help="The spoken question's language (e.g. en): skips detecting it, about half the time."),
     ] = None,
@@ -304,7 +307,7 @@ def search(
         from medialens.voice import hear
 
         try:
-            heard = hear(settings, voice.read_bytes(), suffix=voice.suffix, language=language)
+            heard = hear(settings, voice.read_bytes(), suffix=voice.suffix, language=question_language)
         except InvalidMediaError as error:
             err_console.print(f"[red]{error}[/]")
             raise typer.Exit(2) from error
@@ -322,11 +325,16 @@ def search(
         text=query,
         mode=mode,
         k=k,
-        filters=SearchFilters(media_types=media_type or None, modalities=modality or None, asset_ids=asset or None),
+        filters=SearchFilters(
+            media_types=media_type or None,
+            modalities=modality or None,
+            asset_ids=asset or None,
+            languages=[code.lower() for code in language] if language else None,
+        ),
     )
     response = services.search.search(request)
     if as_json:
-        fields = ("asset_id", "source", "media_type", "modality", "start", "end", "page", "text", "score")
+        fields = ("asset_id", "source", "media_type", "modality", "start", "end", "page", "language", "text", "score")
         hits = [{f: getattr(hit, f) for f in fields} for hit in response.hits]
         answer: dict[str, object] = {"query": query, "mode": mode.value, "took_ms": round(response.took_ms, 2)}
         if heard is not None:

@@ -39,6 +39,7 @@ class Passage(BaseModel):
     narration_uri: str | None = None
     narration_start: float | None = Field(default=None, ge=0)
     narration_end: float | None = Field(default=None, ge=0)
+    language: str | None = Field(default=None, description="ISO 639-1 code of what was said or written.")
 
     @property
     def locator(self) -> str:
@@ -68,3 +69,4 @@ class Moment(BaseModel):
     narration_uri: str | None = Field(default=None, description="s3:// URI of the document's narration audio.")
     narration_start: float | None = Field(default=None, description="Seconds into the narration where this is said.")
     narration_end: float | None = None
+    language: str | None = Field(default=None, description="ISO 639-1 code of what was said or written, when known.")

@@ -22,10 +22,11 @@ class SearchFilters(BaseModel):
     media_types: list[MediaType] | None = None
     asset_ids: list[str] | None = None
     modalities: list[Modality] | None = None
+    languages: list[str] | None = None
 
     @property
     def empty(self) -> bool:
-        return not (self.media_types or self.asset_ids or self.modalities)
+        return not (self.media_types or self.asset_ids or self.modalities or self.languages)
 
 
 class SearchQuery(BaseModel):

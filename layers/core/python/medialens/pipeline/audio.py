@@ -99,7 +99,7 @@ def build_speech_segments(services: Services, asset: AssetRef, request: BuildSpe
     settings = services.settings
     versions = {"speech": transcript.model_version, "vad": prepared.vad_model}
     passages = [
-        passage.model_copy(update={"model_versions": versions})
+        passage.model_copy(update={"model_versions": versions, "language": transcript.language})
         for passage in speech_passages(
             transcript, min_s=settings.speech_passage_min_seconds, max_s=settings.speech_passage_max_seconds
         )

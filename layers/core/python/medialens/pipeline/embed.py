@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from medialens.domain.moments import Moment, Passage
 from medialens.domain.steps import EmbedInput, EmbedResult, StepCall, StepName
 from medialens.ids import moment_id_for
+from medialens.ml.language import identify_language
 from medialens.pipeline.artifacts import artifact_uri, read_jsonl, write_jsonl
 from medialens.pipeline.quality import record_embeddings
 from medialens.services import Services
@@ -36,7 +37,9 @@ def embed_text(services: Services, calls: Sequence[StepCall[EmbedInput]]) -> lis
             Moment(
                 # Where the passage sits and what it says, as extracted (text, modality, page or
                 # times, section, confidence).
-                **passage.model_dump(exclude={"index", "model_versions", "plays_in", "plays_as"}),
+                **passage.model_dump(exclude={"index", "model_versions", "plays_in", "plays_as", "language"}),
+                # Speech knows its language from the recogniser; text is identified here.
+                language=passage.language or identify_language(passage.text).language,
                 moment_id=moment_id_for(asset.asset_id, passage.modality.value, passage.locator),
                 asset_id=asset.asset_id,
                 source=passage.plays_in or asset.source.uri,

@@ -76,6 +76,7 @@ RESULT_COLUMNS = [
     "narration_uri",
     "narration_start",
     "narration_end",
+    "language",
 ]
 
 
@@ -85,6 +86,7 @@ ADDED_FIELDS = (
     pa.field("narration_uri", pa.string()),
     pa.field("narration_start", pa.float64()),
     pa.field("narration_end", pa.float64()),
+    pa.field("language", pa.string()),
 )
 
 
@@ -130,6 +132,8 @@ def filters_to_sql(filters: SearchFilters) -> str | None:
         clauses.append(_in_clause("asset_id", filters.asset_ids))
     if filters.modalities:
         clauses.append(_in_clause("modality", [modality.value for modality in filters.modalities]))
+    if filters.languages:
+        clauses.append(_in_clause("language", filters.languages))
     return " AND ".join(clauses) or None
 
 
@@ -336,6 +340,7 @@ class LanceMomentIndex(MomentIndex):
             "narration_uri": pa.array([m.narration_uri for m in moments], pa.string()),
             "narration_start": pa.array([m.narration_start for m in moments], pa.float64()),
             "narration_end": pa.array([m.narration_end for m in moments], pa.float64()),
+            "language": pa.array([m.language for m in moments], pa.string()),
         }
         return pa.Table.from_arrays([columns[name] for name in self.schema.names], schema=self.schema)
 

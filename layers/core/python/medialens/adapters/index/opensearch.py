@@ -173,6 +173,7 @@ ADDED_PROPERTIES: dict[str, Any] = {
     "narration_uri": {"type": "keyword", "index": False},
     "narration_start": {"type": "double", "index": False},
     "narration_end": {"type": "double", "index": False},
+    "language": {"type": "keyword"},
 }
 
 
@@ -185,6 +186,8 @@ def filter_clauses(filters: SearchFilters) -> list[dict[str, Any]]:
         clauses.append({"terms": {"asset_id": list(filters.asset_ids)}})
     if filters.modalities:
         clauses.append({"terms": {"modality": [modality.value for modality in filters.modalities]}})
+    if filters.languages:
+        clauses.append({"terms": {"language": list(filters.languages)}})
     return clauses
 
 
