@@ -60,7 +60,8 @@ class CheckResult:
     ms: float
 
 
-def _get(services: Services, asset_id: str) -> Asset:
+def existing_asset(services: Services, asset_id: str) -> Asset:
+    """The asset, or AssetNotFoundError (the API answers 404)."""
     asset = services.registry.get(asset_id)
     if asset is None:
         raise AssetNotFoundError(f"no asset {asset_id}")
@@ -99,7 +100,7 @@ def reprocess(services: Services, asset_id: str, start: ExecutionStarter = start
     """Resets a finished asset to QUEUED and starts a new execution of the current pipeline,
     named ``execution_name_for(asset_id, version, attempt=n)`` so it never collides with an
     earlier run. The previous run's moments stay searchable until the new run replaces them."""
-    asset = _get(services, asset_id)
+    asset = existing_asset(services, asset_id)
     if not asset.status.terminal:
         raise AssetBusyError(f"asset {asset_id} is {asset.status.value}; wait for the running analysis to finish")
     source = asset.source
@@ -142,7 +143,7 @@ def reprocess(services: Services, asset_id: str, start: ExecutionStarter = start
 def delete_asset(services: Services, asset_id: str) -> Deleted:
     """Removes a finished asset with everything derived from it (``revisions.remove_asset``). The
     source object in the drop bucket is the user's and stays."""
-    asset = _get(services, asset_id)
+    asset = existing_asset(services, asset_id)
     if not asset.status.terminal:
         raise AssetBusyError(f"asset {asset_id} is {asset.status.value}; delete it once the analysis has finished")
     return remove_asset(services, asset)

@@ -304,9 +304,7 @@ def get_asset(
     ] = 200,
 ) -> AssetDetail:
     services = get_services()
-    asset = services.registry.get(asset_id)
-    if asset is None:
-        raise operations.AssetNotFoundError(f"no asset {asset_id}")
+    asset = operations.existing_asset(services, asset_id)
     moments = services.index.asset_moments(asset_id, moments_limit) if moments_limit else []
     return asset_detail(
         asset,
@@ -329,10 +327,7 @@ def get_asset(
 )
 def get_asset_timeline(asset_id: ASSET_ID) -> AssetTimeline:
     services = get_services()
-    asset = services.registry.get(asset_id)
-    if asset is None:
-        raise operations.AssetNotFoundError(f"no asset {asset_id}")
-    return asset_timeline(services, asset, links_for(services).url)
+    return asset_timeline(services, operations.existing_asset(services, asset_id), links_for(services).url)
 
 
 @router.post(

@@ -16,7 +16,7 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
 from medialens.domain.quality import QUALITY_BINS
-from medialens.insight.report import OperationsReport
+from medialens.insight.report import OperationsReport, Percentiles
 
 INK = "#1f2328"
 ACCENT = "#0b57d0"
@@ -79,19 +79,26 @@ def throughput(report: OperationsReport) -> str | None:
         return _svg(figure)
 
 
-def latency(report: OperationsReport) -> str | None:
-    if not report.stages:
+def _percentile_bars(rows: list[tuple[str, Percentiles]], xlabel: str, log: bool) -> str | None:
+    """p95 (wide, pale) and p50 (narrow) bars per row, the slowest at the top."""
+    if not rows:
         return None
-    stages = sorted(report.stages, key=lambda s: s.seconds.p95)
-    with _figure(7.5, 0.28 * len(stages) + 0.9) as figure:
+    rows = sorted(rows, key=lambda row: row[1].p95)
+    with _figure(7.5, 0.28 * len(rows) + 0.9) as figure:
         axes = figure.add_subplot()
-        names = [s.stage for s in stages]
-        axes.barh(names, [s.seconds.p95 for s in stages], color="#c7d7f5", label="p95")
-        axes.barh(names, [s.seconds.p50 for s in stages], color=ACCENT, height=0.5, label="p50")
-        axes.set_xscale("log")
-        axes.set_xlabel("seconds per call (log scale)")
+        names = [name for name, _ in rows]
+        axes.barh(names, [p.p95 for _, p in rows], color="#c7d7f5", label="p95")
+        axes.barh(names, [p.p50 for _, p in rows], color=ACCENT, height=0.5, label="p50")
+        if log:
+            axes.set_xscale("log")
+        axes.set_xlabel(xlabel)
         axes.legend(loc="lower right", frameon=False)
         return _svg(figure)
+
+
+def latency(report: OperationsReport) -> str | None:
+    rows = [(stage.stage, stage.seconds) for stage in report.stages]
+    return _percentile_bars(rows, "seconds per call (log scale)", log=True)
 
 
 def quality(report: OperationsReport) -> str | None:
@@ -184,17 +191,8 @@ def queues(report: OperationsReport) -> str | None:
 
 
 def api(report: OperationsReport) -> str | None:
-    if not report.api_routes:
-        return None
-    routes = sorted(report.api_routes, key=lambda r: r.milliseconds.p95)
-    with _figure(7.5, 0.28 * len(routes) + 0.9) as figure:
-        axes = figure.add_subplot()
-        names = [r.route for r in routes]
-        axes.barh(names, [r.milliseconds.p95 for r in routes], color="#c7d7f5", label="p95")
-        axes.barh(names, [r.milliseconds.p50 for r in routes], color=ACCENT, height=0.5, label="p50")
-        axes.set_xlabel("milliseconds per request")
-        axes.legend(loc="lower right", frameon=False)
-        return _svg(figure)
+    rows = [(route.route, route.milliseconds) for route in report.api_routes]
+    return _percentile_bars(rows, "milliseconds per request", log=False)
 
 
 CHARTS = {
