@@ -18,7 +18,7 @@ first assets a model version saw after it was deployed.
 from __future__ import annotations
 
 from collections import Counter, defaultdict
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from datetime import datetime, timedelta
 
 import numpy as np
@@ -193,22 +193,32 @@ def _summed(samples: Sequence[QualitySample]) -> dict[tuple[str, str, str | None
     return merged
 
 
-def _references(history: Sequence[Asset], size: int) -> tuple[dict[tuple[str, str], list[int]], set[str]]:
+Key = tuple[str, str]  # (signal, model)
+
+
+def _references(history: Sequence[Asset], size: int) -> tuple[dict[Key, list[int]], dict[Key, set[str]]]:
     """Per (signal, model): the summed histogram of the first ``size`` assets that have it, and
-    the ids of every asset in some reference."""
-    seen: dict[tuple[str, str], int] = Counter()
-    counts: dict[tuple[str, str], list[int]] = {}
-    members: set[str] = set()
+    those assets' ids (an asset may be in one signal's reference and not another's)."""
+    counts: dict[Key, list[int]] = {}
+    members: dict[Key, set[str]] = defaultdict(set)
     for asset in sorted(history, key=lambda a: a.created_at):
+        for key in {(sample.signal.value, sample.model) for sample in asset.quality.samples}:
+            if len(members[key]) < size:
+                members[key].add(asset.asset_id)
         for sample in asset.quality.samples:
             key = (sample.signal.value, sample.model)
-            if seen[key] >= size:
-                continue
-            seen[key] += 1
-            members.add(asset.asset_id)
-            existing = counts.setdefault(key, [0] * QUALITY_BINS)
-            counts[key] = [a + b for a, b in zip(existing, sample.counts, strict=True)]
+            if asset.asset_id in members[key]:
+                existing = counts.setdefault(key, [0] * QUALITY_BINS)
+                counts[key] = [a + b for a, b in zip(existing, sample.counts, strict=True)]
     return counts, members
+
+
+def _recent_samples(window: Sequence[Asset], members: dict[Key, set[str]]) -> Iterator[tuple[Asset, QualitySample]]:
+    """The window's samples that are not part of their own signal's reference."""
+    for asset in window:
+        for sample in asset.quality.samples:
+            if asset.asset_id not in members.get((sample.signal.value, sample.model), set()):
+                yield asset, sample
 
 
 def build_report(
@@ -290,8 +300,8 @@ def build_report(
     references, members = _references(history, reference_assets)
     drift: list[DriftScore] = []
     not_compared: list[str] = []
-    recent = [a for a in window if a.asset_id not in members]
-    if window and not recent:
+    recent = list(_recent_samples(window, members))
+    if any(a.quality.samples for a in window) and not recent:
         not_compared.append(f"every asset of this window is in the reference (the first {reference_assets} per model)")
     window_samples = _summed([s for a in window for s in a.quality.samples])
     quality = [
@@ -306,12 +316,11 @@ def build_report(
         )
         for (signal, model, language), sample in sorted(window_samples.items(), key=lambda kv: str(kv[0]))
     ]
-    recent_by_model: dict[tuple[str, str], list[int]] = {}
-    for asset in recent:
-        for sample in asset.quality.samples:
-            key = (sample.signal.value, sample.model)
-            existing = recent_by_model.setdefault(key, [0] * QUALITY_BINS)
-            recent_by_model[key] = [a + b for a, b in zip(existing, sample.counts, strict=True)]
+    recent_by_model: dict[Key, list[int]] = {}
+    for _, sample in recent:
+        key = (sample.signal.value, sample.model)
+        existing = recent_by_model.setdefault(key, [0] * QUALITY_BINS)
+        recent_by_model[key] = [a + b for a, b in zip(existing, sample.counts, strict=True)]
     for (signal, model), counts in sorted(recent_by_model.items()):
         score = psi_score(signal, model, references.get((signal, model)) or [0] * QUALITY_BINS, counts)
         _place(score, f"{signal} ({model}): too few items", drift, not_compared)
@@ -431,15 +440,14 @@ def _centroid(summaries: Sequence[EmbeddingSummary]) -> tuple[list[float], int]:
 
 
 def _drift_over_time(
-    recent: Sequence[Asset], references: dict[tuple[str, str], list[int]], since: datetime, size: int
+    recent: Sequence[tuple[Asset, QualitySample]], references: dict[Key, list[int]], since: datetime, size: int
 ) -> list[DriftSeries]:
-    per_bucket: dict[tuple[str, str], dict[datetime, list[int]]] = defaultdict(dict)
-    for asset in recent:
+    per_bucket: dict[Key, dict[datetime, list[int]]] = defaultdict(dict)
+    for asset, sample in recent:
         start = _bucket(asset.created_at, since, size)
-        for sample in asset.quality.samples:
-            key = (sample.signal.value, sample.model)
-            existing = per_bucket[key].get(start, [0] * QUALITY_BINS)
-            per_bucket[key][start] = [a + b for a, b in zip(existing, sample.counts, strict=True)]
+        key = (sample.signal.value, sample.model)
+        existing = per_bucket[key].get(start, [0] * QUALITY_BINS)
+        per_bucket[key][start] = [a + b for a, b in zip(existing, sample.counts, strict=True)]
     series = []
     for (signal, model), buckets in sorted(per_bucket.items()):
         reference = references.get((signal, model))
