@@ -50,9 +50,9 @@ def _times(moments: list[datetime]) -> np.ndarray:
 
 
 def _svg(figure: Figure) -> str:
+    """The figure as SVG text; called inside its ``_figure`` block, whose style still applies."""
     buffer = io.StringIO()
-    with rc_context(_STYLE):
-        figure.savefig(buffer, format="svg", metadata={"Date": None, "Creator": None})
+    figure.savefig(buffer, format="svg", metadata={"Date": None, "Creator": None})
     text = buffer.getvalue()
     return text[text.index("<svg") :]  # drop the XML prologue and doctype: it sits inside HTML
 

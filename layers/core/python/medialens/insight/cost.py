@@ -132,11 +132,11 @@ def summarize_costs(assets: Sequence[Asset], prices: Prices = DEFAULT_PRICES) ->
     timed = [c for c in costs if c.media_type in ("audio", "video") and c.media_seconds]
     hours = sum(c.media_seconds or 0.0 for c in timed) / 3600
     images = [c for c in costs if c.media_type == "image"]
-    narrated = [a for a in assets if isinstance(a.metadata.get("narration"), dict)]
-    characters = sum(int(a.metadata["narration"].get("characters", 0)) for a in narrated)
-    narration_usd = sum(
-        asset_cost(a, prices).breakdown.gpu_usd for a in narrated
-    )  # the voice runs on the heavy worker: its share is the narrate step's GPU time
+    narrated = [(a, c) for a, c in zip(assets, costs, strict=True) if isinstance(a.metadata.get("narration"), dict)]
+    characters = sum(int(a.metadata["narration"].get("characters", 0)) for a, _ in narrated)
+    # The voice runs on the heavy worker: a narrated document's GPU time (its narration, and the
+    # embedding of its passages) is what its characters cost.
+    narration_usd = sum(c.breakdown.gpu_usd for _, c in narrated)
     return CostSummary(
         assets=len(costs),
         total_usd=total.total_usd,

@@ -103,39 +103,44 @@ def psi_threshold(bins: int, reference_n: int, recent_n: int) -> float:
     return max(PSI_ALARM, chi_square_quantile(bins - 1) * (1 / reference_n + 1 / recent_n))
 
 
-def psi_score(signal: str, model: str | None, reference: Sequence[int], recent: Sequence[int]) -> DriftScore | None:
-    if sum(reference) < MIN_ITEMS or sum(recent) < MIN_ITEMS:
-        return None
-    score = population_stability_index(reference, recent)
-    threshold = psi_threshold(len(reference), sum(reference), sum(recent))
+def _judged(
+    signal: str,
+    model: str | None,
+    statistic: Statistic,
+    score: float,
+    threshold: float,
+    reference_n: int,
+    recent_n: int,
+    digits: int = 4,
+) -> DriftScore:
+    """The score against its threshold: drifted above it, an alarm unless the signal is watched only."""
     return DriftScore(
         signal=signal,
         model=model,
-        statistic="psi",
-        score=round(score, 4),
+        statistic=statistic,
+        score=round(score, digits),
         threshold=round(threshold, 4),
         drifted=score > threshold,
         alarm=score > threshold and signal not in WATCH_ONLY,
-        reference_n=sum(reference),
-        recent_n=sum(recent),
+        reference_n=reference_n,
+        recent_n=recent_n,
     )
+
+
+def psi_score(signal: str, model: str | None, reference: Sequence[int], recent: Sequence[int]) -> DriftScore | None:
+    reference_n, recent_n = sum(reference), sum(recent)
+    if reference_n < MIN_ITEMS or recent_n < MIN_ITEMS:
+        return None
+    score = population_stability_index(reference, recent)
+    threshold = psi_threshold(len(reference), reference_n, recent_n)
+    return _judged(signal, model, "psi", score, threshold, reference_n, recent_n)
 
 
 def mix_score(signal: str, reference: Mapping[str, int], recent: Mapping[str, int]) -> DriftScore | None:
-    if sum(reference.values()) < MIN_ITEMS or sum(recent.values()) < MIN_ITEMS:
+    reference_n, recent_n = sum(reference.values()), sum(recent.values())
+    if reference_n < MIN_ITEMS or recent_n < MIN_ITEMS:
         return None
-    score = jensen_shannon(reference, recent)
-    return DriftScore(
-        signal=signal,
-        model=None,
-        statistic="js",
-        score=round(score, 4),
-        threshold=JS_ALARM,
-        drifted=score > JS_ALARM,
-        alarm=score > JS_ALARM,
-        reference_n=sum(reference.values()),
-        recent_n=sum(recent.values()),
-    )
+    return _judged(signal, None, "js", jensen_shannon(reference, recent), JS_ALARM, reference_n, recent_n)
 
 
 def embedding_score(
@@ -144,14 +149,4 @@ def embedding_score(
     if reference_n < MIN_ITEMS or recent_n < MIN_ITEMS:
         return None
     score = cosine_distance(reference, recent)
-    return DriftScore(
-        signal="embeddings",
-        model=model,
-        statistic="cosine",
-        score=round(score, 5),
-        threshold=EMBEDDING_ALARM,
-        drifted=score > EMBEDDING_ALARM,
-        alarm=score > EMBEDDING_ALARM,
-        reference_n=reference_n,
-        recent_n=recent_n,
-    )
+    return _judged("embeddings", model, "cosine", score, EMBEDDING_ALARM, reference_n, recent_n, digits=5)

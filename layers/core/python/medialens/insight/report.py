@@ -20,6 +20,7 @@ from __future__ import annotations
 from collections import Counter, defaultdict
 from collections.abc import Iterator, Sequence
 from datetime import datetime, timedelta
+from typing import TypeVar
 
 import numpy as np
 from pydantic import BaseModel, Field
@@ -194,6 +195,13 @@ def _summed(samples: Sequence[QualitySample]) -> dict[tuple[str, str, str | None
 
 
 Key = tuple[str, str]  # (signal, model)
+_K = TypeVar("_K")
+
+
+def _accumulate(histograms: dict[_K, list[int]], key: _K, counts: Sequence[int]) -> None:
+    """Adds ``counts`` bin by bin to the histogram under ``key`` (an empty one if new)."""
+    existing = histograms.get(key, [0] * QUALITY_BINS)
+    histograms[key] = [a + b for a, b in zip(existing, counts, strict=True)]
 
 
 def _references(history: Sequence[Asset], size: int) -> tuple[dict[Key, list[int]], dict[Key, set[str]]]:
@@ -208,8 +216,7 @@ def _references(history: Sequence[Asset], size: int) -> tuple[dict[Key, list[int
         for sample in asset.quality.samples:
             key = (sample.signal.value, sample.model)
             if asset.asset_id in members[key]:
-                existing = counts.setdefault(key, [0] * QUALITY_BINS)
-                counts[key] = [a + b for a, b in zip(existing, sample.counts, strict=True)]
+                _accumulate(counts, key, sample.counts)
     return counts, members
 
 
@@ -319,8 +326,7 @@ def build_report(
     recent_by_model: dict[Key, list[int]] = {}
     for _, sample in recent:
         key = (sample.signal.value, sample.model)
-        existing = recent_by_model.setdefault(key, [0] * QUALITY_BINS)
-        recent_by_model[key] = [a + b for a, b in zip(existing, sample.counts, strict=True)]
+        _accumulate(recent_by_model, key, sample.counts)
     for (signal, model), counts in sorted(recent_by_model.items()):
         score = psi_score(signal, model, references.get((signal, model)) or [0] * QUALITY_BINS, counts)
         _place(score, f"{signal} ({model}): too few items", drift, not_compared)
@@ -446,8 +452,7 @@ def _drift_over_time(
     for asset, sample in recent:
         start = _bucket(asset.created_at, since, size)
         key = (sample.signal.value, sample.model)
-        existing = per_bucket[key].get(start, [0] * QUALITY_BINS)
-        per_bucket[key][start] = [a + b for a, b in zip(existing, sample.counts, strict=True)]
+        _accumulate(per_bucket[key], start, sample.counts)
     series = []
     for (signal, model), buckets in sorted(per_bucket.items()):
         reference = references.get((signal, model))

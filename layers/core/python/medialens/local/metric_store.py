@@ -38,16 +38,19 @@ class MetricStore:
             self._connection.execute("DELETE FROM samples WHERE at < ?", (time.time() - RETENTION.total_seconds(),))
         # The code that emits a metric only appends it; a thread writes them in batches, so no
         # step waits for SQLite (one insert per sample cost 2 % of ingest wall time in threads).
+        # It starts with the first sample: a store opened to read a report starts none.
         self._pending: list[tuple[float, str, str, float]] = []
         self._pending_lock = threading.Lock()
         self._closed = threading.Event()
-        self._writer = threading.Thread(target=self._write_pending, name="metric-store", daemon=True)
-        self._writer.start()
+        self._writer: threading.Thread | None = None
 
     def record(self, name: str, value: float, dimensions: Mapping[str, str]) -> None:
         row = (time.time(), name, json.dumps(dict(sorted(dimensions.items()))), float(value))
         with self._pending_lock:
             self._pending.append(row)
+            if self._writer is None:
+                self._writer = threading.Thread(target=self._write_pending, name="metric-store", daemon=True)
+                self._writer.start()
 
     def flush(self) -> None:
         with self._pending_lock:
@@ -77,7 +80,8 @@ class MetricStore:
 
     def close(self) -> None:
         self._closed.set()
-        self._writer.join(timeout=5)
+        if self._writer is not None:
+            self._writer.join(timeout=5)
         self.flush()
         with self._lock:
             self._connection.close()
