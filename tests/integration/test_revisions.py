@@ -78,6 +78,27 @@ def test_an_older_revision_that_finishes_last_retires_itself(services: Services)
     assert list(services.blobs.list_keys(services.artifact_uri(old.asset_id) + "/")) == []
 
 
+def test_nobody_sees_the_new_revision_succeeded_beside_the_one_it_supersedes(
+    services: Services, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Whoever polls status (the CLI, the page, a test) and sees SUCCEEDED must find the older
+    revision already gone: the old one is retired before the new one is marked."""
+    old = _revision(services, "budget review in the aquarium")
+    _succeed(services, old)
+    new = _revision(services, "budget review in the planetarium")
+    left_when_marked: list[list[str]] = []
+    mark_succeeded = services.registry.mark_succeeded
+
+    def observed(asset_id: str, moment_count: int) -> Asset:
+        left_when_marked.append(_left(services))
+        return mark_succeeded(asset_id, moment_count=moment_count)
+
+    monkeypatch.setattr(services.registry, "mark_succeeded", observed)
+    _succeed(services, new)
+    assert left_when_marked == [[new.asset_id]]
+    assert services.registry.get(new.asset_id).status is AssetStatus.SUCCEEDED  # type: ignore[union-attr]
+
+
 def test_a_new_revision_that_fails_leaves_the_old_answers_in_place(services: Services) -> None:
     old = _revision(services, "budget review in the aquarium")
     _succeed(services, old)

@@ -62,12 +62,19 @@ def _retire(services: Services, asset: Asset, why: str, by: str | None = None) -
     return asset.asset_id
 
 
-def settle_revisions(services: Services, bucket: str, key: str) -> list[str]:
-    """Applies the rules above to every asset of one key; the ids of those removed."""
+def settle_revisions(services: Services, bucket: str, key: str, succeeding: str | None = None) -> list[str]:
+    """Applies the rules above to every asset of one key; the ids of those removed.
+
+    ``succeeding`` names an asset about to be marked SUCCEEDED: it counts as succeeded already, so
+    its older revisions are gone before anyone can see it SUCCEEDED beside them."""
     registry = services.registry
     # Read again one by one: the by-source index may lag (a DynamoDB GSI is eventually consistent),
     # and the status a sibling has just written is the one that decides.
-    siblings = [a for a in (registry.get(s.asset_id) for s in registry.by_source(bucket, key)) if a is not None]
+    siblings = [
+        a.model_copy(update={"status": AssetStatus.SUCCEEDED}) if a.asset_id == succeeding else a
+        for a in (registry.get(s.asset_id) for s in registry.by_source(bucket, key))
+        if a is not None
+    ]
     if not siblings:
         return []
     current = services.blobs.head(f"s3://{bucket}/{key}")

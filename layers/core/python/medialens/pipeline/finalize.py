@@ -10,10 +10,13 @@ from medialens.services import Services
 
 
 def finalize(services: Services, asset: AssetRef, request: FinalizeInput) -> TerminalResult:
-    services.registry.mark_succeeded(asset.asset_id, moment_count=request.indexed.indexed)
     # The newest revision of the key now answers for it; or, if the object was removed while it
-    # was analysed, nothing does.
-    settle_revisions(services, asset.source.bucket, asset.source.key)
+    # was analysed, nothing does. Settled first, so whoever sees SUCCEEDED never sees the
+    # superseded revision beside it (settling again is harmless if this step is retried).
+    retired = settle_revisions(services, asset.source.bucket, asset.source.key, succeeding=asset.asset_id)
+    if asset.asset_id in retired:
+        return TerminalResult(status="SUCCEEDED")  # its object was removed meanwhile: it went with it
+    services.registry.mark_succeeded(asset.asset_id, moment_count=request.indexed.indexed)
     return TerminalResult(status="SUCCEEDED")
 
 
