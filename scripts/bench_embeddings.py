@@ -1,10 +1,11 @@
-"""Benchmarks the ONNX text embedder: fp32 vs int8, batched vs one text at a time.
+"""Benchmarks the ONNX text embedder: fp32 vs int8, batched vs one text at a time, and (with
+``--versus``) against another model's int8 build on the same sentences in the same run.
 
 Reports sentences per second each way, the cosine agreement of int8 with fp32, model file sizes
 and build times, on a deterministic set of sentences of varied length (a few past the 256-token
 window). Example::
 
-    .venv/bin/python scripts/bench_embeddings.py --sentences 256 --threads 2 --json bench.json
+    .venv/bin/python scripts/bench_embeddings.py --sentences 256 --threads 2 --versus all-minilm-l6-v2
 """
 
 from __future__ import annotations
@@ -131,6 +132,19 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             "batched_per_s": round(batched_rate, 1),
             "single_per_s": round(single_rate, 1),
         }
+    if args.versus:
+        other = OnnxTextEmbedder(store, args.versus, "int8", intra_op_threads=args.threads)
+        other.load()
+        batched_rate, _ = _rate(other, sentences, args.batch_size, args.repeats)
+        single_rate, _ = _rate(other, sentences, 1, args.repeats)
+        ours = results["models"]["int8"]
+        results["versus"] = {
+            "version": other.version,
+            "batched_per_s": round(batched_rate, 1),
+            "single_per_s": round(single_rate, 1),
+            "batched_ratio": round(ours["batched_per_s"] / batched_rate, 2),
+            "single_ratio": round(ours["single_per_s"] / single_rate, 2),
+        }
     for mode in ("batched", "single"):
         cosines = (vectors["int8"][mode] * vectors["fp32"][mode]).sum(axis=1)
         results[f"int8_vs_fp32_cos_{mode}"] = {
@@ -185,6 +199,13 @@ def print_table(results: dict[str, Any]) -> None:
             table.add_row(*row)
         Console().print(table)
     print(f"int8 vs fp32 cosine: {agreement}")
+    if "versus" in results:
+        versus = results["versus"]
+        print(
+            f"{versus['version']}: batched {versus['batched_per_s']}/s, one at a time {versus['single_per_s']}/s; "
+            f"{results['model']} int8 runs at {versus['batched_ratio']}x (batched) and "
+            f"{versus['single_ratio']}x (one at a time) of its speed"
+        )
     print(f"reproduce: {results['command']}")
 
 
@@ -195,7 +216,8 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--repeats", type=int, default=3, help="passes per measurement; the best counts")
     parser.add_argument("--seed", type=int, default=7, help="seed of the sentence generator")
-    parser.add_argument("--model", default="all-minilm-l6-v2")
+    parser.add_argument("--model", default=get_settings().text_embedding_model)
+    parser.add_argument("--versus", default=None, help="another model whose int8 build runs the same sentences")
     parser.add_argument("--cache-dir", type=Path, default=None, help="model cache (default: settings.models_dir)")
     parser.add_argument("--rebuild", action="store_true", help="rebuild both models and time the builds")
     parser.add_argument("--json", type=Path, default=None, help="also write the results here")

@@ -1,16 +1,18 @@
 """Every moment knows its language, and a search can ask for one: speech from the recogniser,
-text (documents, on-screen and image text) identified when it is embedded."""
+text (documents, on-screen and image text) identified when it is embedded. A question in one
+language finds what was said or written in another."""
 
 from __future__ import annotations
 
 import subprocess
+import wave
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from medialens.domain.assets import AssetStatus
-from medialens.domain.search import SearchFilters, SearchQuery
+from medialens.domain.search import SearchFilters, SearchMode, SearchQuery
 from medialens.local.runtime import LocalRuntime
 
 from .conftest import assets_by_file_name, fast_settings, ingest_and_wait
@@ -18,12 +20,18 @@ from .conftest import assets_by_file_name, fast_settings, ingest_and_wait
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 SPOKEN = {
-    # Spanish: Whisper hears espeak-ng's Swedish voice as Latin (language ID is issue 15's next part).
-    "tren-es.wav": ("es", "El tren a Madrid salió de la estación muy temprano por la mañana."),
-    "tag-en.wav": ("en", "The train to Gothenburg left the station early in the morning."),
+    # (language, words per minute, text): voices and speeds whose language Whisper base tells from
+    # espeak-ng's synthetic speech (its German, French, Swedish and Dutch it mostly does not).
+    "tren-es.wav": ("es", 140, "El tren a Madrid salió de la estación muy temprano por la mañana."),
+    "tag-en.wav": ("en", 140, "The train to Gothenburg left the station early in the morning."),
+    "treno-it.wav": ("it", 120, "Il museo apre alle dieci e chiude alle sei di sera, anche la domenica."),
 }
 WRITTEN = {
     "notes-de.txt": ("de", "Der Zug nach Hamburg verließ den Bahnhof früh am Morgen, pünktlich um sechs Uhr."),
+    "rathaus-fr.txt": ("fr", "La mairie restera fermée lundi toute la journée en raison de la fête nationale."),
+    # Distractors in the answers' languages: a cross-language hit must beat same-language text.
+    "weather-en.txt": ("en", "The weather in Lisbon stayed warm and sunny for the whole week of the festival."),
+    "budget-es.txt": ("es", "El presupuesto del departamento de finanzas aumentó un diez por ciento este año."),
 }
 
 
@@ -32,8 +40,8 @@ def test_moments_carry_their_language_and_searches_filter_by_it(
 ) -> None:
     media = tmp_path / "media"
     media.mkdir()
-    for name, (voice, text) in SPOKEN.items():
-        subprocess.run(["espeak-ng", "-v", voice, "-s", "140", "-w", str(media / name), text], check=True)
+    for name, (voice, speed, text) in SPOKEN.items():
+        subprocess.run(["espeak-ng", "-v", voice, "-s", str(speed), "-w", str(media / name), text], check=True)
     for name, (_, text) in WRITTEN.items():
         (media / name).write_text(text + "\n", encoding="utf-8")
     runtime = start_runtime(fast_settings(visibility_timeout_s=60, max_receive_count=3))
@@ -44,7 +52,7 @@ def test_moments_carry_their_language_and_searches_filter_by_it(
     assert runtime.services is not None
     index, search = runtime.services.index, runtime.services.search
 
-    expected = {name: language for name, (language, _) in (SPOKEN | WRITTEN).items()}
+    expected = {name: spec[0] for name, spec in (SPOKEN | WRITTEN).items()}
     for name, language in expected.items():
         moments = index.asset_moments(by_name[name].asset_id, 10)
         assert moments and {m.language for m in moments} == {language}, name
@@ -55,7 +63,33 @@ def test_moments_carry_their_language_and_searches_filter_by_it(
         return {hit.source.rsplit("/", 1)[1] for hit in search.search(query).hits}
 
     assert found("train station early morning", None) >= {"tag-en.wav"}
-    assert found("tren estación mañana", ["es"]) == {"tren-es.wav"}
+    assert found("tren estación mañana", ["es"]) == {"tren-es.wav", "budget-es.txt"}
     assert found("Zug Bahnhof Morgen", ["de"]) == {"notes-de.txt"}
-    assert found("Zug Bahnhof Morgen", ["es", "en"]) <= {"tren-es.wav", "tag-en.wav"}
+    assert found("Zug Bahnhof Morgen", ["es", "en"]) <= {
+        name for name, lang in expected.items() if lang in ("es", "en")
+    }
     assert found("train station early morning", ["fi"]) == set()
+
+    def best(text: str, languages: list[str] | None = None) -> tuple[str, float | None, float | None]:
+        query = SearchQuery(text=text, k=1, mode=SearchMode.SEMANTIC, filters=SearchFilters(languages=languages))
+        (hit,) = search.search(query).hits
+        return hit.source.rsplit("/", 1)[1], hit.start, hit.end
+
+    # English questions find Spanish and Italian speech, with the time it was said.
+    for question, name, language in [
+        ("Which train left early in the morning for Madrid?", "tren-es.wav", "es"),
+        ("What time does the museum open on Sunday?", "treno-it.wav", "it"),
+    ]:
+        found_name, start, end = best(question, [language])
+        assert found_name == name, question
+        with wave.open(str(media / name)) as spoken:
+            duration = spoken.getnframes() / spoken.getframerate()
+        assert start is not None and end is not None and 0.0 <= start < end <= duration + 0.5
+    assert best("When is the town hall closed?", ["fr"])[0] == "rathaus-fr.txt"
+    # Foreign questions find English content, and the answer beats the same-language distractor.
+    assert best("¿Qué tiempo hizo en Lisboa durante el festival?", ["en"])[0] == "weather-en.txt"
+    assert best("Welcher Zug fuhr früh am Morgen nach Göteborg?", ["en"])[0] == "tag-en.wav"
+    # Unfiltered, the Spanish answer ranks beside the English sentence that differs by one city
+    # (English moments are ranked by both encoders, the Spanish one by the multilingual alone).
+    query = SearchQuery(text="Which train left early in the morning for Madrid?", k=2, mode=SearchMode.SEMANTIC)
+    assert {hit.source.rsplit("/", 1)[1] for hit in search.search(query).hits} == {"tren-es.wav", "tag-en.wav"}

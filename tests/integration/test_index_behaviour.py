@@ -205,6 +205,20 @@ def test_filters_are_not_applied_after_a_top_k(filled: MomentIndex) -> None:
     assert ids(speech) == ["s1"]
 
 
+def test_a_query_meets_only_the_vectors_its_own_model_made(index: MomentIndex) -> None:
+    """After a change of embedding model, moments not yet re-run hold vectors of the old model:
+    semantic search skips them (their cosine to the new query means nothing); keyword finds them."""
+    current = make("new", "vacation days per year", unit(0, 1))
+    current.model_versions = {"text_embedding": "e5@1+int8"}
+    older = make("old", "vacation days per year, older analysis", unit(1))
+    older.model_versions = {"text_embedding": "minilm@1+int8"}
+    index.upsert([current, older])
+    assert set(ids(index.semantic(unit(1), 10, NO_FILTER))) == {"new", "old"}
+    assert ids(index.semantic(unit(1), 10, NO_FILTER, embedding_model="e5@1")) == ["new"]
+    assert ids(index.semantic(unit(1), 10, NO_FILTER, embedding_model="minilm@1")) == ["old"]
+    assert set(ids(index.keyword("vacation", 10, NO_FILTER))) == {"new", "old"}
+
+
 def test_moments_without_vectors_are_found_by_keyword_only(filled: MomentIndex) -> None:
     assert "n1" in ids(filled.keyword("caption", 5, NO_FILTER))
     assert "n1" not in ids(filled.semantic(unit(1), 10, NO_FILTER))
@@ -235,7 +249,7 @@ class TableEmbedder(TextEmbedder):
 
     @property
     def version(self) -> str:
-        return "table@1"
+        return "test@1+fp32"  # the model that made the corpus's vectors (see make)
 
     @property
     def dimensions(self) -> int:

@@ -19,10 +19,10 @@ import pytest
 
 from medialens.adapters.index import lance
 from medialens.adapters.index.lance import (
-    ADDED_FIELDS,
     FTS_INDEX,
     VECTOR_INDEX,
     LanceMomentIndex,
+    added_fields,
     filters_to_sql,
     small_fragment_count,
 )
@@ -309,9 +309,9 @@ def test_reopening_with_other_dimensions_is_a_configuration_error(tmp_path: Path
 def test_a_table_from_an_older_release_gains_the_new_columns_and_keeps_its_rows(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    added = {field.name for field in ADDED_FIELDS}
+    added = {field.name for field in added_fields(DIMS)}
     with monkeypatch.context() as before_them:  # the release before the columns were added
-        before_them.setattr(lance, "ADDED_FIELDS", ())
+        before_them.setattr(lance, "added_fields", lambda _dimensions: ())
         old = new_index(tmp_path)
         old.upsert([moment("m0", "the old contract terms", unit_vectors(1)[0])])
         table = old._open()

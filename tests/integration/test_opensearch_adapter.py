@@ -26,10 +26,10 @@ import pytest
 
 from medialens.adapters.index import opensearch as adapter
 from medialens.adapters.index.opensearch import (
-    ADDED_PROPERTIES,
     IndexRejectedError,
     OpenSearchConfig,
     OpenSearchMomentIndex,
+    added_properties,
     build_client,
     index_body,
     resolve_auth,
@@ -149,6 +149,7 @@ def source(moment_id: str, asset_id: str = "a1", **fields: Any) -> dict[str, Any
         "narration_start": None,
         "narration_end": None,
         "language": None,
+        "embedding_model": "all-minilm-l6-v2@1",  # the vector's space, for semantic queries to filter on
     }
     document.update(fields)
     return document
@@ -362,8 +363,8 @@ def test_setup_runs_once_and_an_existing_index_must_have_our_dimensions(server: 
     assert len(server.calls("POST", f"/{INDEX}/_bulk")) == 2
     # An index made by an older release gains the fields added since: its mapping is strict.
     (update,) = server.calls("PUT", f"/{INDEX}/_mapping")
-    assert update.json() == {"properties": ADDED_PROPERTIES}
-    assert set(ADDED_PROPERTIES) <= set(index_body(index.config)["mappings"]["properties"])
+    assert update.json() == {"properties": added_properties(index.config)}
+    assert set(added_properties(index.config)) <= set(index_body(index.config)["mappings"]["properties"])
 
     server.on("GET", f"/{INDEX}/_mapping", (200, mapping_response(768)))
     other, _ = make_index(server.url)
@@ -470,7 +471,7 @@ def test_keyword_query_is_bm25_match_with_filters(server: RecordingServer) -> No
     (request,) = server.requests
     assert request.json() == {
         "size": 5,
-        "_source": {"excludes": ["vector"]},
+        "_source": {"excludes": ["vector", "english_vector"]},
         "track_total_hits": False,
         "query": {
             "bool": {
@@ -502,18 +503,26 @@ def test_semantic_query_is_filtered_knn_and_scores_are_cosine(server: RecordingS
         ),
     )
     index, _ = make_index(server.url, ef_search=64)
-    hits = index.semantic([0.0, 2.0, 0.0, 0.0], 3, SearchFilters(media_types=[MediaType.AUDIO]))
+    hits = index.semantic([0.0, 2.0, 0.0, 0.0], 3, SearchFilters(media_types=[MediaType.AUDIO]), embedding_model="e5@1")
     (request,) = server.requests
     assert request.json() == {
         "size": 3,
-        "_source": {"excludes": ["vector"]},
+        "_source": {"excludes": ["vector", "english_vector"]},
         # Lucene takes its HNSW search breadth from k: ask for ef_search candidates, keep size.
         "query": {
             "knn": {
                 "vector": {
                     "vector": [0.0, 1.0, 0.0, 0.0],
                     "k": 64,
-                    "filter": {"bool": {"filter": [{"terms": {"media_type": ["audio"]}}]}},
+                    "filter": {
+                        "bool": {
+                            "filter": [
+                                {"terms": {"media_type": ["audio"]}},
+                                # only vectors of the query's model (see MomentIndex.semantic)
+                                {"term": {"embedding_model": "e5@1"}},
+                            ]
+                        }
+                    },
                 }
             }
         },

@@ -69,7 +69,7 @@ def test_invocations_run_heavy_steps_and_return_results(served: tuple[str, Servi
     response = requests.post(f"{endpoint}/invocations", data=json.dumps({"messages": [message, broken]}), timeout=120)
     assert response.status_code == 200
     ok, failed = response.json()["results"]
-    assert ok["output"]["count"] == 1 and ok["output"]["model"].startswith("all-minilm-l6-v2@")
+    assert ok["output"]["count"] == 1 and ok["output"]["model"].startswith(f"{services.settings.text_embedding_model}@")
     moments = read_jsonl(services, ok["output"]["uri"], Moment)
     assert moments[0].page == 2 and moments[0].vector is not None and len(moments[0].vector) == 384
     assert failed["error"] == "MediaLens.Internal" and "nope.jsonl" in failed["cause"]

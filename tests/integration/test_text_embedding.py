@@ -188,7 +188,12 @@ def fresh_embedders() -> Iterator[None]:
 def test_get_text_embedder_is_cached_per_model_and_cache(
     model_store: ModelStore, minilm_int8: ModelArtifact, tmp_path: Path
 ) -> None:
-    settings = Settings(home=tmp_path, model_cache=model_store.cache_dir, text_embedding_quantization="int8")
+    settings = Settings(
+        home=tmp_path,
+        model_cache=model_store.cache_dir,
+        text_embedding_model=MINILM,
+        text_embedding_quantization="int8",
+    )
     embedder = get_text_embedder(settings)
     assert isinstance(embedder, OnnxTextEmbedder)
     assert embedder is get_text_embedder(settings.model_copy())

@@ -7,7 +7,12 @@ import random
 
 import pytest
 
-from medialens.adapters.index.fusion import min_max_normalise, reciprocal_rank_fusion, weighted_fusion
+from medialens.adapters.index.fusion import (
+    language_routed_fusion,
+    min_max_normalise,
+    reciprocal_rank_fusion,
+    weighted_fusion,
+)
 from medialens.domain.assets import MediaType
 from medialens.domain.moments import Modality
 from medialens.domain.search import SearchHit
@@ -15,8 +20,9 @@ from medialens.domain.search import SearchHit
 pytestmark = pytest.mark.unit
 
 
-def scored(moment_id: str, score: float) -> SearchHit:
+def scored(moment_id: str, score: float, language: str | None = None) -> SearchHit:
     return SearchHit(
+        language=language,
         moment_id=moment_id,
         asset_id="asset-1",
         source="s3://drop/incoming/a.pdf",
@@ -162,3 +168,20 @@ def test_fused_lists_are_sorted_unique_and_bounded(seed: int) -> None:
     weighted = weighted_fusion(keyword, semantic, alpha=0.5)
     assert all(0.0 <= hit.score <= 1.0 for hit in weighted)
     assert weighted == weighted_fusion(list(keyword), list(semantic), alpha=0.5)
+
+
+def test_language_routing_fuses_both_encoders_for_english_and_only_the_multilingual_for_the_rest() -> None:
+    english = [scored("e1", 0.9, "en"), scored("e2", 0.5, "en")]
+    multilingual = [scored("sv1", 0.85, "sv"), scored("e2", 0.84, "en"), scored("e1", 0.80, "en")]
+    fused = language_routed_fusion(english, multilingual)
+    # min-max: multilingual sv1 1.0, e2 0.8, e1 0.0; english e1 1.0, e2 0.0.
+    assert [(hit.moment_id, round(hit.score, 6)) for hit in fused] == [("sv1", 1.0), ("e1", 0.5), ("e2", 0.4)]
+
+
+def test_language_routing_counts_unknown_language_as_english_and_a_missing_list_as_zero() -> None:
+    english = [scored("u1", 0.7), scored("e1", 0.2, "en")]
+    multilingual = [scored("e1", 0.9, "en"), scored("fr1", 0.5, "fr")]
+    fused = {hit.moment_id: round(hit.score, 6) for hit in language_routed_fusion(english, multilingual, 0.25)}
+    assert fused == {"u1": 0.25, "e1": 0.75, "fr1": 0.0}
+    with pytest.raises(ValueError, match="english_weight"):
+        language_routed_fusion(english, multilingual, 1.5)

@@ -67,7 +67,6 @@ MEDIA_EXTRA = (
     "rapidocr",
     "imagehash",
     "jiwer",
-    "py3langid",
 )
 DEPLOYED_ENTRY_POINTS = (
     "medialens.handlers.ingest",

@@ -60,17 +60,27 @@ class ScriptedIndex(MomentIndex):
 
     keyword_hits: list[SearchHit] = field(default_factory=list)
     semantic_hits: list[SearchHit] = field(default_factory=list)
+    english_hits: list[SearchHit] = field(default_factory=list)
     keyword_calls: list[tuple[str, int, SearchFilters]] = field(default_factory=list)
-    semantic_calls: list[tuple[list[float], int, SearchFilters]] = field(default_factory=list)
+    semantic_calls: list[tuple[list[float], int, SearchFilters, str | None]] = field(default_factory=list)
     truncate: bool = True
 
     def keyword(self, text: str, k: int, filters: SearchFilters) -> list[SearchHit]:
         self.keyword_calls.append((text, k, filters))
         return self.keyword_hits[:k] if self.truncate else list(self.keyword_hits)
 
-    def semantic(self, vector: Sequence[float], k: int, filters: SearchFilters) -> list[SearchHit]:
-        self.semantic_calls.append((list(vector), k, filters))
-        return self.semantic_hits[:k] if self.truncate else list(self.semantic_hits)
+    def semantic(
+        self,
+        vector: Sequence[float],
+        k: int,
+        filters: SearchFilters,
+        embedding_model: str | None = None,
+        *,
+        english: bool = False,
+    ) -> list[SearchHit]:
+        self.semantic_calls.append((list(vector), k, filters, embedding_model))
+        hits = self.english_hits if english else self.semantic_hits
+        return hits[:k] if self.truncate else list(hits)
 
     def upsert(self, moments: Sequence[Moment]) -> int:
         raise AssertionError("SearchService must not write")
@@ -138,9 +148,10 @@ def test_semantic_mode_embeds_the_query_once_and_returns_cosine() -> None:
     response = service.search(SearchQuery(text=QUERY, mode=SearchMode.SEMANTIC, k=2))
     assert embedder.embedded == [QUERY]
     assert index.keyword_calls == []
-    [(vector, k, filters)] = index.semantic_calls
+    [(vector, k, filters, embedding_model)] = index.semantic_calls
     assert vector == pytest.approx(QUERY_VECTOR)
     assert (k, filters) == (2, SearchFilters())
+    assert embedding_model == "fixed-table-test-double@0"  # only vectors the query's model made
     assert [hit.score for hit in response.hits] == pytest.approx([0.83, 0.41])
     service.search(SearchQuery(text=QUERY, mode=SearchMode.SEMANTIC, k=2))
     assert embedder.load_count == 1  # loaded lazily, and only once
@@ -209,3 +220,34 @@ def test_empty_results_in_every_mode() -> None:
 def test_unknown_fusion_is_rejected() -> None:
     with pytest.raises(ValueError, match="fusion"):
         SearchService(ScriptedIndex(), FixedTableEmbedder({}), fusion="max")
+
+
+class EnglishTableEmbedder(FixedTableEmbedder):
+    name = "english-test-double"
+
+    @property
+    def version(self) -> str:
+        return "english-test-double@0+int8"
+
+
+def test_an_english_question_asks_both_encoders_and_another_language_only_the_multilingual() -> None:
+    english_vector = [0.0, 0.6, 0.8]
+    index = ScriptedIndex(
+        semantic_hits=[scored("sv1", 0.85).model_copy(update={"language": "sv"}), scored("e1", 0.80)],
+        english_hits=[scored("e1", 0.9)],
+    )
+    question = "how many vacation days do staff get each year"
+    multilingual = FixedTableEmbedder({question: QUERY_VECTOR, "hur många semesterdagar får personalen": QUERY_VECTOR})
+    english = EnglishTableEmbedder({question: english_vector})
+    service = SearchService(index, multilingual, english_embedder=english)
+
+    hits = service.search(SearchQuery(text=question, mode=SearchMode.SEMANTIC, k=2)).hits
+    (across, in_english) = index.semantic_calls
+    assert across[3] == "fixed-table-test-double@0" and in_english[3] == "english-test-double@0"
+    assert in_english[0] == pytest.approx(english_vector)
+    assert [hit.moment_id for hit in hits] == ["sv1", "e1"]  # e1: both encoders; sv1: the multilingual alone
+
+    index.semantic_calls.clear()
+    service.search(SearchQuery(text="hur många semesterdagar får personalen", mode=SearchMode.SEMANTIC, k=2))
+    assert [call[3] for call in index.semantic_calls] == ["fixed-table-test-double@0"]
+    assert english.embedded == [question]  # the Swedish question never reached the English encoder

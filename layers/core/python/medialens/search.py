@@ -7,15 +7,26 @@ import time
 from collections.abc import Sequence
 
 from medialens.adapters.index.base import MomentIndex
-from medialens.adapters.index.fusion import DEFAULT_RRF_K, reciprocal_rank_fusion, weighted_fusion
+from medialens.adapters.index.fusion import (
+    DEFAULT_RRF_K,
+    language_routed_fusion,
+    reciprocal_rank_fusion,
+    weighted_fusion,
+)
+from medialens.domain.moments import vector_space
 from medialens.domain.search import SearchFilters, SearchHit, SearchMode, SearchQuery, SearchResponse
 from medialens.ml.base import TextEmbedder
+from medialens.ml.language import guess_language
 
 FUSIONS = ("weighted", "rrf")
 
 # Hybrid search fuses this many candidates per list for each hit it returns: a moment ranked
 # modestly by both lists can still surface above one ranked high by only one of them.
 HYBRID_CANDIDATES_PER_HIT = 4
+
+# Each encoder's list is min-max normalised before the two are fused: over at least this many
+# candidates, so the scale (and with it the order) does not change with the k a caller asks for.
+ROUTED_CANDIDATES = 50
 
 
 def display_keyword_scores(hits: Sequence[SearchHit]) -> list[SearchHit]:
@@ -32,7 +43,12 @@ def display_keyword_scores(hits: Sequence[SearchHit]) -> list[SearchHit]:
 class SearchService:
     """Runs keyword (BM25), semantic (cosine k-NN) or hybrid (both, fused) searches.
 
-    The embedder is loaded on the first semantic or hybrid query, so a process that only
+    Semantic search asks the multilingual ``embedder`` (every language in one space); an English
+    question also asks the ``english_embedder`` over the moments it embedded, and the two lists
+    are fused (``language_routed_fusion``): English-trained models rank English text better, and
+    the multilingual one is what finds the answer in another language.
+
+    The embedders are loaded on the first semantic or hybrid query, so a process that only
     serves keyword searches never reads model weights.
     """
 
@@ -42,6 +58,7 @@ class SearchService:
         embedder: TextEmbedder,
         fusion: str = "weighted",
         *,
+        english_embedder: TextEmbedder | None = None,
         alpha: float = 0.5,
         rrf_k: int = DEFAULT_RRF_K,
     ) -> None:
@@ -54,16 +71,30 @@ class SearchService:
             raise ValueError("rrf_k must be >= 0")
         self.index = index
         self.embedder = embedder
+        self.english_embedder = english_embedder
         self.fusion = fusion
         self.alpha = alpha
         self.rrf_k = rrf_k
 
-    def _query_vector(self, text: str) -> list[float]:
-        self.embedder.load()  # idempotent; the first call pays for reading the weights
-        return [float(x) for x in self.embedder.embed_query(text)]
+    @staticmethod
+    def _query_vector(embedder: TextEmbedder, text: str) -> list[float]:
+        embedder.load()  # idempotent; the first call pays for reading the weights
+        return [float(x) for x in embedder.embed_query(text)]
 
     def _semantic(self, text: str, k: int, filters: SearchFilters) -> list[SearchHit]:
-        return self.index.semantic(self._query_vector(text), k, filters)
+        # Moments embedded by an earlier model stay findable by keyword until they are re-run.
+        english = self.english_embedder
+        if english is None or guess_language(text) != "en":
+            vector = self._query_vector(self.embedder, text)
+            return self.index.semantic(vector, k, filters, embedding_model=vector_space(self.embedder.version))
+        candidates = max(k * HYBRID_CANDIDATES_PER_HIT, ROUTED_CANDIDATES)
+        across = self.index.semantic(
+            self._query_vector(self.embedder, text), candidates, filters, vector_space(self.embedder.version)
+        )
+        in_english = self.index.semantic(
+            self._query_vector(english, text), candidates, filters, vector_space(english.version), english=True
+        )
+        return language_routed_fusion(in_english, across)[:k]
 
     def _hybrid(self, text: str, k: int, filters: SearchFilters) -> list[SearchHit]:
         candidates = k * HYBRID_CANDIDATES_PER_HIT

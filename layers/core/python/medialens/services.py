@@ -98,22 +98,34 @@ class Services:
         return get_text_embedder(self.settings)
 
     @cached_property
+    def english_embedder(self) -> TextEmbedder | None:
+        from medialens.ml.text_embedding import get_english_embedder
+
+        return get_english_embedder(self.settings)
+
+    @cached_property
     def index(self) -> MomentIndex:
         # The embedder's dimensions come from its manifest or packaged spec: no model load here,
         # so a keyword-only search never loads the model.
+        english_dimensions = self.english_embedder.dimensions if self.english_embedder else None
         if self.settings.index_backend is IndexBackend.OPENSEARCH or self.settings.opensearch_url:
             from medialens.adapters.index.opensearch import OpenSearchMomentIndex
 
-            return OpenSearchMomentIndex.from_settings(self.settings, dimensions=self.embedder.dimensions)
+            return OpenSearchMomentIndex.from_settings(
+                self.settings, dimensions=self.embedder.dimensions, english_dimensions=english_dimensions
+            )
         from medialens.adapters.index.lance import LanceMomentIndex
 
-        return LanceMomentIndex(self.settings.index_dir, dimensions=self.embedder.dimensions)
+        return LanceMomentIndex(
+            self.settings.index_dir, dimensions=self.embedder.dimensions, english_dimensions=english_dimensions
+        )
 
     @cached_property
     def search(self) -> SearchService:
         return SearchService(
             self.index,
             self.embedder,
+            english_embedder=self.english_embedder,
             fusion=self.settings.search_fusion,
             alpha=self.settings.search_semantic_weight,
         )

@@ -263,6 +263,69 @@ def remove(
     raise typer.Exit(2 if unknown else 0)
 
 
+@app.command()
+def reprocess(
+    asset_ids: Annotated[list[str] | None, typer.Argument(help="Asset ids as `medialens status` lists them.")] = None,
+    stale: Annotated[
+        bool,
+        typer.Option(
+            "--stale",
+            help="Every finished asset an earlier pipeline version analysed (after an upgrade that "
+            "changed a model, their moments answer keyword searches only).",
+        ),
+    ] = False,
+    wait: Annotated[bool, typer.Option("--wait/--no-wait", help="Block until the re-runs have finished.")] = False,
+    timeout: Annotated[float, typer.Option(help="Seconds to wait at most with --wait.")] = 3600,
+) -> None:
+    """Analyse finished assets again with the current pipeline; their old moments answer until the
+    new run replaces them (exit code 2 if an asset could not be re-run)."""
+    from medialens.operations import OperationError
+    from medialens.operations import reprocess as start_reprocess
+
+    settings = _settings()
+    services = local_services(settings)
+    wanted = list(dict.fromkeys(asset_ids or []))
+    if stale:
+        wanted += [
+            asset.asset_id
+            for asset in services.registry.iter_all()
+            if asset.status.terminal and asset.pipeline_version != settings.pipeline_version
+        ]
+    if not wanted:
+        err_console.print("nothing to re-run" + (" (no asset is stale)" if stale else ": name assets or use --stale"))
+        raise typer.Exit(0 if stale else 2)
+    started, refused = [], 0
+    for asset_id in dict.fromkeys(wanted):
+        try:
+            started.append(start_reprocess(services, asset_id).asset)
+        except OperationError as error:
+            refused += 1
+            err_console.print(f"[red]{asset_id}[/]: {error}", highlight=False)
+    err_console.print(f"re-running {len(started)} assets under pipeline version {settings.pipeline_version}")
+    if started and settings.profile is Profile.EMBEDDED:
+        if wait:
+            _wait_for_assets(settings, [asset.asset_id for asset in started], timeout)
+        elif not runner_active(settings):
+            _spawn_background_runner(settings)
+    raise typer.Exit(2 if refused else 0)
+
+
+def _wait_for_assets(settings: Settings, asset_ids: list[str], timeout_s: float) -> None:
+    """Runs the embedded pipeline (or waits for the one running) until the assets have finished."""
+    from medialens.local.runtime import LocalRuntime, RuntimeBusyError
+
+    try:
+        with LocalRuntime(settings) as runtime:
+            runtime.wait_for(asset_ids, timeout_s=timeout_s)
+    except RuntimeBusyError:
+        registry, deadline = local_services(settings).registry, time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            assets = [registry.get(asset_id) for asset_id in asset_ids]
+            if all(asset is None or asset.status.terminal for asset in assets):
+                return
+            time.sleep(0.5)
+
+
 def _wait_for_admission(settings: Settings, timeout_s: float) -> None:
     """Runs the embedded pipeline (or waits for the one running) until the outbox is settled."""
     from medialens.local.runtime import LocalRuntime, RuntimeBusyError
@@ -474,6 +537,7 @@ def status(
         report = summary(assets) | {
             "uploads_not_admitted": unadmitted,
             "waiting_without_runner": len(waiting) + unadmitted if stalled else 0,
+            "stale_assets": sum(a.status.terminal and a.pipeline_version != settings.pipeline_version for a in assets),
         }
         print(json.dumps({"assets": [asset_row(a) for a in assets], "summary": report}))
         return
@@ -503,6 +567,12 @@ def status(
         err_console.print(
             f"[yellow]{len(waiting) + unadmitted} uploads and assets are waiting and no runner is processing "
             "them: run [bold]medialens worker --until-idle[/] (or [bold]medialens serve[/])"
+        )
+    stale = [a for a in assets if a.status.terminal and a.pipeline_version != settings.pipeline_version]
+    if stale:
+        err_console.print(
+            f"[yellow]{len(stale)} assets were analysed by an earlier pipeline version (after a change of "
+            "text embedding model, semantic search skips their moments): [bold]medialens reprocess --stale[/]"
         )
     metrics = summary(assets)
     console.print(

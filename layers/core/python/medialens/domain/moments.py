@@ -49,6 +49,13 @@ class Passage(BaseModel):
         return f"p{self.page or 0}#{self.index}"
 
 
+def vector_space(model_version: str | None) -> str | None:
+    """The space a text vector lives in: the embedding model's name@version without its
+    quantization ("multilingual-e5-small@1+int8" -> "multilingual-e5-small@1"), since the int8 and
+    fp32 builds of one model answer each other's vectors and two models never do."""
+    return model_version.split("+", 1)[0] if model_version else None
+
+
 class Moment(BaseModel):
     """One index document: a findable span of an asset."""
 
@@ -62,7 +69,10 @@ class Moment(BaseModel):
     end: float | None = None
     page: int | None = None
     section: str | None = None
-    vector: list[float] | None = None
+    vector: list[float] | None = Field(default=None, description="The multilingual text embedding.")
+    english_vector: list[float] | None = Field(
+        default=None, description="The English-trained embedding, for moments in English or of unknown language."
+    )
     confidence: float | None = None
     model_versions: dict[str, str] = Field(default_factory=dict)
     pipeline_version: str
@@ -70,3 +80,13 @@ class Moment(BaseModel):
     narration_start: float | None = Field(default=None, description="Seconds into the narration where this is said.")
     narration_end: float | None = None
     language: str | None = Field(default=None, description="ISO 639-1 code of what was said or written, when known.")
+
+    @property
+    def embedding_model(self) -> str | None:
+        """The vector space of ``vector`` (``vector_space`` of the text embedding model)."""
+        return vector_space(self.model_versions.get("text_embedding"))
+
+    @property
+    def english_model(self) -> str | None:
+        """The vector space of ``english_vector``."""
+        return vector_space(self.model_versions.get("english_embedding")) if self.english_vector else None

@@ -1,5 +1,6 @@
 """The language of a text (py3langid: a naive Bayes model over byte n-grams that ships in the
-package, BSD-3-Clause, 97 languages): which voice narrates a document."""
+package, BSD-3-Clause, 97 languages): a moment's language, which voice narrates a document, and
+which encoders answer a search question."""
 
 from __future__ import annotations
 
@@ -41,3 +42,14 @@ def identify_language(text: str) -> TextLanguage:
     code, probability = _identifier().classify(sample)
     probability = float(probability)
     return TextLanguage(language=str(code) if probability >= MIN_PROBABILITY else None, probability=probability)
+
+
+def guess_language(text: str) -> str | None:
+    """The most likely language of a short text such as a search question, however unsure
+    (``identify_language`` says "unknown" instead): what decides which encoders answer it, where a
+    wrong guess costs a little ranking, not a wrong label on a moment."""
+    stripped = text.strip()
+    if not stripped:
+        return None
+    code, _probability = _identifier().classify(stripped)
+    return str(code)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -124,7 +125,7 @@ def _encoder_layer(g: _GraphBuilder, x: str, mask_bias: str, index: int, cfg: Be
     return g.layer_norm(g.op("Add", [out, attended]), f"{prefix}.output.LayerNorm", cfg.layer_norm_eps)
 
 
-def build_bert_graph(weights: dict[str, npt.NDArray[np.generic]], cfg: BertConfig) -> onnx.ModelProto:
+def build_bert_graph(weights: Mapping[str, npt.NDArray[np.generic]], cfg: BertConfig) -> onnx.ModelProto:
     """The whole encoder: ids in, (batch, hidden) unit vectors out."""
     if cfg.hidden_act != "gelu":
         raise ValueError(f"only exact-erf 'gelu' BERT checkpoints are supported, not {cfg.hidden_act!r}")

@@ -39,6 +39,8 @@ class OnnxTextEmbedder(TextEmbedder):
         self._intra_op_threads = intra_op_threads  # 0: onnxruntime's default, one per physical core
         self._max_batch_tokens = max_batch_tokens
         self._pad_id = 0
+        # Models trained with instructions (e5: "query: " / "passage: ") name them in their manifest.
+        self._query_prefix = self._passage_prefix = ""
         self._tokenizer: Tokenizer | None = None
         self._session: ort.InferenceSession | None = None
         self._input_names: set[str] = set()
@@ -67,6 +69,8 @@ class OnnxTextEmbedder(TextEmbedder):
             inter_op_threads=1,  # the graph is one chain: no parallel branches to run
         )
         self._input_names = {node.name for node in session.get_inputs()}
+        self._query_prefix = str(artifact.manifest.extra.get("query_prefix", ""))
+        self._passage_prefix = str(artifact.manifest.extra.get("passage_prefix", ""))
         self._active_providers = list(session.get_providers())
         self._tokenizer, self._session = tokenizer, session
 
@@ -78,8 +82,16 @@ class OnnxTextEmbedder(TextEmbedder):
         if not texts:
             return np.zeros((0, self.dimensions), dtype=np.float32)
         self.load()
+        return self._encode([self._passage_prefix + text for text in texts], batch_size)
+
+    def embed_query(self, text: str) -> FloatMatrix:
+        self.load()
+        vector: FloatMatrix = self._encode([self._query_prefix + text], 1)[0]
+        return vector
+
+    def _encode(self, texts: list[str], batch_size: int) -> FloatMatrix:
         assert self._tokenizer is not None and self._session is not None
-        encodings = self._tokenizer.encode_batch(list(texts))
+        encodings = self._tokenizer.encode_batch(texts)
         lengths = [len(encoding.ids) for encoding in encodings]
         out = np.empty((len(texts), self.dimensions), dtype=np.float32)
         for indices in self._batches(lengths, batch_size):
@@ -113,14 +125,23 @@ class OnnxTextEmbedder(TextEmbedder):
             yield batch
 
 
-def get_text_embedder(settings: Settings | None = None) -> TextEmbedder:
-    """The process-wide embedder for the configured model, one per (name, quantization, cache)."""
+def get_text_embedder(settings: Settings | None = None, name: str | None = None) -> TextEmbedder:
+    """The process-wide embedder for ``name`` (default: the configured text embedding model), one
+    per (name, quantization, cache)."""
     settings = settings or get_settings()
-    key = (settings.text_embedding_model, settings.text_embedding_quantization, settings.models_dir.resolve())
+    model = name or settings.text_embedding_model
+    key = (model, settings.text_embedding_quantization, settings.models_dir.resolve())
     return cached_model(
         "text_embedder",
         key,
-        lambda: OnnxTextEmbedder(
-            store_for(settings), settings.text_embedding_model, settings.text_embedding_quantization
-        ),
+        lambda: OnnxTextEmbedder(store_for(settings), model, settings.text_embedding_quantization),
     )
+
+
+def get_english_embedder(settings: Settings | None = None) -> TextEmbedder | None:
+    """The English-trained embedder used beside the multilingual one, or None when none is set."""
+    settings = settings or get_settings()
+    name = settings.english_embedding_model
+    if not name or name == settings.text_embedding_model:
+        return None
+    return get_text_embedder(settings, name)

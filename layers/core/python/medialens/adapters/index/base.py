@@ -27,8 +27,19 @@ class MomentIndex(ABC):
         """BM25 over moment text, best first (``score`` is the BM25 score)."""
 
     @abstractmethod
-    def semantic(self, vector: Sequence[float], k: int, filters: SearchFilters) -> list[SearchHit]:
-        """k-NN by cosine similarity over normalised vectors, best first (``score`` is the cosine)."""
+    def semantic(
+        self,
+        vector: Sequence[float],
+        k: int,
+        filters: SearchFilters,
+        embedding_model: str | None = None,
+        *,
+        english: bool = False,
+    ) -> list[SearchHit]:
+        """k-NN by cosine similarity over normalised vectors, best first (``score`` is the cosine).
+        ``embedding_model`` (a ``vector_space``): only vectors that model made; a vector from
+        another model is noise to this query, however close it happens to lie. ``english``: over
+        the English-trained encoder's vectors (``Moment.english_vector``) instead."""
 
     @abstractmethod
     def asset_moments(self, asset_id: str, limit: int = 200) -> list[Moment]:

@@ -115,3 +115,35 @@ def weighted_fusion(keyword: Sequence[SearchHit], semantic: Sequence[SearchHit],
         # Rounding in the blend must not leak past the documented bounds.
         candidate.score = min(max(blended, 0.0), 1.0)
     return _ordered(candidates.values())
+
+
+def language_routed_fusion(
+    english: Sequence[SearchHit], multilingual: Sequence[SearchHit], english_weight: float = 0.5
+) -> list[SearchHit]:
+    """Semantic search with two encoders, for an English question: an English-trained one that
+    ranks English text best, and a multilingual one that puts every language in one space.
+
+    A moment in English (or of unknown language) scores ``english_weight * minmax(english cosine)
+    + (1 - english_weight) * minmax(multilingual cosine)``; a moment in another language
+    ``minmax(multilingual cosine)`` alone, so the English encoder, which cannot read it, never
+    holds it back. Scores in [0, 1], best first; a moment missing from a list gets 0 from it.
+    """
+    if not 0.0 <= english_weight <= 1.0:
+        raise ValueError("english_weight must be within [0, 1]")
+    english = _first_occurrences(english)
+    multilingual = _first_occurrences(multilingual)
+    if not all(math.isfinite(hit.score) for hit in (*english, *multilingual)):
+        raise ValueError("scores must be finite")
+    normalised = [
+        dict(zip((hit.moment_id for hit in hits), min_max_normalise([hit.score for hit in hits]), strict=True))
+        for hits in (english, multilingual)
+    ]
+    candidates = _collect([multilingual, english])
+    for moment_id, candidate in candidates.items():
+        across = normalised[1].get(moment_id, 0.0)
+        if candidate.hit.language in (None, "en"):
+            fused = english_weight * normalised[0].get(moment_id, 0.0) + (1.0 - english_weight) * across
+        else:
+            fused = across
+        candidate.score = min(max(fused, 0.0), 1.0)
+    return _ordered(candidates.values())

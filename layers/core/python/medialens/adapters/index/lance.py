@@ -50,6 +50,7 @@ T = TypeVar("T")
 
 FTS_INDEX = "text_idx"
 VECTOR_INDEX = "vector_idx"
+VECTOR_INDEXES = {"vector": VECTOR_INDEX, "english_vector": "english_vector_idx"}
 # Scalar indexes that turn the key lookups of merge_insert, delete and filters into index probes.
 SCALAR_INDEXES = {"moment_id": "moment_id_idx", "asset_id": "asset_id_idx"}
 
@@ -82,15 +83,20 @@ RESULT_COLUMNS = [
 
 # Columns added since tables were first created, appended in this order (nullable, so an old
 # table gains them empty without rewriting its rows).
-ADDED_FIELDS = (
-    pa.field("narration_uri", pa.string()),
-    pa.field("narration_start", pa.float64()),
-    pa.field("narration_end", pa.float64()),
-    pa.field("language", pa.string()),
-)
+def added_fields(english_dimensions: int) -> tuple[pa.Field, ...]:
+    return (
+        pa.field("narration_uri", pa.string()),
+        pa.field("narration_start", pa.float64()),
+        pa.field("narration_end", pa.float64()),
+        pa.field("language", pa.string()),
+        # The vector spaces of "vector" and "english_vector" (domain.moments.vector_space).
+        pa.field("embedding_model", pa.string()),
+        pa.field("english_vector", pa.list_(pa.float32(), english_dimensions)),
+        pa.field("english_model", pa.string()),
+    )
 
 
-def moment_schema(dimensions: int) -> pa.Schema:
+def moment_schema(dimensions: int, english_dimensions: int | None = None) -> pa.Schema:
     """The table's Arrow schema; ``model_versions`` is stored as a JSON object string."""
     return pa.schema(
         [
@@ -109,7 +115,7 @@ def moment_schema(dimensions: int) -> pa.Schema:
             pa.field("model_versions", pa.string(), nullable=False),
             pa.field("pipeline_version", pa.string(), nullable=False),
             # Added after the first release: older tables get them (empty) when opened.
-            *ADDED_FIELDS,
+            *added_fields(english_dimensions or dimensions),
         ]
     )
 
@@ -178,6 +184,7 @@ class LanceMomentIndex(MomentIndex):
         table: str = "moments",
         dimensions: int = 384,
         *,
+        english_dimensions: int | None = None,
         ann_threshold: int = 20_000,
         nprobes: int = 20,
         ef: int = 1500,
@@ -199,6 +206,8 @@ class LanceMomentIndex(MomentIndex):
         self.path = path
         self.table_name = table
         self.dimensions = dimensions
+        # The English-trained encoder's vectors (None: the same size as the multilingual ones).
+        self.english_dimensions = english_dimensions or dimensions
         self.ann_threshold = ann_threshold
         self.nprobes = nprobes
         self.ef = ef
@@ -206,7 +215,8 @@ class LanceMomentIndex(MomentIndex):
         self.version_retention = version_retention
         self.maintain_after_small_fragments = maintain_after_small_fragments
         self.maintain_after_unindexed_rows = maintain_after_unindexed_rows
-        self.schema = moment_schema(dimensions)
+        self.schema = moment_schema(dimensions, self.english_dimensions)
+        self._added_fields = added_fields(self.english_dimensions)
         path.mkdir(parents=True, exist_ok=True)
         # An interval of 0 makes every call check for versions other processes committed.
         self._db = lancedb.connect(str(path), read_consistency_interval=timedelta(0))
@@ -240,20 +250,23 @@ class LanceMomentIndex(MomentIndex):
             return opened
 
     def _check_schema(self, table: LanceTable) -> None:
-        vector_type = table.schema.field("vector").type
-        if getattr(vector_type, "list_size", None) != self.dimensions:
-            raise ConfigurationError(
-                f"index table {self.table_name!r} holds vectors of type {vector_type}, but "
-                f"{self.dimensions} dimensions were configured; re-index with the new model"
-            )
+        for column, dimensions in (("vector", self.dimensions), ("english_vector", self.english_dimensions)):
+            if column not in table.schema.names:
+                continue  # added when the table is opened
+            vector_type = table.schema.field(column).type
+            if getattr(vector_type, "list_size", None) != dimensions:
+                raise ConfigurationError(
+                    f"index table {self.table_name!r} holds {column} of type {vector_type}, but "
+                    f"{dimensions} dimensions were configured; re-index with the new model"
+                )
 
     def _add_missing_columns(self, table: LanceTable) -> None:
         """A table created by an older release gains the columns added since (empty)."""
-        if all(field.name in table.schema.names for field in ADDED_FIELDS):
+        if all(field.name in table.schema.names for field in self._added_fields):
             return
         with self._exclusive():
             table.checkout_latest()  # type: ignore[no-untyped-call]
-            missing = [field for field in ADDED_FIELDS if field.name not in table.schema.names]
+            missing = [field for field in self._added_fields if field.name not in table.schema.names]
             if missing:
                 table.add_columns(missing)
 
@@ -312,16 +325,20 @@ class LanceMomentIndex(MomentIndex):
 
     # -- writes --------------------------------------------------------------------------
 
-    def _to_arrow(self, moments: Sequence[Moment]) -> pa.Table:
-        matrix = np.zeros((len(moments), self.dimensions), dtype=np.float32)
-        missing = np.ones(len(moments), dtype=bool)
-        for row, moment in enumerate(moments):
-            if moment.vector is not None:
-                matrix[row] = unit_vector(moment.vector, self.dimensions)
+    @staticmethod
+    def _vector_column(vectors: Sequence[Sequence[float] | None], dimensions: int) -> pa.FixedSizeListArray:
+        matrix = np.zeros((len(vectors), dimensions), dtype=np.float32)
+        missing = np.ones(len(vectors), dtype=bool)
+        for row, vector in enumerate(vectors):
+            if vector is not None:
+                matrix[row] = unit_vector(vector, dimensions)
                 missing[row] = False
-        vectors = pa.FixedSizeListArray.from_arrays(
-            pa.array(matrix.ravel(), type=pa.float32()), self.dimensions, mask=pa.array(missing)
+        return pa.FixedSizeListArray.from_arrays(
+            pa.array(matrix.ravel(), type=pa.float32()), dimensions, mask=pa.array(missing)
         )
+
+    def _to_arrow(self, moments: Sequence[Moment]) -> pa.Table:
+        vectors = self._vector_column([m.vector for m in moments], self.dimensions)
         columns: dict[str, pa.Array] = {
             "moment_id": pa.array([m.moment_id for m in moments], pa.string()),
             "asset_id": pa.array([m.asset_id for m in moments], pa.string()),
@@ -341,6 +358,9 @@ class LanceMomentIndex(MomentIndex):
             "narration_start": pa.array([m.narration_start for m in moments], pa.float64()),
             "narration_end": pa.array([m.narration_end for m in moments], pa.float64()),
             "language": pa.array([m.language for m in moments], pa.string()),
+            "embedding_model": pa.array([m.embedding_model for m in moments], pa.string()),
+            "english_vector": self._vector_column([m.english_vector for m in moments], self.english_dimensions),
+            "english_model": pa.array([m.english_model for m in moments], pa.string()),
         }
         return pa.Table.from_arrays([columns[name] for name in self.schema.names], schema=self.schema)
 
@@ -433,10 +453,11 @@ class LanceMomentIndex(MomentIndex):
         for column, name in SCALAR_INDEXES.items():
             if name not in names:
                 table.create_index(column, config=BTree(), name=name)
-        if VECTOR_INDEX not in names and table.count_rows("vector IS NOT NULL") >= self.ann_threshold:
-            # IVF_HNSW_SQ: one partition per ~1M rows, an HNSW graph per partition over 8-bit
-            # scalar-quantized vectors; refine_factor at query time restores exact ordering.
-            table.create_index("vector", config=HnswSq(distance_type="cosine"), name=VECTOR_INDEX)
+        for column, name in VECTOR_INDEXES.items():
+            if name not in names and table.count_rows(f"{column} IS NOT NULL") >= self.ann_threshold:
+                # IVF_HNSW_SQ: one partition per ~1M rows, an HNSW graph per partition over 8-bit
+                # scalar-quantized vectors; refine_factor at query time restores exact ordering.
+                table.create_index(column, config=HnswSq(distance_type="cosine"), name=name)
 
     # -- reads ---------------------------------------------------------------------------
 
@@ -486,17 +507,31 @@ class LanceMomentIndex(MomentIndex):
 
         return [SearchHit.model_validate({**self._fields(row), "score": row["_score"]}) for row in self._read(run)]
 
-    def semantic(self, vector: Sequence[float], k: int, filters: SearchFilters) -> list[SearchHit]:
-        query_vector = unit_vector(vector, self.dimensions)
+    def semantic(
+        self,
+        vector: Sequence[float],
+        k: int,
+        filters: SearchFilters,
+        embedding_model: str | None = None,
+        *,
+        english: bool = False,
+    ) -> list[SearchHit]:
+        column, model_column = ("english_vector", "english_model") if english else ("vector", "embedding_model")
+        query_vector = unit_vector(vector, self.english_dimensions if english else self.dimensions)
         table = self._open()
         if table is None or k < 1:
             return []
-        where = filters_to_sql(filters)
+        clauses = [c for c in (filters_to_sql(filters),) if c]
+        if embedding_model is not None:
+            clauses.append(f"{model_column} = {sql_string(embedding_model)}")
+        elif english:
+            clauses.append("english_vector IS NOT NULL")
+        where = " AND ".join(f"({c})" for c in clauses) if clauses else None
         use_ann = table.count_rows() >= self.ann_threshold
 
         def run() -> list[dict[str, Any]]:
             query = (
-                table.search(query_vector, query_type="vector", vector_column_name="vector")
+                table.search(query_vector, query_type="vector", vector_column_name=column)
                 .distance_type("cosine")
                 .select([*RESULT_COLUMNS, "_distance"])
                 .limit(k)

@@ -50,7 +50,7 @@ LIST_PAGE = 1000
 TERMS_CHUNK = 500
 MAX_LISTED_MOMENTS = 10_000  # index.max_result_window's default: one page, no deep paging
 
-_SOURCE_EXCLUDES = {"excludes": ["vector"]}  # hits do not need 1.5 KB of floats each
+_SOURCE_EXCLUDES = {"excludes": ["vector", "english_vector"]}  # hits do not need 1.5 KB of floats each
 
 
 class IndexRejectedError(MediaLensError):
@@ -64,6 +64,7 @@ class OpenSearchConfig:
     url: str
     index: str
     dimensions: int
+    english_dimensions: int | None = None  # the English-trained encoder's (None: as ``dimensions``)
     auth: OpenSearchAuth = OpenSearchAuth.NONE  # resolved: never AUTO
     region: str = "us-east-1"
     engine: str = "lucene"
@@ -147,21 +148,12 @@ def index_body(config: OpenSearchConfig) -> dict[str, Any]:
                 "end": {"type": "double"},
                 "page": {"type": "integer"},
                 "section": {"type": "text", "analyzer": "moment_text"},
-                "vector": {
-                    "type": "knn_vector",
-                    "dimension": config.dimensions,
-                    "method": {
-                        "name": "hnsw",
-                        "space_type": "cosinesimil",
-                        "engine": config.engine,
-                        "parameters": {"m": config.hnsw_m, "ef_construction": config.ef_construction},
-                    },
-                },
+                "vector": knn_field(config, config.dimensions),
                 "confidence": {"type": "double"},
                 # Kept in _source for provenance, never searched.
                 "model_versions": {"type": "object", "enabled": False},
                 "pipeline_version": keyword,
-                **ADDED_PROPERTIES,
+                **added_properties(config),
             },
         },
     }
@@ -169,12 +161,30 @@ def index_body(config: OpenSearchConfig) -> dict[str, Any]:
 
 # Fields added since indices were first created: an existing index gains them (put mapping is
 # additive), since its "strict" mapping would refuse documents that carry them.
-ADDED_PROPERTIES: dict[str, Any] = {
-    "narration_uri": {"type": "keyword", "index": False},
-    "narration_start": {"type": "double", "index": False},
-    "narration_end": {"type": "double", "index": False},
-    "language": {"type": "keyword"},
-}
+def added_properties(config: OpenSearchConfig) -> dict[str, Any]:
+    return {
+        "narration_uri": {"type": "keyword", "index": False},
+        "narration_start": {"type": "double", "index": False},
+        "narration_end": {"type": "double", "index": False},
+        "language": {"type": "keyword"},
+        # The vector spaces of "vector" and "english_vector" (domain.moments.vector_space).
+        "embedding_model": {"type": "keyword"},
+        "english_vector": knn_field(config, config.english_dimensions or config.dimensions),
+        "english_model": {"type": "keyword"},
+    }
+
+
+def knn_field(config: OpenSearchConfig, dimensions: int) -> dict[str, Any]:
+    return {
+        "type": "knn_vector",
+        "dimension": dimensions,
+        "method": {
+            "name": "hnsw",
+            "space_type": "cosinesimil",
+            "engine": config.engine,
+            "parameters": {"m": config.hnsw_m, "ef_construction": config.ef_construction},
+        },
+    }
 
 
 def filter_clauses(filters: SearchFilters) -> list[dict[str, Any]]:
@@ -255,7 +265,9 @@ class OpenSearchMomentIndex(MomentIndex):
     # -- construction --------------------------------------------------------------------
 
     @classmethod
-    def from_settings(cls, settings: Settings, dimensions: int) -> OpenSearchMomentIndex:
+    def from_settings(
+        cls, settings: Settings, dimensions: int, english_dimensions: int | None = None
+    ) -> OpenSearchMomentIndex:
         if not settings.opensearch_url:
             raise ConfigurationError("the OpenSearch index backend needs OPENSEARCH_URL (the domain endpoint)")
         auth = resolve_auth(settings.opensearch_url, settings.opensearch_auth)
@@ -264,6 +276,7 @@ class OpenSearchMomentIndex(MomentIndex):
             url=settings.opensearch_url,
             index=settings.index_name,
             dimensions=dimensions,
+            english_dimensions=english_dimensions,
             auth=auth,
             region=settings.region,
             engine=engine,
@@ -340,7 +353,7 @@ class OpenSearchMomentIndex(MomentIndex):
                     self._call(
                         "mapping update",
                         lambda: self.client.indices.put_mapping(
-                            index=self.index, body={"properties": ADDED_PROPERTIES}
+                            index=self.index, body={"properties": added_properties(self.config)}
                         ),
                     )
                 else:
@@ -367,9 +380,15 @@ class OpenSearchMomentIndex(MomentIndex):
     # -- writes --------------------------------------------------------------------------
 
     def _document(self, moment: Moment) -> dict[str, Any]:
-        document = moment.model_dump(mode="json", exclude={"vector"})
+        document = moment.model_dump(mode="json", exclude={"vector", "english_vector"})
+        document["embedding_model"] = moment.embedding_model
         if moment.vector is not None:
             document["vector"] = normalised(moment.vector, self.config.dimensions)
+        if moment.english_vector is not None:
+            document["english_vector"] = normalised(
+                moment.english_vector, self.config.english_dimensions or self.config.dimensions
+            )
+            document["english_model"] = moment.english_model
         return document
 
     def _bulk(self, actions: list[Action], refresh: bool) -> list[dict[str, Any]]:
@@ -514,17 +533,29 @@ class OpenSearchMomentIndex(MomentIndex):
             SearchHit.model_validate({**source, "score": score}) for source, score in self._sources(self._search(body))
         ]
 
-    def semantic(self, vector: Sequence[float], k: int, filters: SearchFilters) -> list[SearchHit]:
-        query_vector = normalised(vector, self.config.dimensions)
+    def semantic(
+        self,
+        vector: Sequence[float],
+        k: int,
+        filters: SearchFilters,
+        embedding_model: str | None = None,
+        *,
+        english: bool = False,
+    ) -> list[SearchHit]:
+        field, model_field = ("english_vector", "english_model") if english else ("vector", "embedding_model")
+        dimensions = (self.config.english_dimensions or self.config.dimensions) if english else self.config.dimensions
+        query_vector = normalised(vector, dimensions)
         if k < 1:
             return []
         # Lucene's HNSW explores k candidates per segment (its ef): ask for more, keep ``size``.
         candidates = max(k, self.config.ef_search) if self.config.engine == "lucene" else k
         knn: dict[str, Any] = {"vector": query_vector, "k": candidates}
         clauses = filter_clauses(filters)
+        if embedding_model is not None:
+            clauses.append({"term": {model_field: embedding_model}})
         if clauses:
             knn["filter"] = {"bool": {"filter": clauses}}  # applied during the graph search
-        body = {"size": k, "_source": _SOURCE_EXCLUDES, "query": {"knn": {"vector": knn}}}
+        body = {"size": k, "_source": _SOURCE_EXCLUDES, "query": {"knn": {field: knn}}}
         hits = self._sources(self._search(body))
         return [SearchHit.model_validate({**source, "score": cosine_from_score(score)}) for source, score in hits]
 

