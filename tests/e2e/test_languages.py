@@ -8,12 +8,14 @@ import subprocess
 import wave
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from medialens.domain.assets import AssetStatus
+from medialens.domain.assets import AssetStatus, UploadOptions
 from medialens.domain.search import SearchFilters, SearchMode, SearchQuery
 from medialens.local.runtime import LocalRuntime
+from medialens.local.uploads import plan_uploads, upload
 
 from .conftest import assets_by_file_name, fast_settings, ingest_and_wait
 
@@ -93,3 +95,74 @@ def test_moments_carry_their_language_and_searches_filter_by_it(
     # (English moments are ranked by both encoders, the Spanish one by the multilingual alone).
     query = SearchQuery(text="Which train left early in the morning for Madrid?", k=2, mode=SearchMode.SEMANTIC)
     assert {hit.source.rsplit("/", 1)[1] for hit in search.search(query).hits} == {"tren-es.wav", "tag-en.wav"}
+
+
+ENGLISH = (
+    "Good morning, today we talk about the new robots in the warehouse and how they change our work. "
+    "The robots carry the shelves to the packing stations, so nobody walks the long aisles any more."
+)
+SPANISH = (
+    "Buenos días, hoy hablamos de los nuevos robots en el almacén y de cómo cambian nuestro trabajo. "
+    "Los robots llevan las estanterías a las estaciones de embalaje, así nadie camina por los pasillos."
+)
+
+
+def _speak(path: Path, voice: str, text: str, speed: int = 150) -> None:
+    subprocess.run(["espeak-ng", "-v", voice, "-s", str(speed), "-w", str(path), text], check=True)
+
+
+def test_the_spoken_language_is_identified_once_per_asset_and_a_hint_overrides_it(
+    start_runtime: Callable[..., LocalRuntime], tmp_path: Path
+) -> None:
+    media = tmp_path / "media"
+    media.mkdir()
+    _speak(media / "robots-es.wav", "es", SPANISH)
+    # Two languages, one after the other, in chunks of about 10 s: windows that disagree leave the
+    # language to each chunk (code-switching), so both languages are transcribed as spoken.
+    _speak(tmp_path / "en.wav", "en-us", ENGLISH)
+    _speak(tmp_path / "es.wav", "es", SPANISH)
+    subprocess.run(
+        ["ffmpeg", "-v", "error", "-i", str(tmp_path / "en.wav"), "-i", str(tmp_path / "es.wav"),
+         "-filter_complex", "[0:a][1:a]concat=n=2:v=0:a=1", str(media / "mixed-en-es.wav")],
+        check=True,
+    )  # fmt: skip
+    hinted = tmp_path / "hinted"
+    hinted.mkdir()
+    _speak(hinted / "tag-sv.wav", "sv", "Tåget till Göteborg lämnade stationen tidigt på morgonen.", 140)
+
+    runtime = start_runtime(fast_settings(visibility_timeout_s=60, max_receive_count=3, speech_chunk_seconds=10.0))
+    uploaded, assets = ingest_and_wait(runtime, [media], timeout_s=300)
+    assert runtime.services is not None
+    services = runtime.services
+    plan, _ = plan_uploads([hinted], runtime.settings.drop_prefix)
+    (hint_upload,) = upload(services, plan, options=UploadOptions(language="sv"))
+    (hinted_asset,) = runtime.wait_for([hint_upload.asset_id], timeout_s=300)
+    by_name = assets_by_file_name(uploaded, assets) | {"tag-sv.wav": hinted_asset}
+    for name, asset in by_name.items():
+        assert asset.status is AssetStatus.SUCCEEDED, f"{name}: {asset.stage} {asset.error_reason}"
+
+    def spoken(name: str) -> dict[str, Any]:
+        stored = services.registry.get(by_name[name].asset_id)
+        assert stored is not None
+        decided: dict[str, Any] = stored.metadata["spoken_language"]
+        return decided
+
+    def languages(name: str) -> set[str | None]:
+        return {m.language for m in services.index.asset_moments(by_name[name].asset_id, 50)}
+
+    spanish = spoken("robots-es.wav")
+    assert (spanish["language"], spanish["source"]) == ("es", "detected") and spanish["probability"] >= 0.6
+    assert spanish["windows"] and all(w["language"] == "es" for w in spanish["windows"])
+    assert languages("robots-es.wav") == {"es"}
+
+    mixed = spoken("mixed-en-es.wav")
+    assert len(mixed["windows"]) >= 2 and {w["language"] for w in mixed["windows"]} == {"en", "es"}
+    assert (mixed["language"], mixed["source"]) == (None, "undecided")
+    assert languages("mixed-en-es.wav") >= {"en", "es"}
+
+    # Whisper alone hears espeak's Swedish voice as another language; the uploader's hint decides.
+    swedish = spoken("tag-sv.wav")
+    assert (swedish["language"], swedish["source"], swedish["windows"]) == ("sv", "hint", [])
+    assert languages("tag-sv.wav") == {"sv"}
+    events = [e.detail for e in services.registry.events(hinted_asset.asset_id) if e.kind == "language"]
+    assert events == ["sv (hint, p=1.00, 0 windows)"]

@@ -219,6 +219,18 @@ def test_a_query_meets_only_the_vectors_its_own_model_made(index: MomentIndex) -
     assert set(ids(index.keyword("vacation", 10, NO_FILTER))) == {"new", "old"}
 
 
+def test_chinese_and_japanese_text_is_found_by_keyword(index: MomentIndex) -> None:
+    """No spaces between words: both backends index character bigrams (Lucene's CJK way)."""
+    index.upsert(
+        [
+            make("zh", "广州市房地产中介协会分析", unit(1), language="zh"),
+            make("ja", "ポイ捨て禁止! 清潔できれいな港区を", unit(0, 1), language="ja"),
+        ]
+    )
+    assert ids(index.keyword("广州房地产", 5, NO_FILTER)) == ["zh"]
+    assert ids(index.keyword("港区", 5, NO_FILTER)) == ["ja"]
+
+
 def test_moments_without_vectors_are_found_by_keyword_only(filled: MomentIndex) -> None:
     assert "n1" in ids(filled.keyword("caption", 5, NO_FILTER))
     assert "n1" not in ids(filled.semantic(unit(1), 10, NO_FILTER))

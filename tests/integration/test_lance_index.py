@@ -312,12 +312,21 @@ def test_a_table_from_an_older_release_gains_the_new_columns_and_keeps_its_rows(
     added = {field.name for field in added_fields(DIMS)}
     with monkeypatch.context() as before_them:  # the release before the columns were added
         before_them.setattr(lance, "added_fields", lambda _dimensions: ())
+        # ... whose full-text index was on "text" itself.
+        before_them.setattr(lance, "FTS_INDEX", lance.OLD_FTS_INDEX)
+        before_them.setattr(lance, "FTS_COLUMN", "text")
+        before_them.setattr(lance, "OLD_FTS_INDEX", "none-before-it")
         old = new_index(tmp_path)
         old.upsert([moment("m0", "the old contract terms", unit_vectors(1)[0])])
         table = old._open()
         assert table is not None and not added & set(table.schema.names)
 
     index = new_index(tmp_path)  # this release opens it
+    # Searchable by keyword at once, before any write: the index moved to keyword_text.
+    assert ids(index.keyword("contract", 5, NO_FILTER)) == ["m0"]
+    table = index._open()
+    assert table is not None and {i.name for i in table.list_indices()} >= {lance.FTS_INDEX}
+    assert lance.OLD_FTS_INDEX not in {i.name for i in table.list_indices()}
     narrated = moment("m1", "the narrated contract", unit_vectors(2)[1]).model_copy(
         update={
             "narration_uri": "s3://artifacts/derived/a/narration.mp3",
@@ -455,3 +464,21 @@ def test_ann_recall_at_10_against_numpy(tmp_path: Path) -> None:
     # queries above went through the index rather than an exact scan.
     starved = LanceMomentIndex(tmp_path, dimensions=ANN_DIMS, ann_threshold=10_000, ef=10, refine_factor=1)
     assert recall_at_10(starved, vectors, queries) < 0.9
+
+
+def test_chinese_and_japanese_are_found_by_keyword_without_spaces(tmp_path: Path) -> None:
+    index = new_index(tmp_path)
+    vectors = unit_vectors(3)
+    index.upsert(
+        [
+            moment("zh", "广州市房地产中介协会分析", vectors[0]),
+            moment("ja", "ポイ捨て禁止! 清潔できれいな港区を", vectors[1]),
+            moment("en", "Guangzhou property prices", vectors[2]),
+        ]
+    )
+    assert ids(index.keyword("广州房地产", 5, NO_FILTER)) == ["zh"]
+    assert ids(index.keyword("港区", 5, NO_FILTER)) == ["ja"]
+    assert ids(index.keyword("ポイ捨て", 5, NO_FILTER)) == ["ja"]
+    assert ids(index.keyword("Guangzhou", 5, NO_FILTER)) == ["en"]
+    # What is shown stays the text as written.
+    assert [hit.text for hit in index.keyword("协会", 5, NO_FILTER)] == ["广州市房地产中介协会分析"]

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import boto3
 import pytest
 from moto import mock_aws
+from moto.dynamodb.models import DynamoDBBackend
 
 from medialens.adapters.registry.base import AssetRegistry
 from medialens.adapters.registry.dynamodb import DynamoAssetRegistry, table_definition
@@ -18,11 +20,28 @@ from medialens.domain.assets import Asset, AssetStatus, AuditEvent, MediaType, S
 pytestmark = pytest.mark.integration
 
 
+def _atomic(write: Callable[..., Any], lock: threading.Lock) -> Callable[..., Any]:
+    def serialised(*args: Any, **kwargs: Any) -> Any:
+        with lock:
+            return write(*args, **kwargs)
+
+    return serialised
+
+
 @pytest.fixture(params=["sqlite", "dynamodb"])
-def registry(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[AssetRegistry]:
+def registry(
+    request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[AssetRegistry]:
     if request.param == "sqlite":
         yield SqliteAssetRegistry(tmp_path / "registry.sqlite3")
         return
+    # DynamoDB checks a write's condition and applies it atomically; moto's in-process backend
+    # checks, then writes, so two threads can both pass the same check and one write is lost.
+    # Its conditional writes are made atomic here, as the service's are: what is tested is our
+    # compare-and-set loop, not moto's locking.
+    lock = threading.Lock()
+    for name in ("put_item", "update_item", "delete_item", "transact_write_items"):
+        monkeypatch.setattr(DynamoDBBackend, name, _atomic(getattr(DynamoDBBackend, name), lock))
     with mock_aws():
         client = boto3.client("dynamodb", region_name="us-east-1")
         client.create_table(**table_definition("assets"))

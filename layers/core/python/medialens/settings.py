@@ -151,6 +151,17 @@ class Settings(BaseSettings):
         default=8, ge=0, description="0: one 30 s window at a time; > 0: batches (BatchedInferencePipeline)."
     )
     speech_language: str | None = Field(default=None, description="Force a language (e.g. en); default: detect.")
+    # Language identification per asset, before the chunks are transcribed: this many windows of
+    # speech spread over the recording (not only its first 30 s), their probabilities averaged.
+    language_windows: int = Field(default=4, ge=1, le=16)
+    language_window_seconds: float = Field(default=30.0, gt=0.0, le=30.0)
+    language_min_probability: float = Field(
+        default=0.6,
+        ge=0.0,
+        le=1.0,
+        description="Below this mean probability the asset's language is undecided and each chunk "
+        "identifies its own (mixed-language recordings).",
+    )
     speech_chunk_seconds: float = Field(default=90.0, ge=10.0)
     speech_chunk_overlap_seconds: float = Field(default=1.5, ge=0.0, le=5.0)
     speech_passage_min_seconds: float = Field(default=5.0, gt=0)

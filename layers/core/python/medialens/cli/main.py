@@ -12,6 +12,7 @@ import re
 import subprocess
 import sys
 import time
+from collections import Counter
 from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
@@ -143,10 +144,23 @@ def ingest(
             "--narrate", help="Documents also get a narration (MP3 + speech marks); sets S3 metadata medialens-narrate."
         ),
     ] = False,
+    language: Annotated[
+        str | None,
+        typer.Option(
+            "--language",
+            help="The spoken language (ISO 639-1, e.g. sv), when you know it: speech is transcribed in it "
+            "instead of identifying it; sets S3 metadata medialens-language.",
+        ),
+    ] = None,
 ) -> None:
     """Upload files to the drop bucket and analyse them (exit code 1 if any file failed or could
     not be uploaded)."""
     settings = _settings()
+    try:
+        options = UploadOptions(narrate=narrate, language=language.strip().lower() if language else None)
+    except ValueError as error:
+        err_console.print(f"[red]--language:[/] {error}", highlight=False)
+        raise typer.Exit(2) from error
     try:
         plan, skipped = plan_uploads(paths, settings.drop_prefix, follow_links=follow_links)
     except FileNotFoundError as error:
@@ -177,7 +191,7 @@ def ingest(
             plan,
             on_uploaded=lambda _: progress.advance(task),
             on_failed=not_uploaded.append,
-            options=UploadOptions(narrate=narrate),
+            options=options,
         )
     err_console.print(f"uploaded {len(uploaded)} files to s3://{settings.drop_bucket}/{settings.drop_prefix}")
     for miss in not_uploaded:
@@ -524,6 +538,9 @@ def status(
             raise typer.Exit(2)
         row = asset_row(asset) | {"events": [e.model_dump(mode="json") for e in services.registry.events(asset_id)]}
         row["artifacts"] = asset.artifacts
+        # The spoken language decided before transcription (with its windows), and what the moments hold.
+        moments = Counter(m.language or "unknown" for m in services.index.asset_moments(asset_id, limit=10_000))
+        row["languages"] = {"spoken": asset.metadata.get("spoken_language"), "moments": dict(moments.most_common())}
         print(json.dumps(row, indent=None if as_json else 2))
         return
     assets = services.registry.iter_all(status=only)

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator
 
 from medialens.domain.quality import AssetQuality
 
@@ -37,25 +38,45 @@ class AssetStatus(StrEnum):
 
 # S3 user metadata (x-amz-meta-medialens-*) that asks for optional analyses of one upload.
 NARRATE_METADATA = "medialens-narrate"
+LANGUAGE_METADATA = "medialens-language"
 _TRUE = frozenset({"true", "1", "yes", "on"})
+LANGUAGE_CODE = re.compile(r"^[a-z]{2,3}$")
 
 
 class UploadOptions(BaseModel):
     """What the uploader asked for beyond the default analysis, read from the object's metadata."""
 
     narrate: bool = Field(default=False, description="Documents: also narrate the text (audio + speech marks).")
+    language: str | None = Field(
+        default=None,
+        description="The spoken language (ISO 639-1), when the uploader knows it: speech is transcribed in it "
+        "instead of identifying it.",
+    )
+
+    @field_validator("language")
+    @classmethod
+    def _language_code(cls, value: str | None) -> str | None:
+        if value is not None and not LANGUAGE_CODE.match(value):
+            raise ValueError(f"language must be an ISO 639-1 code such as 'sv', not {value!r}")
+        return value
 
     @classmethod
     def from_metadata(cls, metadata: Mapping[str, str]) -> UploadOptions:
-        return cls(narrate=metadata.get(NARRATE_METADATA, "").strip().lower() in _TRUE)
+        # A malformed hint is ignored rather than failing the upload: the language is then identified.
+        language = metadata.get(LANGUAGE_METADATA, "").strip().lower()
+        return cls(
+            narrate=metadata.get(NARRATE_METADATA, "").strip().lower() in _TRUE,
+            language=language if LANGUAGE_CODE.match(language) else None,
+        )
 
     def as_metadata(self) -> dict[str, str]:
-        return {NARRATE_METADATA: "true"} if self.narrate else {}
+        metadata = {NARRATE_METADATA: "true"} if self.narrate else {}
+        return metadata | ({LANGUAGE_METADATA: self.language} if self.language else {})
 
     @property
     def fingerprint(self) -> str:
         """ "" for the defaults; otherwise what sets this analysis apart from the default one."""
-        return "+narrate" if self.narrate else ""
+        return ("+narrate" if self.narrate else "") + (f"+language={self.language}" if self.language else "")
 
 
 class SourceObject(BaseModel):

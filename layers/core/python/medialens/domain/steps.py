@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -34,6 +34,7 @@ class StepName(StrEnum):
     ANALYZE_IMAGE = "analyze_image"
     # Speech (audio files and the audio track of videos).
     PREPARE_AUDIO = "prepare_audio"
+    IDENTIFY_LANGUAGE = "identify_language"
     TRANSCRIBE_CHUNK = "transcribe_chunk"
     BUILD_SPEECH_SEGMENTS = "build_speech_segments"
     # Scanned pages of documents.
@@ -227,8 +228,32 @@ class AudioPlan(BaseModel):
     plan_uri: str
 
 
+class IdentifyLanguageInput(StepInput):
+    audio: AudioPlan
+
+
+class LanguageWindow(BaseModel):
+    """One stretch of speech the language was identified on."""
+
+    start: float
+    end: float
+    language: str
+    probability: float
+
+
+class SpokenLanguage(BaseModel):
+    """The language an asset's speech is transcribed in: the uploader's hint, what several windows
+    of speech agree on, or undecided (each chunk then identifies its own: mixed languages)."""
+
+    language: str | None = Field(description="ISO 639-1; None: undecided, each chunk identifies its own.")
+    probability: float = Field(description="Mean probability of ``language`` over the windows (1.0 for a hint).")
+    source: Literal["hint", "detected", "undecided", "no speech"]
+    windows: list[LanguageWindow] = Field(default_factory=list)
+
+
 class TranscribeChunkInput(StepInput):
     chunk: AudioChunkRef
+    language: str | None = Field(default=None, description="The asset's spoken language; None: detect per chunk.")
 
 
 class TranscribeResult(BaseModel):

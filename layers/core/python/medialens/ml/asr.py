@@ -54,8 +54,15 @@ class SpeechRecognizer(InferenceModel):
         last points of accuracy a beam search buys on long recordings."""
 
     @abstractmethod
+    def language_probabilities(self, audio: FloatAudio) -> dict[str, float]:
+        """Every language's probability of being the one spoken in (the first 30 s of speech in)
+        ``audio``; an English-only model answers ``{"en": 1.0}``."""
+
     def detect_language(self, audio: FloatAudio) -> tuple[str, float]:
         """The language spoken in (the first 30 s of speech in) ``audio``, and its probability."""
+        probabilities = self.language_probabilities(audio)
+        language = max(probabilities, key=probabilities.__getitem__)
+        return language, probabilities[language]
 
     def transcribe_wav(self, path: Path, offset_s: float = 0.0, language: str | None = None) -> ChunkTranscript:
         """Transcribes a 16 kHz WAV chunk artifact (:func:`medialens.media.audio.chunking.write_chunks`)."""
@@ -182,13 +189,13 @@ class FasterWhisperRecognizer(SpeechRecognizer):
                 "speech model (MEDIALENS_SPEECH_MODEL=whisper-base)"
             )
 
-    def detect_language(self, audio: FloatAudio) -> tuple[str, float]:
+    def language_probabilities(self, audio: FloatAudio) -> dict[str, float]:
         self.load()
         if not self.multilingual:
-            return "en", 1.0
+            return {"en": 1.0}
         samples = np.ascontiguousarray(audio, dtype=np.float32)
-        language, probability, _ = self._model.detect_language(audio=samples, vad_filter=self.vad_filter)
-        return str(language), float(probability)
+        _language, _probability, every = self._model.detect_language(audio=samples, vad_filter=self.vad_filter)
+        return {str(language): float(probability) for language, probability in every}
 
     def transcribe(
         self, audio: FloatAudio, offset_s: float = 0.0, language: str | None = None, *, quick: bool = False

@@ -1,24 +1,31 @@
-"""Speech: one decoding pass (16 kHz mono, VAD, chunk plan; light), a Map of chunk
-transcriptions (heavy), and the stitch into a transcript, subtitles and speech moments (light)."""
+"""Speech: one decoding pass (16 kHz mono, VAD, chunk plan; light), the spoken language from
+several windows of speech (heavy), a Map of chunk transcriptions in it (heavy), and the stitch
+into a transcript, subtitles and speech moments (light)."""
 
 from __future__ import annotations
 
 import tempfile
 from pathlib import Path
 
+from medialens.domain.assets import Asset, AuditEvent
+from medialens.domain.moments import Passage
 from medialens.domain.steps import (
     AssetRef,
     AudioChunkRef,
     AudioPlan,
     BuildSpeechInput,
+    IdentifyLanguageInput,
+    LanguageWindow,
     PrepareAudioInput,
     SegmentsResult,
+    SpokenLanguage,
     StepName,
     TranscribeChunkInput,
     TranscribeResult,
 )
 from medialens.media.audio.chunking import ChunkingParams
 from medialens.media.audio.prepare import PreparedAudio, prepare_speech_audio
+from medialens.media.audio.wav import read_wav
 from medialens.media.transcript import ChunkTranscript, speech_passages, stitch, to_srt, to_webvtt
 from medialens.ml.asr import get_speech_recognizer
 from medialens.pipeline.artifacts import artifact_uri, write_passage_batches
@@ -52,11 +59,79 @@ def prepare_audio(services: Services, asset: AssetRef, _: PrepareAudioInput) -> 
     )
 
 
+def language_windows(chunks: list[AudioChunkRef], count: int) -> list[AudioChunkRef]:
+    """Up to ``count`` chunks spread evenly over the recording, first and last included."""
+    if len(chunks) <= count:
+        return list(chunks)
+    if count == 1:
+        return [chunks[len(chunks) // 2]]
+    step = (len(chunks) - 1) / (count - 1)
+    return [chunks[round(i * step)] for i in range(count)]
+
+
+def decide_language(
+    windows: list[LanguageWindow], probabilities: list[dict[str, float]], minimum: float
+) -> SpokenLanguage:
+    """The language whose probability, averaged over the windows, is highest; undecided (None)
+    when that mean stays under ``minimum``: the windows disagree (two languages) or none is sure."""
+    if not probabilities:
+        return SpokenLanguage(language=None, probability=0.0, source="no speech")
+    mean: dict[str, float] = {}
+    for distribution in probabilities:
+        for language, probability in distribution.items():
+            mean[language] = mean.get(language, 0.0) + probability / len(probabilities)
+    best = max(mean, key=mean.__getitem__)
+    decided = mean[best] >= minimum
+    return SpokenLanguage(
+        language=best if decided else None,
+        probability=round(mean[best], 4),
+        source="detected" if decided else "undecided",
+        windows=windows,
+    )
+
+
+def identify_language(services: Services, asset: AssetRef, request: IdentifyLanguageInput) -> SpokenLanguage:
+    """The asset's spoken language, once, before its chunks are transcribed: the uploader's hint,
+    or what several windows of speech spread over the recording say (the first 30 s of a
+    recording often are music, a jingle or another speaker)."""
+    settings = services.settings
+    hint = asset.source.options.language or settings.speech_language
+    if hint:
+        spoken = SpokenLanguage(language=hint, probability=1.0, source="hint")
+    else:
+        recognizer = get_speech_recognizer(settings)
+        windows: list[LanguageWindow] = []
+        probabilities: list[dict[str, float]] = []
+        for chunk in language_windows(request.audio.chunks, settings.language_windows):
+            with services.blobs.local_file(chunk.uri) as wav:
+                audio = read_wav(wav, 0.0, settings.language_window_seconds)
+            distribution = recognizer.language_probabilities(audio)
+            language = max(distribution, key=distribution.__getitem__)
+            end = min(chunk.end, chunk.start + settings.language_window_seconds)
+            windows.append(
+                LanguageWindow(start=chunk.start, end=end, language=language, probability=distribution[language])
+            )
+            probabilities.append(distribution)
+        spoken = decide_language(windows, probabilities, settings.language_min_probability)
+
+    def record(stored: Asset) -> None:
+        stored.metadata["spoken_language"] = spoken.model_dump(mode="json")
+
+    services.registry.mutate(asset.asset_id, record)
+    detail = (
+        f"{spoken.language or 'undecided'} ({spoken.source}, p={spoken.probability:.2f}, {len(spoken.windows)} windows)"
+    )
+    services.registry.add_event(AuditEvent(asset_id=asset.asset_id, kind="language", detail=detail))
+    return spoken
+
+
 def transcribe_chunk(services: Services, asset: AssetRef, request: TranscribeChunkInput) -> TranscribeResult:
     chunk = request.chunk
     recognizer = get_speech_recognizer(services.settings)
+    # The asset's language when one was decided; otherwise the chunk identifies its own.
+    language = request.language or services.settings.speech_language
     with services.blobs.local_file(chunk.uri) as wav:
-        transcript = recognizer.transcribe_wav(wav, offset_s=chunk.start, language=services.settings.speech_language)
+        transcript = recognizer.transcribe_wav(wav, offset_s=chunk.start, language=language)
     name = f"chunk-{chunk.index:04d}.json"
     uri = artifact_uri(services, asset.asset_id, StepName.TRANSCRIBE_CHUNK, recognizer.version, name)
     services.blobs.put_text(uri, transcript.model_dump_json())
@@ -67,6 +142,18 @@ def transcribe_chunk(services: Services, asset: AssetRef, request: TranscribeChu
         language=transcript.language,
         model=recognizer.version,
     )
+
+
+def _language_at(transcripts: list[ChunkTranscript], passage: Passage) -> str | None:
+    """The language of the chunk that holds the middle of ``passage``: when the asset's language
+    was undecided each chunk identified its own, and a passage is said in its chunk's."""
+    if passage.start is None or passage.end is None:
+        return None
+    middle = (passage.start + passage.end) / 2
+    for chunk in transcripts:
+        if chunk.language and chunk.offset_s <= middle <= chunk.offset_s + chunk.duration_s:
+            return chunk.language
+    return None
 
 
 def build_speech_segments(services: Services, asset: AssetRef, request: BuildSpeechInput) -> SegmentsResult:
@@ -99,7 +186,9 @@ def build_speech_segments(services: Services, asset: AssetRef, request: BuildSpe
     settings = services.settings
     versions = {"speech": transcript.model_version, "vad": prepared.vad_model}
     passages = [
-        passage.model_copy(update={"model_versions": versions, "language": transcript.language})
+        passage.model_copy(
+            update={"model_versions": versions, "language": _language_at(transcripts, passage) or transcript.language}
+        )
         for passage in speech_passages(
             transcript, min_s=settings.speech_passage_min_seconds, max_s=settings.speech_passage_max_seconds
         )

@@ -37,6 +37,7 @@ from medialens.domain.steps import (
     ExtractDocumentInput,
     ExtractResult,
     FinalizeInput,
+    IdentifyLanguageInput,
     IndexInput,
     IndexResult,
     MarkFailedInput,
@@ -51,6 +52,7 @@ from medialens.domain.steps import (
     RecognizeTextResult,
     SegmentsResult,
     ShotsResult,
+    SpokenLanguage,
     StepCall,
     StepInput,
     StepName,
@@ -164,6 +166,7 @@ CATALOG: dict[StepName, StepSpec[Any, Any]] = {
         ),
         StepSpec(StepName.BUILD_SCREEN_TEXT, BuildScreenTextInput, SegmentsResult, LIGHT, run=video.build_screen_text),
         StepSpec(StepName.PREPARE_AUDIO, PrepareAudioInput, AudioPlan, LIGHT, run=audio.prepare_audio),
+        StepSpec(StepName.IDENTIFY_LANGUAGE, IdentifyLanguageInput, SpokenLanguage, HEAVY, run=audio.identify_language),
         StepSpec(StepName.TRANSCRIBE_CHUNK, TranscribeChunkInput, TranscribeResult, HEAVY, run=audio.transcribe_chunk),
         StepSpec(
             StepName.BUILD_SPEECH_SEGMENTS, BuildSpeechInput, SegmentsResult, LIGHT, run=audio.build_speech_segments

@@ -40,6 +40,7 @@ from lancedb.query import FullTextOperator, MatchQuery
 from lancedb.table import LanceTable
 
 from medialens.adapters.index.base import MomentIndex
+from medialens.adapters.index.keywords import keyword_text
 from medialens.domain.moments import Moment
 from medialens.domain.search import SearchFilters, SearchHit
 from medialens.errors import ConfigurationError, TransientError
@@ -48,7 +49,10 @@ log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
-FTS_INDEX = "text_idx"
+# BM25 reads "keyword_text" (adapters.index.keywords: CJK as bigrams); tables from before it
+# had their full-text index, "text_idx", on "text", which opening them replaces.
+FTS_INDEX, FTS_COLUMN = "keyword_text_idx", "keyword_text"
+OLD_FTS_INDEX = "text_idx"
 VECTOR_INDEX = "vector_idx"
 VECTOR_INDEXES = {"vector": VECTOR_INDEX, "english_vector": "english_vector_idx"}
 # Scalar indexes that turn the key lookups of merge_insert, delete and filters into index probes.
@@ -93,6 +97,7 @@ def added_fields(english_dimensions: int) -> tuple[pa.Field, ...]:
         pa.field("embedding_model", pa.string()),
         pa.field("english_vector", pa.list_(pa.float32(), english_dimensions)),
         pa.field("english_model", pa.string()),
+        pa.field("keyword_text", pa.string()),
     )
 
 
@@ -261,14 +266,23 @@ class LanceMomentIndex(MomentIndex):
                 )
 
     def _add_missing_columns(self, table: LanceTable) -> None:
-        """A table created by an older release gains the columns added since (empty)."""
-        if all(field.name in table.schema.names for field in self._added_fields):
+        """A table created by an older release gains the columns added since (empty), and its
+        full-text index moves from "text" to "keyword_text"."""
+        if all(field.name in table.schema.names for field in self._added_fields) and (
+            OLD_FTS_INDEX not in self._index_names(table)
+        ):
             return
         with self._exclusive():
             table.checkout_latest()  # type: ignore[no-untyped-call]
             missing = [field for field in self._added_fields if field.name not in table.schema.names]
             if missing:
                 table.add_columns(missing)
+            if OLD_FTS_INDEX in self._index_names(table):
+                # Rows written before keyword_text existed read as their text (CJK runs unsplit
+                # until they are re-run); searches keep working on the rebuilt index.
+                table.update(where="keyword_text IS NULL", values_sql={"keyword_text": "text"})
+                table.create_index(FTS_COLUMN, config=self._fts_config(), name=FTS_INDEX)
+                table.drop_index(OLD_FTS_INDEX)
 
     @contextmanager
     def _exclusive(self, wait: bool = True) -> Iterator[bool]:
@@ -301,7 +315,7 @@ class LanceMomentIndex(MomentIndex):
                 # Without it, two processes inserting the same new moment_id both succeed.
                 table.set_unenforced_primary_key("moment_id")
             if FTS_INDEX not in self._index_names(table):
-                table.create_index("text", config=self._fts_config(), name=FTS_INDEX)
+                table.create_index(FTS_COLUMN, config=self._fts_config(), name=FTS_INDEX)
             self._writable = self._fts_ready = True
             return table
 
@@ -346,6 +360,7 @@ class LanceMomentIndex(MomentIndex):
             "media_type": pa.array([m.media_type.value for m in moments], pa.string()),
             "modality": pa.array([m.modality.value for m in moments], pa.string()),
             "text": pa.array([m.text for m in moments], pa.string()),
+            "keyword_text": pa.array([keyword_text(m.text) for m in moments], pa.string()),
             "start": pa.array([m.start for m in moments], pa.float64()),
             "end": pa.array([m.end for m in moments], pa.float64()),
             "page": pa.array([m.page for m in moments], pa.int32()),
@@ -489,8 +504,8 @@ class LanceMomentIndex(MomentIndex):
         # A MatchQuery is never parsed as query syntax (quotes or AND in the text are words);
         # any term may match (OR), exact terms only: BM25 as users know it.
         match = MatchQuery(
-            text,
-            "text",
+            keyword_text(text),
+            FTS_COLUMN,
             boost=1.0,
             fuzziness=0,
             max_expansions=50,

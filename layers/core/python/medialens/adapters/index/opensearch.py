@@ -121,12 +121,21 @@ def index_body(config: OpenSearchConfig) -> dict[str, Any]:
             "index": index_settings,
             "analysis": {
                 # The embedded index's tokenizer settings, in OpenSearch terms: lower case,
-                # accent folding, English stop words and stemming.
+                # accent folding, English stop words and stemming, and Chinese, Japanese and
+                # Korean as character bigrams (adapters.index.keywords; an index created before
+                # keeps its analyzer until it is re-created).
                 "analyzer": {
                     "moment_text": {
                         "type": "custom",
                         "tokenizer": "standard",
-                        "filter": ["lowercase", "asciifolding", "moment_stop", "moment_stem"],
+                        "filter": [
+                            "cjk_width",
+                            "lowercase",
+                            "cjk_bigram",
+                            "asciifolding",
+                            "moment_stop",
+                            "moment_stem",
+                        ],
                     }
                 },
                 "filter": {
