@@ -126,6 +126,12 @@ def test_the_spoken_language_is_identified_once_per_asset_and_a_hint_overrides_i
          "-filter_complex", "[0:a][1:a]concat=n=2:v=0:a=1", str(media / "mixed-en-es.wav")],
         check=True,
     )  # fmt: skip
+    # No speech at all, and a tone: nothing to identify, nothing to transcribe, no failure.
+    for name, source in (
+        ("silence.wav", "anullsrc=r=16000:cl=mono"),
+        ("tone.wav", "sine=frequency=440:sample_rate=16000"),
+    ):
+        subprocess.run(["ffmpeg", "-v", "error", "-f", "lavfi", "-i", source, "-t", "8", str(media / name)], check=True)
     hinted = tmp_path / "hinted"
     hinted.mkdir()
     _speak(hinted / "tag-sv.wav", "sv", "Tåget till Göteborg lämnade stationen tidigt på morgonen.", 140)
@@ -159,6 +165,11 @@ def test_the_spoken_language_is_identified_once_per_asset_and_a_hint_overrides_i
     assert len(mixed["windows"]) >= 2 and {w["language"] for w in mixed["windows"]} == {"en", "es"}
     assert (mixed["language"], mixed["source"]) == (None, "undecided")
     assert languages("mixed-en-es.wav") >= {"en", "es"}
+
+    for name in ("silence.wav", "tone.wav"):
+        quiet = spoken(name)
+        assert quiet["language"] is None and quiet["source"] in ("no speech", "undecided"), name
+    assert spoken("silence.wav")["source"] == "no speech" and languages("silence.wav") == set()
 
     # Whisper alone hears espeak's Swedish voice as another language; the uploader's hint decides.
     swedish = spoken("tag-sv.wav")
