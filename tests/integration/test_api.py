@@ -250,6 +250,7 @@ def test_health_checks_index_registry_and_model(seeded: Seeded) -> None:
     assert all(check["ok"] for check in checks.values())
     assert checks["index"]["detail"] == "6 moments"
     assert checks["model"]["detail"].startswith(f"{Settings().text_embedding_model}@")
+    assert f"; {Settings().english_embedding_model}@" in checks["model"]["detail"]  # both query encoders load
 
 
 def test_health_is_503_and_names_the_failed_dependency(services: Services, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -182,7 +182,7 @@ def _timed(check: Callable[[], str]) -> CheckResult:
 
 
 def check_health(services: Services) -> dict[str, CheckResult]:
-    """Index reachable, registry reachable, query embedding model loadable."""
+    """Index reachable, registry reachable, query embedding models loadable."""
 
     def index() -> str:
         return f"{services.index.count()} moments"
@@ -192,8 +192,11 @@ def check_health(services: Services) -> dict[str, CheckResult]:
         return "reachable"
 
     def model() -> str:
-        embedder = services.embedder
-        embedder.load()
-        return f"{embedder.version}, {embedder.dimensions} dimensions"
+        loaded = []
+        for embedder in (services.embedder, services.english_embedder):
+            if embedder is not None:
+                embedder.load()
+                loaded.append(f"{embedder.version}, {embedder.dimensions} dimensions")
+        return "; ".join(loaded)
 
     return {"index": _timed(index), "registry": _timed(registry), "model": _timed(model)}

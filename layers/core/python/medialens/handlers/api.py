@@ -26,10 +26,13 @@ metrics = get_metrics("medialens-api")
 tracer = get_tracer("medialens-api")
 
 if os.environ.get("AWS_LAMBDA_FUNCTION_NAME"):
-    # Load the query embedding model during the Lambda init phase, not in the first search.
+    # Load the query embedding models during the Lambda init phase, not in the first search.
     # A failure here is reported by /health and by the first semantic query, not at import.
     try:
-        get_services().embedder.load()
+        services = get_services()
+        for embedder in (services.embedder, services.english_embedder):
+            if embedder is not None:
+                embedder.load()
     except Exception:
         logger.exception("query embedding model did not load at init")
     if os.environ.get("POWERTOOLS_SERVICE_NAME") == VOICE_SERVICE:
