@@ -637,7 +637,7 @@ def models_build(
     name: Annotated[
         list[str] | None,
         typer.Option(
-            "--name", "-n", help="Models to build (default: the configured text embedder, speech model and voice)."
+            "--name", "-n", help="Models to build (default: the configured text embedders, speech model and voice)."
         ),
     ] = None,
     quantization: Annotated[
@@ -647,7 +647,13 @@ def models_build(
     """Build models from packaged weights into the model cache (skipped when already verified)."""
     settings = _settings()
     store = ModelStore(settings.models_dir)
-    for model in name or [settings.text_embedding_model, settings.speech_model, settings.tts_voice]:
+    configured = [
+        settings.text_embedding_model,
+        settings.english_embedding_model,
+        settings.speech_model,
+        settings.tts_voice,
+    ]
+    for model in name or [m for m in configured if m]:
         for quant in store.spec(model).quantizations:
             if quantization and quant not in quantization:
                 continue
