@@ -480,5 +480,6 @@ def test_chinese_and_japanese_are_found_by_keyword_without_spaces(tmp_path: Path
     assert ids(index.keyword("港区", 5, NO_FILTER)) == ["ja"]
     assert ids(index.keyword("ポイ捨て", 5, NO_FILTER)) == ["ja"]
     assert ids(index.keyword("Guangzhou", 5, NO_FILTER)) == ["en"]
+    assert ids(index.keyword("廣州房地產", 5, NO_FILTER)) == ["zh"]  # traditional question, simplified text
     # What is shown stays the text as written.
     assert [hit.text for hit in index.keyword("协会", 5, NO_FILTER)] == ["广州市房地产中介协会分析"]
