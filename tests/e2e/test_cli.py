@@ -132,3 +132,26 @@ def test_a_runner_started_for_pending_work_waits_for_one_that_is_exiting(
     assert runner.wait(timeout=240) == 0
     (asset,) = json.loads(medialens("status", "--json").stdout)["assets"]
     assert asset["asset_id"] == uploaded.asset_id and asset["status"] == "SUCCEEDED"
+
+
+def test_after_an_upgrade_status_counts_the_stale_assets_and_reprocess_reruns_them(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    notes = tmp_path / "notes.txt"
+    notes.write_text("The ferry to the island leaves at dawn every Tuesday.\n", encoding="utf-8")
+    assert medialens("ingest", str(notes), "--wait").returncode == 0
+    assert medialens("reprocess", "--stale").returncode == 0  # nothing stale yet: nothing to do
+
+    monkeypatch.setenv("MEDIALENS_PIPELINE_VERSION", "99")  # the next release analyses differently
+    before = " ".join(medialens("status").stderr.split())  # rich wraps long lines
+    assert "1 assets were analysed by an earlier pipeline version" in before
+    assert "medialens reprocess --stale" in before
+    assert json.loads(medialens("status", "--json").stdout)["summary"]["stale_assets"] == 1
+
+    rerun = medialens("reprocess", "--stale", "--wait")
+    assert rerun.returncode == 0, rerun.stderr
+    assert "re-running 1 assets under pipeline version 99" in rerun.stderr
+    after = json.loads(medialens("status", "--json").stdout)
+    assert after["summary"]["stale_assets"] == 0 and [a["status"] for a in after["assets"]] == ["SUCCEEDED"]
+    unknown = medialens("reprocess", "no-such-asset")
+    assert unknown.returncode == 2 and "no-such-asset" in unknown.stderr
