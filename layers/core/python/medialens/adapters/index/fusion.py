@@ -36,6 +36,19 @@ def _first_occurrences(results: Sequence[SearchHit]) -> list[SearchHit]:
     return unique
 
 
+def _unique_and_finite(*result_lists: Sequence[SearchHit]) -> list[list[SearchHit]]:
+    """Each list without repeats (see ``_first_occurrences``); a score that is not finite is an error."""
+    unique = [_first_occurrences(results) for results in result_lists]
+    if not all(math.isfinite(hit.score) for results in unique for hit in results):
+        raise ValueError("scores must be finite")
+    return unique
+
+
+def _normalised_by_id(results: Sequence[SearchHit]) -> dict[str, float]:
+    """``min_max_normalise`` of the list's scores, by moment id."""
+    return dict(zip((hit.moment_id for hit in results), min_max_normalise([hit.score for hit in results]), strict=True))
+
+
 def _collect(result_lists: Iterable[Sequence[SearchHit]]) -> dict[str, _Candidate]:
     """Every distinct moment with its best 1-based rank and, per list, its raw score."""
     candidates: dict[str, _Candidate] = {}
@@ -96,18 +109,9 @@ def weighted_fusion(keyword: Sequence[SearchHit], semantic: Sequence[SearchHit],
     """
     if not 0.0 <= alpha <= 1.0:
         raise ValueError("alpha must be within [0, 1]")
-    keyword = _first_occurrences(keyword)
-    semantic = _first_occurrences(semantic)
-    if not all(math.isfinite(hit.score) for hit in (*keyword, *semantic)):
-        raise ValueError("scores must be finite")
+    keyword, semantic = _unique_and_finite(keyword, semantic)
     candidates = _collect([keyword, semantic])
-    keyword_scores = dict(
-        zip(
-            (hit.moment_id for hit in keyword),
-            min_max_normalise([hit.score for hit in keyword]),
-            strict=True,
-        )
-    )
+    keyword_scores = _normalised_by_id(keyword)
     for moment_id, candidate in candidates.items():
         cosine = candidate.scores.get(1)
         semantic_part = min(max(cosine, 0.0), 1.0) if cosine is not None else 0.0
@@ -130,19 +134,13 @@ def language_routed_fusion(
     """
     if not 0.0 <= english_weight <= 1.0:
         raise ValueError("english_weight must be within [0, 1]")
-    english = _first_occurrences(english)
-    multilingual = _first_occurrences(multilingual)
-    if not all(math.isfinite(hit.score) for hit in (*english, *multilingual)):
-        raise ValueError("scores must be finite")
-    normalised = [
-        dict(zip((hit.moment_id for hit in hits), min_max_normalise([hit.score for hit in hits]), strict=True))
-        for hits in (english, multilingual)
-    ]
+    english, multilingual = _unique_and_finite(english, multilingual)
+    in_english, across_languages = _normalised_by_id(english), _normalised_by_id(multilingual)
     candidates = _collect([multilingual, english])
     for moment_id, candidate in candidates.items():
-        across = normalised[1].get(moment_id, 0.0)
+        across = across_languages.get(moment_id, 0.0)
         if candidate.hit.language in (None, "en"):
-            fused = english_weight * normalised[0].get(moment_id, 0.0) + (1.0 - english_weight) * across
+            fused = english_weight * in_english.get(moment_id, 0.0) + (1.0 - english_weight) * across
         else:
             fused = across
         candidate.score = min(max(fused, 0.0), 1.0)
