@@ -15,6 +15,7 @@ from __future__ import annotations
 import logging
 import os
 from abc import abstractmethod
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +35,12 @@ log = logging.getLogger(__name__)
 # What each device computes in unless told otherwise: float16 is the GPU's native speed; on CPU
 # int8 gives the same words as float32 on our test speech at about half the time (bench_speech).
 DEFAULT_COMPUTE_TYPES = {"cuda": "float16", "cpu": "int8"}
+
+
+def most_likely(probabilities: Mapping[str, float]) -> tuple[str, float]:
+    """The language with the highest probability, and that probability."""
+    language = max(probabilities, key=probabilities.__getitem__)
+    return language, probabilities[language]
 
 
 class SpeechRecognizer(InferenceModel):
@@ -60,9 +67,7 @@ class SpeechRecognizer(InferenceModel):
 
     def detect_language(self, audio: FloatAudio) -> tuple[str, float]:
         """The language spoken in (the first 30 s of speech in) ``audio``, and its probability."""
-        probabilities = self.language_probabilities(audio)
-        language = max(probabilities, key=probabilities.__getitem__)
-        return language, probabilities[language]
+        return most_likely(self.language_probabilities(audio))
 
     def transcribe_wav(self, path: Path, offset_s: float = 0.0, language: str | None = None) -> ChunkTranscript:
         """Transcribes a 16 kHz WAV chunk artifact (:func:`medialens.media.audio.chunking.write_chunks`)."""

@@ -27,7 +27,7 @@ from medialens.media.audio.chunking import ChunkingParams
 from medialens.media.audio.prepare import PreparedAudio, prepare_speech_audio
 from medialens.media.audio.wav import read_wav
 from medialens.media.transcript import ChunkTranscript, speech_passages, stitch, to_srt, to_webvtt
-from medialens.ml.asr import get_speech_recognizer
+from medialens.ml.asr import get_speech_recognizer, most_likely
 from medialens.pipeline.artifacts import artifact_uri, write_passage_batches
 from medialens.pipeline.quality import record_transcript_quality
 from medialens.services import Services
@@ -80,11 +80,11 @@ def decide_language(
     for distribution in probabilities:
         for language, probability in distribution.items():
             mean[language] = mean.get(language, 0.0) + probability / len(probabilities)
-    best = max(mean, key=mean.__getitem__)
-    decided = mean[best] >= minimum
+    best, probability = most_likely(mean)
+    decided = probability >= minimum
     return SpokenLanguage(
         language=best if decided else None,
-        probability=round(mean[best], 4),
+        probability=round(probability, 4),
         source="detected" if decided else "undecided",
         windows=windows,
     )
@@ -106,11 +106,9 @@ def identify_language(services: Services, asset: AssetRef, request: IdentifyLang
             with services.blobs.local_file(chunk.uri) as wav:
                 audio = read_wav(wav, 0.0, settings.language_window_seconds)
             distribution = recognizer.language_probabilities(audio)
-            language = max(distribution, key=distribution.__getitem__)
+            language, probability = most_likely(distribution)
             end = min(chunk.end, chunk.start + settings.language_window_seconds)
-            windows.append(
-                LanguageWindow(start=chunk.start, end=end, language=language, probability=distribution[language])
-            )
+            windows.append(LanguageWindow(start=chunk.start, end=end, language=language, probability=probability))
             probabilities.append(distribution)
         spoken = decide_language(windows, probabilities, settings.language_min_probability)
 
