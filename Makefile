@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 export MEDIALENS_HOME ?= $(CURDIR)/.medialens
 
-.PHONY: demo test lint install system-deps models clean bench lock
+.PHONY: demo test lint install system-deps models test-photos clean bench lock
 
 $(STAMP): pyproject.toml constraints.txt requirements-models.txt
 	scripts/install_system_deps.sh
@@ -21,13 +21,17 @@ install: $(STAMP)
 system-deps:
 	scripts/install_system_deps.sh
 
+# Photos with known content for the visual-label tests (see the script).
+test-photos:
+	scripts/fetch_test_photos.sh .test-photos
+
 models: $(STAMP)
 	$(BIN)/medialens models build
 
 demo: models
 	$(BIN)/python scripts/demo.py
 
-test: models
+test: models test-photos
 	$(BIN)/pytest
 
 lint: $(STAMP)

@@ -191,6 +191,17 @@ async function searchByVoice(recording) {
   }
 }
 
+// How a moment was found, in words: what was said, written or shown.
+const FOUND_AS = {
+  speech: "said",
+  subtitle: "subtitle",
+  screen_text: "on screen",
+  image_text: "text in image",
+  document: "text",
+  visual: "shown",
+  audio_event: "heard",
+};
+
 function resultItem(hit, rank) {
   const open = element(
     "button",
@@ -205,6 +216,7 @@ function resultItem(hit, rank) {
         badge(hit.media_type),
         element("span", { class: "file", text: hit.file_name }),
         element("span", { class: "where", text: where(hit) }),
+        element("span", { class: "where", title: "found as", text: FOUND_AS[hit.modality] || hit.modality }),
         hit.language ? element("span", { class: "where", lang: hit.language, title: "language", text: hit.language }) : null,
         element("span", { class: "score", text: `score ${hit.score.toFixed(2)}` }),
       ),

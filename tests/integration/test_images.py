@@ -134,3 +134,43 @@ def test_image_text_blocks() -> None:
     )
     assert [(p.index, p.text) for p in passages] == [(3, "INVOICE\nACME LTD"), (4, "TOTAL\nDUE NOW")]
     assert image_text_passages([]) == []
+
+
+def _unusual_images(folder: Path) -> dict[str, Path]:
+    """A photo-like picture (smooth gradients and a block) saved in the forms users upload."""
+    y, x = np.mgrid[0:240, 0:320]
+    rgb = np.stack([x * 255 // 320, y * 255 // 240, np.full_like(x, 90)], axis=-1).astype(np.uint8)
+    rgb[60:180, 100:220] = (200, 40, 40)
+    picture = Image.fromarray(rgb)
+    paths = {name: folder / name for name in ("cmyk.jpg", "grey16.png", "animated.gif", "strip.png", "dot.png")}
+    picture.convert("CMYK").save(paths["cmyk.jpg"])
+    grey = np.asarray(picture.convert("L")).astype(np.uint16) * 257  # full 16-bit range
+    Image.fromarray(grey).save(paths["grey16.png"])
+    picture.save(paths["animated.gif"], save_all=True, append_images=[picture.rotate(90)], duration=100, loop=0)
+    Image.new("RGB", (20000, 5), "white").save(paths["strip.png"])  # scales to nothing for the detector
+    Image.new("RGB", (1, 1), "white").save(paths["dot.png"])
+    return paths
+
+
+def test_sixteen_bit_greys_are_scaled_not_clipped(tmp_path: Path) -> None:
+    paths = _unusual_images(tmp_path)
+    info, picture = inspect_image(paths["grey16.png"])
+    assert info.mode.startswith("I;16") and picture.mode == "RGB"
+    values = np.asarray(picture)
+    # Pillow's own conversion clips every value over 255 to white; scaled, the gradient survives.
+    assert values.min() < 60 and values.max() > 200 and len(np.unique(values)) > 100
+
+
+@pytest.mark.slow
+def test_unusual_images_are_read_and_labelled(recognizer: RapidOcrRecognizer, tmp_path: Path) -> None:
+    from medialens.ml.visual_labels import get_image_labeler
+    from medialens.settings import Settings
+
+    labeler = get_image_labeler(Settings())
+    for name, path in _unusual_images(tmp_path).items():
+        analysis = read_image(path, recognizer, labeler=labeler, max_labels=5)
+        (shown,) = [p for p in analysis.passages if p.modality is Modality.VISUAL]
+        assert shown.text and shown.confidence is not None, name
+        assert len(analysis.labels) == 5 and analysis.label_model == labeler.version, name
+        if name == "strip.png":
+            assert analysis.lines == []  # no line to read; the picture is still labelled

@@ -64,7 +64,12 @@ def test_every_task_sends_the_fields_its_input_model_requires(tasks: dict[str, d
 
 def test_only_heavy_steps_batch_across_messages() -> None:
     batched = {spec.name for spec in CATALOG.values() if spec.batching is Batching.ACROSS_MESSAGES}
-    assert batched == {StepName.EMBED_TEXT, StepName.RECOGNIZE_TEXT, StepName.RECOGNIZE_PAGES}
+    assert batched == {
+        StepName.EMBED_TEXT,
+        StepName.RECOGNIZE_TEXT,
+        StepName.RECOGNIZE_PAGES,
+        StepName.LABEL_KEYFRAMES,
+    }
     with pytest.raises(ValueError, match="only heavy workers"):
         StepSpec(
             StepName.PROBE,

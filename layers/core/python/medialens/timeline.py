@@ -1,6 +1,6 @@
 """One asset's timeline, assembled from the artifacts its steps recorded: the transcript's words and
-segments, shots and keyframes, on-screen text, and lanes (languages now; visual labels and sound
-classes as steps that make them arrive). The asset view draws it; ``link`` turns the ``s3://``
+segments, shots and keyframes, on-screen text, and lanes: languages, what each shot shows
+(visual labels) and what is heard (music, singing). The asset view draws it; ``link`` turns the ``s3://``
 URIs of keyframes into URLs a browser can fetch.
 
 Every part is optional: an asset shows what its steps made, and a missing or unreadable artifact
@@ -20,8 +20,10 @@ from typing import Any, TypeVar
 from pydantic import BaseModel, Field, ValidationError
 
 from medialens.domain.assets import Asset
+from medialens.media.audio.events import SoundEvents
 from medialens.media.screen_text import ScreenText
 from medialens.media.transcript import Transcript
+from medialens.media.visual import ShotLabels
 from medialens.services import Services
 
 log = logging.getLogger(__name__)
@@ -29,6 +31,8 @@ log = logging.getLogger(__name__)
 KEYFRAMES_ARTIFACT = "keyframes"
 TRANSCRIPT_ARTIFACT = "transcript_json"
 SCREEN_TEXT_ARTIFACT = "ocr"
+LABELS_ARTIFACT = "labels"
+SOUNDS_ARTIFACT = "sounds"
 PROBE_ARTIFACT = "probe"
 MAX_WORDS = 50_000  # ~14 h of speech; a response stays a few MB
 MAX_ITEMS = 10_000  # segments, shots, keyframes, on-screen texts each
@@ -241,6 +245,21 @@ def asset_timeline(services: Services, asset: Asset, link: Callable[[str], str |
                 spans=[LaneSpan(start=segments[0].start, end=segments[-1].end, label=language, confidence=probability)],
             )
         )
+
+    labelled = reader.model(LABELS_ARTIFACT, ShotLabels)
+    if labelled is not None and labelled.passages:
+        spans = [
+            LaneSpan(start=p.start or 0.0, end=p.end or 0.0, label=p.text, confidence=p.confidence)
+            for p in labelled.passages[:MAX_ITEMS]
+        ]
+        lanes.append(Lane(name="shown", spans=spans))
+    heard = reader.model(SOUNDS_ARTIFACT, SoundEvents)
+    if heard is not None and heard.events:
+        spans = [
+            LaneSpan(start=e.start, end=e.end, label=e.kind.value, confidence=round(e.confidence, 4))
+            for e in sorted(heard.events, key=lambda e: e.start)[:MAX_ITEMS]
+        ]
+        lanes.append(Lane(name="heard", spans=spans))
 
     return AssetTimeline(
         asset_id=asset.asset_id,

@@ -637,7 +637,9 @@ def models_build(
     name: Annotated[
         list[str] | None,
         typer.Option(
-            "--name", "-n", help="Models to build (default: the configured text embedders, speech model and voice)."
+            "--name",
+            "-n",
+            help="Models to build (default: the configured text embedders, speech model, voice and image labeller).",
         ),
     ] = None,
     quantization: Annotated[
@@ -652,6 +654,7 @@ def models_build(
         settings.english_embedding_model,
         settings.speech_model,
         settings.tts_voice,
+        settings.visual_label_model,
     ]
     for model in name or [m for m in configured if m]:
         for quant in store.spec(model).quantizations:

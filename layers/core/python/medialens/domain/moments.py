@@ -15,6 +15,8 @@ class Modality(StrEnum):
     SCREEN_TEXT = "screen_text"
     IMAGE_TEXT = "image_text"
     SUBTITLE = "subtitle"
+    VISUAL = "visual"  # what an image or a shot shows (classifier labels)
+    AUDIO_EVENT = "audio_event"  # music or singing in a sound track
 
 
 class Passage(BaseModel):

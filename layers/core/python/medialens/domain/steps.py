@@ -31,9 +31,12 @@ class StepName(StrEnum):
     DETECT_SHOTS = "detect_shots"
     RECOGNIZE_TEXT = "recognize_text"
     BUILD_SCREEN_TEXT = "build_screen_text"
+    LABEL_KEYFRAMES = "label_keyframes"
+    BUILD_SHOT_LABELS = "build_shot_labels"
     ANALYZE_IMAGE = "analyze_image"
     # Speech (audio files and the audio track of videos).
     PREPARE_AUDIO = "prepare_audio"
+    CLASSIFY_SOUNDS = "classify_sounds"
     IDENTIFY_LANGUAGE = "identify_language"
     TRANSCRIBE_CHUNK = "transcribe_chunk"
     BUILD_SPEECH_SEGMENTS = "build_speech_segments"
@@ -214,6 +217,26 @@ class BuildScreenTextInput(StepInput):
     ocr: list[RecognizeTextResult]
 
 
+class LabelKeyframesInput(StepInput):
+    batch: KeyframeBatchRef
+
+
+class LabelKeyframesResult(BaseModel):
+    index: int
+    uri: str = Field(description="JSON lines of media.visual.FrameLabels, one per keyframe")
+    count: int
+    model: str
+
+
+class BuildShotLabelsInput(StepInput):
+    labels: list[LabelKeyframesResult]
+    manifest_uri: str = Field(description="The shots and keyframes (media.shots.VideoAnalysis) as JSON")
+    passed_on: list[SegmentsResult] = Field(
+        default_factory=list,
+        description="Outputs of the branch's earlier steps (its screen text), answered with this step's own.",
+    )
+
+
 # --- speech ----------------------------------------------------------------------------------------------
 
 
@@ -226,6 +249,7 @@ class AudioPlan(BaseModel):
     duration_s: float
     speech_s: float
     plan_uri: str
+    audio_uri: str | None = Field(default=None, description="The whole track, 16 kHz mono WAV.")
 
 
 class IdentifyLanguageInput(StepInput):
@@ -264,9 +288,27 @@ class TranscribeResult(BaseModel):
     model: str
 
 
+class ClassifySoundsInput(StepInput):
+    audio: AudioPlan
+
+
+class SoundsResult(BaseModel):
+    """Speech, singing and music regions as moments, and the plan the speech-to-text follows:
+    the chunks holding music and no voice are taken out of it."""
+
+    audio: AudioPlan
+    events: SegmentsResult
+    music_only_chunks: int = Field(description="Chunks the voice-activity detector kept that hold only music.")
+    model: str
+
+
 class BuildSpeechInput(StepInput):
     audio: AudioPlan
     transcribed: list[TranscribeResult]
+    passed_on: list[SegmentsResult] = Field(
+        default_factory=list,
+        description="Outputs of the branch's earlier steps (its sound events), answered with this step's own.",
+    )
 
 
 # --- narration (documents uploaded with it asked for) ------------------------------------------------------

@@ -17,6 +17,7 @@ from pydantic import BaseModel, Field
 from medialens.domain.moments import Modality, Passage
 from medialens.media.ocr_lines import OcrLine, text_blocks
 from medialens.media.pixels import DEFAULT_HASH_SIZE, open_image, perceptual_hash, upright
+from medialens.media.visual import VisualLabel
 
 _MIME = {"JPEG": "image/jpeg", "PNG": "image/png", "WEBP": "image/webp", "GIF": "image/gif", "TIFF": "image/tiff"}
 _ORIENTATION = 0x0112
@@ -61,8 +62,10 @@ class ImageInfo(BaseModel):
 class ImageAnalysis(BaseModel):
     info: ImageInfo
     lines: list[OcrLine] = Field(default_factory=list, description="OCR lines on the upright image")
+    labels: list[VisualLabel] = Field(default_factory=list, description="what the classifier sees, most probable first")
     passages: list[Passage] = Field(default_factory=list)
     ocr_model: str = Field(description="version of the recogniser that read the lines")
+    label_model: str | None = Field(default=None, description="version of the classifier, when labels were asked for")
 
 
 def inspect_image(path: Path | str, *, hash_size: int = DEFAULT_HASH_SIZE) -> tuple[ImageInfo, Image.Image]:

@@ -86,8 +86,14 @@ def check_declared_size(source: Path | str, *, max_pixels: int | None = None) ->
 
 
 def upright(image: Image.Image) -> Image.Image:
-    """The image as a viewer shows it: EXIF orientation applied, converted to RGB (alpha over white)."""
+    """The image as a viewer shows it: EXIF orientation applied, converted to RGB (alpha over white;
+    16-bit and floating-point greys scaled to 8 bits, where Pillow's own conversion clips them white)."""
     turned = ImageOps.exif_transpose(image)
+    if turned.mode.startswith("I;16") or turned.mode in ("I", "F"):
+        values = np.asarray(turned, dtype=np.float64)
+        low, high = (0.0, 65535.0) if turned.mode.startswith("I;16") else (float(values.min()), float(values.max()))
+        scaled = (values - low) * (255.0 / max(high - low, 1e-9))
+        return Image.fromarray(np.clip(scaled, 0, 255).astype(np.uint8)).convert("RGB")
     if turned.mode in ("RGBA", "LA") or (turned.mode == "P" and "transparency" in turned.info):
         rgba = turned.convert("RGBA")
         canvas = Image.new("RGB", rgba.size, "white")

@@ -137,18 +137,33 @@ class RapidOcrRecognizer(TextRecognizer):
 
     def recognize_bgr(self, images: Sequence[RgbArray]) -> list[list[OcrLine]]:
         """``recognize`` for arrays already in OpenCV's BGR channel order (no conversion)."""
+        from rapidocr.ch_ppocr_det.utils import ResizeImgError as DetectorResizeError
         from rapidocr.ch_ppocr_rec import TextRecInput
-        from rapidocr.utils.process_img import apply_vertical_padding, map_boxes_to_original
+        from rapidocr.utils.process_img import ResizeImgError, apply_vertical_padding, map_boxes_to_original
 
         self.load()
         engine = self._engine
         detector = engine.text_det
-        # RapidOCR's own preprocessing: clamp the size, pad very wide images, detector input.
+        # RapidOCR's own preprocessing: clamp the size, pad very wide images, detector input. An
+        # image that scales to nothing (a 20000x5 strip) holds no line to read: it gets none.
+        readable: list[RgbArray] = []
+        positions: list[int] = []
         prepared: list[tuple[Any, dict[str, Any], Any]] = []
-        for image in images:
-            resized, record = engine.preprocess_img(image)
-            padded, record = apply_vertical_padding(resized, record, engine.width_height_ratio, engine.min_height)
-            prepared.append((padded, record, detector.get_preprocess()(padded)))
+        for position, image in enumerate(images):
+            try:
+                resized, record = engine.preprocess_img(image)
+                padded, record = apply_vertical_padding(resized, record, engine.width_height_ratio, engine.min_height)
+                prepared.append((padded, record, detector.get_preprocess()(padded)))
+            except (ResizeImgError, DetectorResizeError):
+                continue
+            readable.append(image)
+            positions.append(position)
+        if len(readable) < len(images):
+            found = self.recognize_bgr(readable) if readable else []
+            results: list[list[OcrLine]] = [[] for _ in images]
+            for position, lines in zip(positions, found, strict=True):
+                results[position] = lines
+            return results
 
         boxes_per_image = self._detect(prepared)
 
@@ -164,7 +179,7 @@ class RapidOcrRecognizer(TextRecognizer):
             recognised = engine.text_rec(TextRecInput(img=crops, return_word_box=False))
             texts, scores = list(recognised.txts), [float(s) for s in recognised.scores]
 
-        results: list[list[OcrLine]] = [[] for _ in images]
+        results = [[] for _ in images]
         mapped = [
             map_boxes_to_original(boxes.astype(np.float32), record, image.shape[0], image.shape[1])
             if len(boxes)

@@ -8,7 +8,7 @@ from typing import TypeVar
 from pydantic import BaseModel
 
 from medialens.domain.moments import Passage
-from medialens.domain.steps import PassageBatchRef
+from medialens.domain.steps import PassageBatchRef, SegmentsResult
 from medialens.services import Services
 
 Model = TypeVar("Model", bound=BaseModel)
@@ -42,3 +42,14 @@ def write_passage_batches(
 
 def read_jsonl(services: Services, uri: str, model: type[Model]) -> list[Model]:
     return [model.model_validate_json(line) for line in services.blobs.get_text(uri).splitlines() if line]
+
+
+def with_passed_on(
+    passed_on: Sequence[SegmentsResult], batches: list[PassageBatchRef], passages: int
+) -> SegmentsResult:
+    """A branch's last step answers for the branch: the outputs its earlier steps passed on, then
+    its own (a Parallel branch has one output, and the state machine cannot concatenate lists)."""
+    return SegmentsResult(
+        batches=[batch for output in passed_on for batch in output.batches] + batches,
+        passages=sum(output.passages for output in passed_on) + passages,
+    )

@@ -28,7 +28,7 @@ from medialens.media.audio.prepare import PreparedAudio, prepare_speech_audio
 from medialens.media.audio.wav import read_wav
 from medialens.media.transcript import ChunkTranscript, speech_passages, stitch, to_srt, to_webvtt
 from medialens.ml.asr import get_speech_recognizer, most_likely
-from medialens.pipeline.artifacts import artifact_uri, write_passage_batches
+from medialens.pipeline.artifacts import artifact_uri, with_passed_on, write_passage_batches
 from medialens.pipeline.quality import record_transcript_quality
 from medialens.services import Services
 
@@ -55,7 +55,11 @@ def prepare_audio(services: Services, asset: AssetRef, _: PrepareAudioInput) -> 
     services.blobs.put_text(plan_uri, prepared.model_dump_json())
     services.registry.add_artifacts(asset.asset_id, {"audio": audio_uri})
     return AudioPlan(
-        chunks=chunks, duration_s=prepared.info.duration_s, speech_s=round(prepared.speech_s, 3), plan_uri=plan_uri
+        chunks=chunks,
+        duration_s=prepared.info.duration_s,
+        speech_s=round(prepared.speech_s, 3),
+        plan_uri=plan_uri,
+        audio_uri=audio_uri,
     )
 
 
@@ -192,4 +196,4 @@ def build_speech_segments(services: Services, asset: AssetRef, request: BuildSpe
         )
     ]
     batches = write_passage_batches(services, asset.asset_id, step, model or asset.pipeline_version, passages)
-    return SegmentsResult(batches=batches, passages=len(passages))
+    return with_passed_on(request.passed_on, batches, len(passages))

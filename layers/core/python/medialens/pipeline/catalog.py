@@ -30,7 +30,9 @@ from medialens.domain.steps import (
     AudioPlan,
     BuildPageTextInput,
     BuildScreenTextInput,
+    BuildShotLabelsInput,
     BuildSpeechInput,
+    ClassifySoundsInput,
     DetectShotsInput,
     EmbedInput,
     EmbedResult,
@@ -40,6 +42,8 @@ from medialens.domain.steps import (
     IdentifyLanguageInput,
     IndexInput,
     IndexResult,
+    LabelKeyframesInput,
+    LabelKeyframesResult,
     MarkFailedInput,
     NarrateDocumentInput,
     NarrateResult,
@@ -52,6 +56,7 @@ from medialens.domain.steps import (
     RecognizeTextResult,
     SegmentsResult,
     ShotsResult,
+    SoundsResult,
     SpokenLanguage,
     StepCall,
     StepInput,
@@ -61,7 +66,19 @@ from medialens.domain.steps import (
     TranscribeResult,
 )
 from medialens.errors import StepInputError
-from medialens.pipeline import audio, documents, embed, finalize, images, index, narration, probe, video
+from medialens.pipeline import (
+    audio,
+    documents,
+    embed,
+    finalize,
+    images,
+    index,
+    narration,
+    probe,
+    sounds,
+    video,
+    visual,
+)
 from medialens.services import Services
 
 Input = TypeVar("Input", bound=StepInput)
@@ -165,7 +182,16 @@ CATALOG: dict[StepName, StepSpec[Any, Any]] = {
             StepName.RECOGNIZE_TEXT, RecognizeTextInput, RecognizeTextResult, HEAVY, run_batch=video.recognize_text
         ),
         StepSpec(StepName.BUILD_SCREEN_TEXT, BuildScreenTextInput, SegmentsResult, LIGHT, run=video.build_screen_text),
+        StepSpec(
+            StepName.LABEL_KEYFRAMES,
+            LabelKeyframesInput,
+            LabelKeyframesResult,
+            HEAVY,
+            run_batch=visual.label_keyframes,
+        ),
+        StepSpec(StepName.BUILD_SHOT_LABELS, BuildShotLabelsInput, SegmentsResult, LIGHT, run=visual.build_shot_labels),
         StepSpec(StepName.PREPARE_AUDIO, PrepareAudioInput, AudioPlan, LIGHT, run=audio.prepare_audio),
+        StepSpec(StepName.CLASSIFY_SOUNDS, ClassifySoundsInput, SoundsResult, HEAVY, run=sounds.classify_sounds),
         StepSpec(StepName.IDENTIFY_LANGUAGE, IdentifyLanguageInput, SpokenLanguage, HEAVY, run=audio.identify_language),
         StepSpec(StepName.TRANSCRIBE_CHUNK, TranscribeChunkInput, TranscribeResult, HEAVY, run=audio.transcribe_chunk),
         StepSpec(

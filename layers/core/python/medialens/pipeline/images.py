@@ -1,4 +1,4 @@
-"""Image branch: technical metadata, EXIF, perceptual hash and OCR of one still image."""
+"""Image branch: technical metadata, EXIF, perceptual hash, OCR and visual labels of one still image."""
 
 from __future__ import annotations
 
@@ -15,30 +15,68 @@ from medialens.services import Services
 if TYPE_CHECKING:
     from medialens.media.images import ImageAnalysis
     from medialens.ml.ocr import TextRecognizer
+    from medialens.ml.visual_labels import ImageLabeler
 
 
-def read_image(path: Path, recognizer: TextRecognizer, *, min_confidence: float = 0.5) -> ImageAnalysis:
-    """Metadata, hash and OCR of the upright image; its text as IMAGE_TEXT passages."""
+def read_image(
+    path: Path,
+    recognizer: TextRecognizer,
+    *,
+    min_confidence: float = 0.5,
+    labeler: ImageLabeler | None = None,
+    min_label_probability: float = 0.2,
+    max_labels: int = 3,
+) -> ImageAnalysis:
+    """Metadata, hash and OCR of the upright image; its text as IMAGE_TEXT passages and, with a
+    ``labeler``, what it shows as one VISUAL passage."""
     # Pillow (the media extra) loads here, not with the catalogue: see pipeline/catalog.py.
     from medialens.media.images import ImageAnalysis, image_text_passages, inspect_image
+    from medialens.media.visual import visual_passage
 
     info, picture = inspect_image(path)
-    (lines,) = recognizer.recognize([np.asarray(picture, dtype=np.uint8)])
+    pixels = np.asarray(picture, dtype=np.uint8)
+    (lines,) = recognizer.recognize([pixels])
     kept = [line for line in lines if line.confidence >= min_confidence]
-    return ImageAnalysis(info=info, lines=kept, passages=image_text_passages(kept), ocr_model=recognizer.version)
+    passages = [p.model_copy(update={"model_versions": {"ocr": recognizer.version}}) for p in image_text_passages(kept)]
+    labels = []
+    if labeler is not None:
+        (labels,) = labeler.classify([pixels], top_k=max_labels)
+        shown = visual_passage(
+            labels, index=len(passages), min_probability=min_label_probability, max_labels=max_labels
+        )
+        if shown is not None:
+            passages.append(shown.model_copy(update={"model_versions": {"visual_labels": labeler.version}}))
+    return ImageAnalysis(
+        info=info,
+        lines=kept,
+        labels=labels,
+        passages=passages,
+        ocr_model=recognizer.version,
+        label_model=labeler.version if labeler is not None else None,
+    )
 
 
 def analyze_image(services: Services, asset: AssetRef, _: AnalyzeImageInput) -> SegmentsResult:
     from medialens.ml.ocr import get_text_recognizer  # see read_image
+    from medialens.ml.visual_labels import get_image_labeler
 
-    recognizer = get_text_recognizer(services.settings)
+    settings = services.settings
+    recognizer = get_text_recognizer(settings)
+    labeler = get_image_labeler(settings) if settings.visual_label_model else None
     with services.blobs.local_file(asset.source.uri) as path:
-        analysis = read_image(path, recognizer, min_confidence=services.settings.ocr_min_confidence)
+        analysis = read_image(
+            path,
+            recognizer,
+            min_confidence=settings.ocr_min_confidence,
+            labeler=labeler,
+            min_label_probability=settings.visual_label_min_probability,
+            max_labels=settings.visual_label_max,
+        )
     version = analysis.ocr_model
     uri = artifact_uri(services, asset.asset_id, StepName.ANALYZE_IMAGE, version, "image.json")
     services.blobs.put_text(uri, analysis.model_dump_json())
     services.registry.add_artifacts(asset.asset_id, {"image": uri})
     record_ocr_quality(services, asset.asset_id, StepName.ANALYZE_IMAGE, version, [analysis.lines])
-    passages = [p.model_copy(update={"model_versions": {"ocr": version}}) for p in analysis.passages]
+    passages = analysis.passages
     batches = write_passage_batches(services, asset.asset_id, StepName.ANALYZE_IMAGE, version, passages)
     return SegmentsResult(batches=batches, passages=len(passages))

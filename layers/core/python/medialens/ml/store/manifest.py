@@ -16,15 +16,18 @@ from medialens.errors import ConfigurationError
 Quantization = Literal["fp32", "int8", "fp16"]
 QUANTIZATIONS: tuple[Quantization, ...] = get_args(Quantization)
 ONNX_QUANTIZATIONS: tuple[Quantization, ...] = ("fp32", "int8")
-ModelFormat = Literal["onnx", "ctranslate2", "piper"]
+# "onnx": a text encoder (graph + tokenizer); "onnx_image": an image classifier (graph + class names).
+ModelFormat = Literal["onnx", "onnx_image", "ctranslate2", "piper"]
 MODEL_FILE = "model.onnx"
 TOKENIZER_FILE = "tokenizer.json"
+LABELS_FILE = "labels.json"  # an image classifier's class names, in output order
 MANIFEST_FILE = "manifest.json"
 CT2_MODEL_FILE = "model.bin"
 VOICE_CONFIG_FILE = "voice.json"  # a Piper voice's phoneme map, sample rate and inference scales
 # The files a folder of each format must hold; a manifest naming fewer describes a broken build.
 REQUIRED_FILES: dict[str, frozenset[str]] = {
     "onnx": frozenset({MODEL_FILE, TOKENIZER_FILE}),
+    "onnx_image": frozenset({MODEL_FILE, LABELS_FILE}),
     "ctranslate2": frozenset({CT2_MODEL_FILE, "config.json", TOKENIZER_FILE}),
     "piper": frozenset({MODEL_FILE, VOICE_CONFIG_FILE}),
 }
@@ -38,10 +41,12 @@ class ModelManifest(BaseModel):
     quantization: Quantization
     format: ModelFormat = "onnx"
     dimensions: int = Field(
-        description="Embedding size; for Whisper, the model width (d_model); for a voice, its sample rate."
+        description="Embedding size; for Whisper, the model width (d_model); for a voice, its sample rate; "
+        "for an image classifier, its number of classes."
     )
     max_seq_length: int = Field(
-        description="Input tokens per sequence; for Whisper, decoder tokens; for a voice, phoneme ids."
+        description="Input tokens per sequence; for Whisper, decoder tokens; for a voice, phoneme ids; "
+        "for an image classifier, the side of its square input in pixels."
     )
     files: dict[str, str] = Field(description="file name -> sha256 hex digest")
     source: str

