@@ -23,6 +23,7 @@ import json
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -39,48 +40,35 @@ def _normalised(matrix: np.ndarray) -> np.ndarray:
     return matrix / np.maximum(norms, 1e-12)
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("folder", type=Path)
-    parser.add_argument("questions", type=Path)
-    parser.add_argument("--models", nargs="+", default=["multilingual-e5-small", "all-minilm-l6-v2"])
-    parser.add_argument("--conse-k", type=int, nargs="+", default=[5, 10])
-    parser.add_argument("--label-counts", type=int, nargs="+", default=[3, 5, 8])
-    args = parser.parse_args()
+def compare(
+    images: list[Path],
+    questions: list[dict[str, Any]],
+    models: list[str],
+    *,
+    conse_k: list[int],
+    label_counts: list[int],
+) -> list[dict[str, Any]]:
+    """One row per text model and method: recall@1, recall@3 and MRR over the questions."""
     settings = get_settings()
-    questions = json.loads(args.questions.read_text(encoding="utf-8"))
-    images = sorted(p for p in args.folder.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
-    if not images:
-        print(f"no images in {args.folder}", file=sys.stderr)
-        return 2
     labeler = get_image_labeler(settings)
-    top = max([*args.conse_k, *args.label_counts, settings.visual_label_max])
-    started = time.perf_counter()
+    top = max([*conse_k, *label_counts, settings.visual_label_max])
     labels: list[list[VisualLabel]] = [labeler.classify([path.read_bytes()], top_k=top)[0] for path in images]
-    label_s = time.perf_counter() - started
-    print(f"{len(images)} images labelled by {labeler.version} in {label_s:.1f}s")
-    texts = {
-        "label-text": [
-            LABEL_SEPARATOR.join(
-                label.text
-                for label in kept_labels(
-                    found, min_probability=settings.visual_label_min_probability, max_labels=settings.visual_label_max
-                )
-            )
-            for found in labels
-        ],
-    }
-    for count in args.label_counts:
+    kept = [
+        kept_labels(found, min_probability=settings.visual_label_min_probability, max_labels=settings.visual_label_max)
+        for found in labels
+    ]
+    texts = {"label-text": [LABEL_SEPARATOR.join(label.text for label in found) for found in kept]}
+    for count in label_counts:
         texts[f"label-text-{count}"] = [LABEL_SEPARATOR.join(label.text for label in found[:count]) for found in labels]
     names = [path.name for path in images]
-    print(f"{'model':<24}{'method':<16}{'R@1':>6}{'R@3':>6}{'MRR':>7}")
-    for model in args.models:
+    rows = []
+    for model in models:
         embedder = get_text_embedder(settings, model)
         vectors = {method: _normalised(embedder.embed(text)) for method, text in texts.items()}
         class_text = {label.class_index: label.text for found in labels for label in found}
         classes = sorted(class_text)
         class_vectors = dict(zip(classes, embedder.embed([class_text[c] for c in classes]), strict=True))
-        for k in args.conse_k:
+        for k in conse_k:
             mixed = np.stack(
                 [sum(label.probability * class_vectors[label.class_index] for label in found[:k]) for found in labels]
             )
@@ -91,10 +79,50 @@ def main() -> int:
             for question, query in zip(questions, queries, strict=True):
                 order = [names[i] for i in np.argsort(-(matrix @ query))]
                 ranks.append(min(order.index(name) for name in question["expect"]) + 1)
-            at1 = sum(rank == 1 for rank in ranks)
-            at3 = sum(rank <= 3 for rank in ranks)
-            mrr = sum(1 / rank for rank in ranks) / len(ranks)
-            print(f"{model:<24}{method:<16}{at1:>4}/{len(ranks)}{at3:>4}/{len(ranks)}{mrr:>7.3f}")
+            rows.append(
+                {
+                    "model": model,
+                    "method": method,
+                    "questions": len(ranks),
+                    "recall_at_1": sum(rank == 1 for rank in ranks),
+                    "recall_at_3": sum(rank <= 3 for rank in ranks),
+                    "mrr": round(sum(1 / rank for rank in ranks) / len(ranks), 3),
+                }
+            )
+    return rows
+
+
+def images_in(folder: Path) -> list[Path]:
+    return sorted(p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
+
+
+def print_rows(rows: list[dict[str, Any]]) -> None:
+    print(f"{'model':<24}{'method':<16}{'R@1':>6}{'R@3':>6}{'MRR':>7}")
+    for row in rows:
+        n = row["questions"]
+        print(
+            f"{row['model']:<24}{row['method']:<16}{row['recall_at_1']:>4}/{n}{row['recall_at_3']:>4}/{n}"
+            f"{row['mrr']:>7.3f}"
+        )
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("folder", type=Path)
+    parser.add_argument("questions", type=Path)
+    parser.add_argument("--models", nargs="+", default=["multilingual-e5-small", "all-minilm-l6-v2"])
+    parser.add_argument("--conse-k", type=int, nargs="+", default=[5, 10])
+    parser.add_argument("--label-counts", type=int, nargs="+", default=[3, 5, 8])
+    args = parser.parse_args()
+    questions = json.loads(args.questions.read_text(encoding="utf-8"))
+    images = images_in(args.folder)
+    if not images:
+        print(f"no images in {args.folder}", file=sys.stderr)
+        return 2
+    started = time.perf_counter()
+    rows = compare(images, questions, args.models, conse_k=args.conse_k, label_counts=args.label_counts)
+    print(f"{len(images)} images, {len(questions)} questions ({time.perf_counter() - started:.1f}s)")
+    print_rows(rows)
     return 0
 
 

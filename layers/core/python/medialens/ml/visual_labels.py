@@ -138,6 +138,12 @@ class OnnxImageLabeler(ImageLabeler):
         return list(self._classes)
 
     @property
+    def preprocess(self) -> PreprocessConfig:
+        """How a picture becomes the model's input (loads the model: it is in the manifest)."""
+        self.load()
+        return self._preprocess
+
+    @property
     def batch_size(self) -> int:
         return self._batch_size or DEFAULT_BATCH_SIZE
 
