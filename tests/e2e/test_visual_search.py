@@ -4,19 +4,29 @@ labels), and a question naming what they show finds the photo, or the shot with 
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
+import sys
+import uuid
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from PIL import Image
 
 from medialens.domain.assets import AssetStatus
-from medialens.domain.moments import Modality
+from medialens.domain.moments import Modality, VectorField
 from medialens.domain.search import SearchFilters, SearchMode, SearchQuery
 from medialens.local.runtime import LocalRuntime
+from medialens.ml.store.importing import import_model_folder
+from medialens.ml.store.store import ModelStore
 from medialens.timeline import asset_timeline
 
 from .conftest import assets_by_file_name, fast_settings, ingest_and_wait
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "fixtures"))
+
+from tiny_clip import COLOURS, medialens_folder  # the tiny image-text model, via sys.path above
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
@@ -26,7 +36,6 @@ SHOT_SECONDS = 3
 
 
 def scikit_photo(name: str, target: Path) -> Path:
-    from PIL import Image
     from skimage import data
 
     Image.fromarray(getattr(data, name)()).convert("RGB").save(target)
@@ -107,3 +116,58 @@ def test_photos_and_shots_are_found_by_what_they_show(
     timeline = asset_timeline(services, montage, lambda uri: None)
     (shown,) = [lane for lane in timeline.lanes if lane.name == "shown"]
     assert len(shown.spans) == 3 and "espresso" in shown.spans[1].label
+
+
+def test_an_image_text_model_finds_pictures_by_what_they_look_like(
+    start_runtime: Callable[..., LocalRuntime], tmp_path: Path
+) -> None:
+    """With a CLIP-style model imported (here the tiny one the tests build: it knows red, green
+    and blue), every VISUAL moment carries its picture's embedding in its own vector field, and a
+    question is also asked through the model's text encoder, fused with the text encoders' list."""
+    settings = fast_settings(visibility_timeout_s=60, max_receive_count=3)
+    store = ModelStore(settings.models_dir)
+    name = f"e2e-tiny-clip-{uuid.uuid4().hex[:8]}"
+    import_model_folder(store, medialens_folder(tmp_path / "supplied"), name=name, version="1")
+    try:
+        media, frames = tmp_path / "media", tmp_path / "frames"
+        media.mkdir()
+        frames.mkdir()
+        for colour, rgb in COLOURS.items():
+            Image.new("RGB", (320, 240), rgb).save(media / f"{colour}.png")
+            Image.new("RGB", (640, 480), rgb).save(frames / f"{colour}.png")
+        slideshow([frames / "green.png", frames / "blue.png"], media / "colours.mp4")
+        runtime = start_runtime(settings.model_copy(update={"image_embedding_model": name}))
+        uploaded, assets = ingest_and_wait(runtime, [media], timeout_s=300)
+        by_name = assets_by_file_name(uploaded, assets)
+        for file_name, asset in by_name.items():
+            assert asset.status is AssetStatus.SUCCEEDED, f"{file_name}: {asset.stage} {asset.error_reason}"
+        assert runtime.services is not None
+        services = runtime.services
+
+        (red,) = [m for m in services.index.asset_moments(by_name["red.png"].asset_id) if m.modality is Modality.VISUAL]
+        assert red.model_versions["image_embedding"] == f"{name}@1+fp32"
+        # The picture's vector lives in its own field: asked there, red's picture is nearest "red".
+        clip = services.image_embedder
+        assert clip is not None
+        question = [float(x) for x in clip.embed_query("a photo of red")]
+        nearest = services.index.semantic(question, 1, SearchFilters(), f"{name}@1", field=VectorField.IMAGE)
+        assert [hit.moment_id for hit in nearest] == [red.moment_id]
+
+        def best(text: str) -> tuple[str, float | None]:
+            query = SearchQuery(
+                text=text, k=1, mode=SearchMode.SEMANTIC, filters=SearchFilters(modalities=[Modality.VISUAL])
+            )
+            (hit,) = services.search.search(query).hits
+            return hit.source.rsplit("/", 1)[1], hit.start
+
+        assert best("a photo of red")[0] == "red.png"
+        assert best("a photo of green")[0] in ("green.png", "colours.mp4")
+        found, start = best("blue")
+        assert found in ("blue.png", "colours.mp4") and (found == "blue.png" or round(start or 0) == SHOT_SECONDS)
+        # The video's shots carry the mean of their keyframes' pictures.
+        shots = [
+            m for m in services.index.asset_moments(by_name["colours.mp4"].asset_id) if m.modality is Modality.VISUAL
+        ]
+        assert len(shots) == 2 and all(m.model_versions.get("image_embedding") == f"{name}@1+fp32" for m in shots)
+    finally:
+        shutil.rmtree(settings.models_dir / name, ignore_errors=True)

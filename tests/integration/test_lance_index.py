@@ -311,7 +311,7 @@ def test_a_table_from_an_older_release_gains_the_new_columns_and_keeps_its_rows(
 ) -> None:
     added = {field.name for field in added_fields(DIMS)}
     with monkeypatch.context() as before_them:  # the release before the columns were added
-        before_them.setattr(lance, "added_fields", lambda _dimensions: ())
+        before_them.setattr(lance, "added_fields", lambda *_dimensions: ())
         # ... whose full-text index was on "text" itself.
         before_them.setattr(lance, "FTS_INDEX", lance.OLD_FTS_INDEX)
         before_them.setattr(lance, "FTS_COLUMN", "text")

@@ -35,7 +35,7 @@ from medialens.adapters.index.opensearch import (
     resolve_auth,
 )
 from medialens.domain.assets import MediaType
-from medialens.domain.moments import Modality, Moment
+from medialens.domain.moments import Modality, Moment, VectorField
 from medialens.domain.search import SearchFilters, SearchHit
 from medialens.errors import ConfigurationError, TransientError
 from medialens.services import Services
@@ -471,7 +471,7 @@ def test_keyword_query_is_bm25_match_with_filters(server: RecordingServer) -> No
     (request,) = server.requests
     assert request.json() == {
         "size": 5,
-        "_source": {"excludes": ["vector", "english_vector"]},
+        "_source": {"excludes": ["vector", "english_vector", "image_vector"]},
         "track_total_hits": False,
         "query": {
             "bool": {
@@ -507,7 +507,7 @@ def test_semantic_query_is_filtered_knn_and_scores_are_cosine(server: RecordingS
     (request,) = server.requests
     assert request.json() == {
         "size": 3,
-        "_source": {"excludes": ["vector", "english_vector"]},
+        "_source": {"excludes": ["vector", "english_vector", "image_vector"]},
         # Lucene takes its HNSW search breadth from k: ask for ef_search candidates, keep size.
         "query": {
             "knn": {
@@ -755,3 +755,38 @@ def test_services_wire_the_opensearch_backend(settings: Settings) -> None:
     without_url = settings.model_copy(update={"index_backend": IndexBackend.OPENSEARCH})
     with pytest.raises(ConfigurationError, match="OPENSEARCH_URL"):
         _ = Services(without_url).index
+
+
+def test_image_vectors_have_their_own_field_and_query(server: RecordingServer) -> None:
+    """With an image-text model set, the mapping gains image_vector (its dimensions) and
+    image_model; a VISUAL moment's picture is indexed there, and an IMAGE query asks that field,
+    filtered on the model. Without one, an IMAGE query sends nothing."""
+    script_fresh_index(server)
+    server.on("POST", f"/{INDEX}/_bulk", (200, bulk_response(bulk_item("index", "v1", 201))))
+    index, _ = make_index(server.url, image_dimensions=2)
+    shown = moment("v1").model_copy(
+        update={
+            "modality": Modality.VISUAL,
+            "image_vector": [3.0, 4.0],
+            "model_versions": {"text_embedding": "all-minilm-l6-v2@1+int8", "image_embedding": "clip@2+fp32"},
+        }
+    )
+    index.upsert([shown])
+    properties = server.requests[2].json()["mappings"]["properties"]
+    assert properties["image_vector"]["dimension"] == 2 and properties["image_model"] == {"type": "keyword"}
+    (document,) = server.requests[3].ndjson()[1::2]
+    assert document["image_vector"] == [0.6, 0.8] and document["image_model"] == "clip@2"
+
+    server.on("POST", f"/{INDEX}/_search", (200, search_response(("v1", 0.9, source("v1", modality="visual"), None))))
+    hits = index.semantic([0.0, 5.0], 2, NO_FILTER, embedding_model="clip@2", field=VectorField.IMAGE)
+    knn = server.requests[-1].json()["query"]["knn"]
+    assert list(knn) == ["image_vector"] and knn["image_vector"]["vector"] == [0.0, 1.0]
+    assert knn["image_vector"]["filter"] == {"bool": {"filter": [{"term": {"image_model": "clip@2"}}]}}
+    assert [hit.moment_id for hit in hits] == ["v1"]
+
+    without, _ = make_index(server.url)
+    sent = len(server.requests)
+    assert without.semantic([0.0, 1.0], 2, NO_FILTER, field=VectorField.IMAGE) == []
+    assert len(server.requests) == sent
+    with pytest.raises(ConfigurationError, match="image_dimensions"):
+        without.upsert([shown])

@@ -192,3 +192,27 @@ def test_plan_keyframes_on_synthetic_hashes() -> None:
     assert [p.time for p in plans] == [0.5, 1.5, 2.5, 3.5, 4.5, 5.5, 6.5, 7.5, 8.5, 9.5]
     assert all(p.duplicates_skipped == 0 and p.until == pytest.approx(p.time + 0.1) for p in plans)
     assert shots_from_cuts([0.0, 3.0, 12.0], 10.0) == shots_from_cuts([3.0], 10.0)
+
+
+def test_a_video_of_flickering_one_frame_shots_keeps_a_bounded_number_of_keyframes(tmp_path: Path) -> None:
+    """Every frame a new picture: the detector's shortest shot and the
+    keyframe budget bound what the branch holds, OCRs and labels."""
+    import av
+
+    video = tmp_path / "flicker.mp4"
+    rng = np.random.default_rng(7)
+    with av.open(str(video), "w") as container:
+        stream = container.add_stream("libx264", rate=25)
+        stream.width, stream.height, stream.pix_fmt = 320, 240, "yuv420p"
+        for _ in range(25 * 60):
+            blocks = rng.integers(0, 256, (6, 8, 3), dtype=np.uint8)  # a new picture every frame
+            picture = np.kron(blocks, np.ones((40, 40, 1), dtype=np.uint8))
+            container.mux(stream.encode(av.VideoFrame.from_ndarray(picture, format="rgb24")))
+        container.mux(stream.encode())
+    unbounded = analyze_video(video, VideoOptions())
+    assert len(unbounded.shots) <= 60 / VideoOptions().min_scene_len_s + 1  # never one shot per frame
+    budget = 20
+    capped = analyze_video(video, VideoOptions(max_keyframes=budget))
+    assert len(capped.keyframes) == budget and capped.over_budget == len(unbounded.keyframes) - budget
+    times = [keyframe.time for keyframe in capped.keyframes]
+    assert times == sorted(times) and times[0] < 5 and times[-1] > 55  # spread over the whole video

@@ -9,13 +9,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any, cast
 
 import numpy as np
 import pytest
 
 from medialens.adapters.index.base import MomentIndex
 from medialens.domain.assets import MediaType
-from medialens.domain.moments import Modality, Moment
+from medialens.domain.moments import Modality, Moment, VectorField
 from medialens.domain.search import SearchFilters, SearchHit, SearchMode, SearchQuery
 from medialens.ml.base import FloatMatrix, TextEmbedder
 from medialens.search import SearchService
@@ -61,6 +62,7 @@ class ScriptedIndex(MomentIndex):
     keyword_hits: list[SearchHit] = field(default_factory=list)
     semantic_hits: list[SearchHit] = field(default_factory=list)
     english_hits: list[SearchHit] = field(default_factory=list)
+    image_hits: list[SearchHit] = field(default_factory=list)
     keyword_calls: list[tuple[str, int, SearchFilters]] = field(default_factory=list)
     semantic_calls: list[tuple[list[float], int, SearchFilters, str | None]] = field(default_factory=list)
     truncate: bool = True
@@ -76,10 +78,14 @@ class ScriptedIndex(MomentIndex):
         filters: SearchFilters,
         embedding_model: str | None = None,
         *,
-        english: bool = False,
+        field: VectorField = VectorField.TEXT,
     ) -> list[SearchHit]:
         self.semantic_calls.append((list(vector), k, filters, embedding_model))
-        hits = self.english_hits if english else self.semantic_hits
+        hits = {
+            VectorField.TEXT: self.semantic_hits,
+            VectorField.ENGLISH: self.english_hits,
+            VectorField.IMAGE: self.image_hits,
+        }[field]
         return hits[:k] if self.truncate else list(hits)
 
     def upsert(self, moments: Sequence[Moment]) -> int:
@@ -251,3 +257,49 @@ def test_an_english_question_asks_both_encoders_and_another_language_only_the_mu
     service.search(SearchQuery(text="hur många semesterdagar får personalen", mode=SearchMode.SEMANTIC, k=2))
     assert [call[3] for call in index.semantic_calls] == ["fixed-table-test-double@0"]
     assert english.embedded == [question]  # the Swedish question never reached the English encoder
+
+
+class FixedImageTextEmbedder:
+    """Test double for an image-text (CLIP-style) model: only its text side is asked at search time."""
+
+    version = "tiny-clip@1+fp32"
+
+    def __init__(self, table: dict[str, list[float]]) -> None:
+        self.table = table
+        self.loaded = False
+
+    def load(self) -> None:
+        self.loaded = True
+
+    def embed_query(self, text: str) -> FloatMatrix:
+        return np.asarray(self.table[text], dtype=np.float32)
+
+
+def test_an_image_text_model_judges_the_pictures_of_visual_moments_and_nothing_else() -> None:
+    picture_vector = [1.0, 0.0, 0.0]
+    shown = scored("v1", 0.2).model_copy(update={"modality": Modality.VISUAL})
+    other_shown = scored("v2", 0.5).model_copy(update={"modality": Modality.VISUAL})
+    index = ScriptedIndex(
+        # The label text of v1 reads poorly for the question, its picture reads best.
+        semantic_hits=[scored("s1", 0.9), other_shown, scored("s2", 0.4), shown],
+        image_hits=[shown.model_copy(update={"score": 0.31}), other_shown.model_copy(update={"score": 0.12})],
+    )
+    question = "a red bicycle"
+    text = FixedTableEmbedder({question: QUERY_VECTOR})
+    image = FixedImageTextEmbedder({question: picture_vector})
+    service = SearchService(index, text, image_embedder=cast(Any, image), image_weight=0.6)
+
+    hits = service.search(SearchQuery(text=question, mode=SearchMode.SEMANTIC, k=4)).hits
+    (pictures, texts) = index.semantic_calls
+    assert pictures[0] == pytest.approx(picture_vector) and pictures[3] == "tiny-clip@1"
+    assert texts[3] == "fixed-table-test-double@0"
+    scores = {hit.moment_id: hit.score for hit in hits}
+    # Text min-max over 0.2..0.9; pictures over 0.12..0.31. s1 keeps its text score alone.
+    assert scores["s1"] == pytest.approx(1.0)
+    assert scores["v1"] == pytest.approx(0.6 * 1.0 + 0.4 * 0.0)
+    assert scores["v2"] == pytest.approx(0.6 * 0.0 + 0.4 * (0.5 - 0.2) / 0.7)
+    assert scores["s2"] == pytest.approx((0.4 - 0.2) / 0.7)
+
+    index.semantic_calls.clear()
+    SearchService(index, text).search(SearchQuery(text=question, mode=SearchMode.SEMANTIC, k=4))
+    assert len(index.semantic_calls) == 1  # no image-text model: the text list alone, as before

@@ -5,18 +5,23 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from medialens.adapters.index.base import MomentIndex
 from medialens.adapters.index.fusion import (
     DEFAULT_RRF_K,
+    image_routed_fusion,
     language_routed_fusion,
     reciprocal_rank_fusion,
     weighted_fusion,
 )
-from medialens.domain.moments import vector_space
+from medialens.domain.moments import VectorField, vector_space
 from medialens.domain.search import SearchFilters, SearchHit, SearchMode, SearchQuery, SearchResponse
 from medialens.ml.base import TextEmbedder
 from medialens.ml.language import guess_language
+
+if TYPE_CHECKING:  # a type only: the image-text runtime loads where one is configured
+    from medialens.ml.clip import ImageTextEmbedder
 
 FUSIONS = ("weighted", "rrf")
 
@@ -48,6 +53,9 @@ class SearchService:
     are fused (``language_routed_fusion``): English-trained models rank English text better, and
     the multilingual one is what finds the answer in another language.
 
+    With an ``image_embedder`` (a CLIP-style model the deployment supplied), its text encoder
+    also asks the pictures of VISUAL moments, fused with the text list (``image_routed_fusion``).
+
     The embedders are loaded on the first semantic or hybrid query, so a process that only
     serves keyword searches never reads model weights.
     """
@@ -59,6 +67,8 @@ class SearchService:
         fusion: str = "weighted",
         *,
         english_embedder: TextEmbedder | None = None,
+        image_embedder: ImageTextEmbedder | None = None,
+        image_weight: float = 0.6,
         alpha: float = 0.5,
         rrf_k: int = DEFAULT_RRF_K,
     ) -> None:
@@ -69,9 +79,13 @@ class SearchService:
             raise ValueError("alpha must be within [0, 1]")
         if rrf_k < 0:
             raise ValueError("rrf_k must be >= 0")
+        if not 0.0 <= image_weight <= 1.0:
+            raise ValueError("image_weight must be within [0, 1]")
         self.index = index
         self.embedder = embedder
         self.english_embedder = english_embedder
+        self.image_embedder = image_embedder
+        self.image_weight = image_weight
         self.fusion = fusion
         self.alpha = alpha
         self.rrf_k = rrf_k
@@ -82,6 +96,18 @@ class SearchService:
         return [float(x) for x in embedder.embed_query(text)]
 
     def _semantic(self, text: str, k: int, filters: SearchFilters) -> list[SearchHit]:
+        if self.image_embedder is None:
+            return self._text_semantic(text, k, filters)
+        candidates = max(k * HYBRID_CANDIDATES_PER_HIT, ROUTED_CANDIDATES)
+        image = self.image_embedder
+        image.load()
+        question = [float(x) for x in image.embed_query(text)]
+        pictures = self.index.semantic(
+            question, candidates, filters, vector_space(image.version), field=VectorField.IMAGE
+        )
+        return image_routed_fusion(pictures, self._text_semantic(text, candidates, filters), self.image_weight)[:k]
+
+    def _text_semantic(self, text: str, k: int, filters: SearchFilters) -> list[SearchHit]:
         # Moments embedded by an earlier model stay findable by keyword until they are re-run.
         english = self.english_embedder
         if english is None or guess_language(text) != "en":
@@ -92,7 +118,11 @@ class SearchService:
             self._query_vector(self.embedder, text), candidates, filters, vector_space(self.embedder.version)
         )
         in_english = self.index.semantic(
-            self._query_vector(english, text), candidates, filters, vector_space(english.version), english=True
+            self._query_vector(english, text),
+            candidates,
+            filters,
+            vector_space(english.version),
+            field=VectorField.ENGLISH,
         )
         return language_routed_fusion(in_english, across)[:k]
 

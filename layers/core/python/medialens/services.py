@@ -11,7 +11,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 from functools import cached_property
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from medialens import aws
 from medialens.adapters.index.base import MomentIndex
@@ -22,6 +22,9 @@ from medialens.errors import ConfigurationError
 from medialens.ml.base import TextEmbedder
 from medialens.search import SearchService
 from medialens.settings import IndexBackend, Profile, Settings, get_settings
+
+if TYPE_CHECKING:  # a type only: the image-text runtime loads where one is configured
+    from medialens.ml.clip import ImageTextEmbedder
 
 
 class DropNotifier(Protocol):
@@ -104,20 +107,37 @@ class Services:
         return get_english_embedder(self.settings)
 
     @cached_property
+    def image_embedder(self) -> ImageTextEmbedder | None:
+        """The image-text (CLIP-style) model the deployment supplied, if one is set."""
+        if not self.settings.image_embedding_model:
+            return None  # nothing to load, and Pillow (the media extra) is not imported
+        from medialens.ml.clip import get_image_embedder
+
+        return get_image_embedder(self.settings)
+
+    @cached_property
     def index(self) -> MomentIndex:
-        # The embedder's dimensions come from its manifest or packaged spec: no model load here,
-        # so a keyword-only search never loads the model.
+        # The text embedders' dimensions come from their manifests or packaged specs: no model
+        # load here, so a keyword-only search never loads them. (An image-text model, when one is
+        # set, is loaded for its dimensions.)
         english_dimensions = self.english_embedder.dimensions if self.english_embedder else None
+        image_dimensions = self.image_embedder.dimensions if self.image_embedder else None
         if self.settings.index_backend is IndexBackend.OPENSEARCH or self.settings.opensearch_url:
             from medialens.adapters.index.opensearch import OpenSearchMomentIndex
 
             return OpenSearchMomentIndex.from_settings(
-                self.settings, dimensions=self.embedder.dimensions, english_dimensions=english_dimensions
+                self.settings,
+                dimensions=self.embedder.dimensions,
+                english_dimensions=english_dimensions,
+                image_dimensions=image_dimensions,
             )
         from medialens.adapters.index.lance import LanceMomentIndex
 
         return LanceMomentIndex(
-            self.settings.index_dir, dimensions=self.embedder.dimensions, english_dimensions=english_dimensions
+            self.settings.index_dir,
+            dimensions=self.embedder.dimensions,
+            english_dimensions=english_dimensions,
+            image_dimensions=image_dimensions,
         )
 
     @cached_property
@@ -126,6 +146,8 @@ class Services:
             self.index,
             self.embedder,
             english_embedder=self.english_embedder,
+            image_embedder=self.image_embedder,
+            image_weight=self.settings.search_image_weight,
             fusion=self.settings.search_fusion,
             alpha=self.settings.search_semantic_weight,
         )

@@ -82,6 +82,9 @@ class Settings(BaseSettings):
     # semantic list is min-max scaled; 0.5 gave worse ranks to paraphrased questions.
     search_fusion: str = "weighted"
     search_semantic_weight: float = Field(default=0.7, ge=0.0, le=1.0)
+    # With an image-text model set (image_embedding_model): the weight of its picture-to-question
+    # score for VISUAL moments, against the text encoders' score of their labels.
+    search_image_weight: float = Field(default=0.6, ge=0.0, le=1.0)
 
     # Document analysis.
     passage_words: int = 120
@@ -200,6 +203,11 @@ class Settings(BaseSettings):
     keyframe_hash_size: int = Field(default=16, ge=4)
     keyframe_dedupe_distance: int = Field(default=12, ge=0, description="Max differing dHash bits of a duplicate.")
     keyframe_max_side: int = Field(default=1280, ge=64, description="Longer side of stored keyframe JPEGs.")
+    keyframe_max: int = Field(
+        default=2400,
+        ge=1,
+        description="Keyframes per video at most (an even selection past it): bounds memory and time.",
+    )
     # OCR (RapidOCR PP-OCRv6 small): lines below the confidence are dropped.
     ocr_min_confidence: float = Field(default=0.5, ge=0.0, le=1.0)
     ocr_det_limit_side_len: int = Field(default=640, ge=32)

@@ -42,6 +42,10 @@ class Passage(BaseModel):
     narration_start: float | None = Field(default=None, ge=0)
     narration_end: float | None = Field(default=None, ge=0)
     language: str | None = Field(default=None, description="ISO 639-1 code of what was said or written.")
+    image_vector: list[float] | None = Field(
+        default=None,
+        description="A VISUAL passage's picture in an image-text model's space (CLIP-style), when one is set.",
+    )
 
     @property
     def locator(self) -> str:
@@ -49,6 +53,21 @@ class Passage(BaseModel):
         if self.start is not None:
             return f"t{self.start:.3f}-{self.end if self.end is not None else self.start:.3f}#{self.index}"
         return f"p{self.page or 0}#{self.index}"
+
+
+class VectorField(StrEnum):
+    """The vectors a moment can carry, each in its own model's space."""
+
+    TEXT = "vector"  # the multilingual text encoder: every moment
+    ENGLISH = "english_vector"  # the English-trained text encoder: moments in English or of unknown language
+    IMAGE = "image_vector"  # an image-text model's image encoder: VISUAL moments, asked with its text encoder
+
+    @property
+    def model_field(self) -> str:
+        """The field that names the vector space of this one (``vector_space`` of its model)."""
+        return {"vector": "embedding_model", "english_vector": "english_model", "image_vector": "image_model"}[
+            self.value
+        ]
 
 
 def vector_space(model_version: str | None) -> str | None:
@@ -82,6 +101,9 @@ class Moment(BaseModel):
     narration_start: float | None = Field(default=None, description="Seconds into the narration where this is said.")
     narration_end: float | None = None
     language: str | None = Field(default=None, description="ISO 639-1 code of what was said or written, when known.")
+    image_vector: list[float] | None = Field(
+        default=None, description="The picture's embedding (VISUAL moments, when an image-text model is set)."
+    )
 
     @property
     def embedding_model(self) -> str | None:
@@ -92,3 +114,8 @@ class Moment(BaseModel):
     def english_model(self) -> str | None:
         """The vector space of ``english_vector``."""
         return vector_space(self.model_versions.get("english_embedding")) if self.english_vector else None
+
+    @property
+    def image_model(self) -> str | None:
+        """The vector space of ``image_vector``."""
+        return vector_space(self.model_versions.get("image_embedding")) if self.image_vector else None

@@ -226,6 +226,7 @@ class LabelKeyframesResult(BaseModel):
     uri: str = Field(description="JSON lines of media.visual.FrameLabels, one per keyframe")
     count: int
     model: str
+    image_model: str | None = Field(default=None, description="The image-text model that embedded the keyframes.")
 
 
 class BuildShotLabelsInput(StepInput):

@@ -68,6 +68,9 @@ class VideoOptions(BaseModel):
     hash_size: int = Field(default=16, ge=4)
     dedupe_distance: int = Field(default=16, ge=0, description="max differing hash bits of a near-duplicate")
     max_side: int = Field(default=1280, ge=64, description="longer side of keyframe JPEGs (never upscaled)")
+    max_keyframes: int = Field(
+        default=2400, ge=1, description="keyframes kept at most; past it, an even selection over the video"
+    )
     jpeg_quality: int = Field(default=90, ge=30, le=100)
 
     @classmethod
@@ -79,6 +82,7 @@ class VideoOptions(BaseModel):
             hash_size=settings.keyframe_hash_size,
             dedupe_distance=settings.keyframe_dedupe_distance,
             max_side=settings.keyframe_max_side,
+            max_keyframes=settings.keyframe_max,
         )
 
 
@@ -132,6 +136,7 @@ class VideoAnalysis(BaseModel):
     keyframes: list[Keyframe]
     candidates: int = Field(description="keyframe candidates on the sampling grid")
     skipped_duplicates: int = Field(description="candidates not decoded or OCR'd: near-duplicates")
+    over_budget: int = Field(default=0, description="keyframes left out to stay within max_keyframes")
     hash_size: int
     seconds: dict[str, float] = Field(default_factory=dict, description="wall time of scan and extract")
 
@@ -351,6 +356,18 @@ def plan_keyframes(scan: FrameScan, shots: list[Shot], options: VideoOptions) ->
     return plans, candidates
 
 
+def within_budget(plans: list[KeyframePlan], budget: int) -> list[KeyframePlan]:
+    """At most ``budget`` keyframes, evenly spread over the video when there are more (a video of
+    thousands of one-frame shots, a very long recording): every keyframe is held as a JPEG and
+    read by OCR and the labeller, so their number bounds the memory and time of the whole branch."""
+    if len(plans) <= budget:
+        return plans
+    if budget == 1:
+        return [plans[0]]
+    step = (len(plans) - 1) / (budget - 1)
+    return [plans[round(number * step)] for number in range(budget)]
+
+
 def _similar_run(
     scan: FrameScan, frame: int, last_folded: int, lo: int, hi: int, floor: float, ceiling: float, distance: int
 ) -> tuple[float, float]:
@@ -444,7 +461,8 @@ def analyze_video(path: Path | str, options: VideoOptions | None = None) -> Vide
     scan = scan_video(path, options)
     scanned = time.perf_counter()
     shots = shots_from_cuts(scan.cuts, scan.duration)
-    plans, candidates = plan_keyframes(scan, shots, options)
+    planned, candidates = plan_keyframes(scan, shots, options)
+    plans = within_budget(planned, options.max_keyframes)
     keyframes = extract_keyframes(path, scan, plans, options)
     return VideoAnalysis(
         duration_s=scan.duration,
@@ -459,7 +477,8 @@ def analyze_video(path: Path | str, options: VideoOptions | None = None) -> Vide
         shots=shots,
         keyframes=keyframes,
         candidates=candidates,
-        skipped_duplicates=candidates - len(keyframes),
+        skipped_duplicates=candidates - len(planned),
+        over_budget=len(planned) - len(plans),
         hash_size=options.hash_size,
         seconds={
             "scan": round(scanned - began, 3),

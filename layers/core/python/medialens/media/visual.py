@@ -56,6 +56,7 @@ class FrameLabels(BaseModel):
     until: float
     shot_index: int
     labels: list[VisualLabel] = Field(default_factory=list, description="Most probable first.")
+    image_vector: list[float] | None = Field(default=None, description="The picture's image-text embedding, if asked.")
 
 
 class ShotLabels(BaseModel):
@@ -124,11 +125,25 @@ def shot_labels(frames: Iterable[FrameLabels], shot_count: int | None = None) ->
     return result
 
 
+def mean_direction(vectors: Sequence[Sequence[float]]) -> list[float] | None:
+    """The normalised mean of unit vectors (a shot's keyframes' image embeddings); None for none."""
+    if not vectors:
+        return None
+    total = [sum(values) for values in zip(*vectors, strict=True)]
+    norm = sum(value * value for value in total) ** 0.5
+    return [value / norm for value in total] if norm > 0 else None
+
+
 def shot_passages(
     shots: Sequence[ShotSpan], frames: Sequence[FrameLabels], *, min_probability: float, max_labels: int
 ) -> list[Passage]:
-    """One VISUAL passage per shot that has labelled keyframes, spanning the shot."""
+    """One VISUAL passage per shot that has labelled keyframes, spanning the shot (with the mean
+    direction of its keyframes' image embeddings, when they have them)."""
     per_shot = shot_labels(frames, len(shots))
+    pictures: dict[int, list[list[float]]] = defaultdict(list)
+    for frame in frames:
+        if frame.image_vector:
+            pictures[frame.shot_index].append(frame.image_vector)
     passages: list[Passage] = []
     for shot in shots:
         labels = per_shot.get(shot.index)
@@ -143,5 +158,5 @@ def shot_passages(
             end=shot.end,
         )
         if passage is not None:
-            passages.append(passage)
+            passages.append(passage.model_copy(update={"image_vector": mean_direction(pictures[shot.index])}))
     return passages

@@ -14,6 +14,7 @@ from medialens.services import Services
 
 if TYPE_CHECKING:
     from medialens.media.images import ImageAnalysis
+    from medialens.ml.clip import ImageTextEmbedder
     from medialens.ml.ocr import TextRecognizer
     from medialens.ml.visual_labels import ImageLabeler
 
@@ -26,9 +27,11 @@ def read_image(
     labeler: ImageLabeler | None = None,
     min_label_probability: float = 0.2,
     max_labels: int = 3,
+    image_embedder: ImageTextEmbedder | None = None,
 ) -> ImageAnalysis:
     """Metadata, hash and OCR of the upright image; its text as IMAGE_TEXT passages and, with a
-    ``labeler``, what it shows as one VISUAL passage."""
+    ``labeler``, what it shows as one VISUAL passage (carrying the picture's embedding, with an
+    ``image_embedder``)."""
     # Pillow (the media extra) loads here, not with the catalogue: see pipeline/catalog.py.
     from medialens.media.images import ImageAnalysis, image_text_passages, inspect_image
     from medialens.media.visual import visual_passage
@@ -45,7 +48,12 @@ def read_image(
             labels, index=len(passages), min_probability=min_label_probability, max_labels=max_labels
         )
         if shown is not None:
-            passages.append(shown.model_copy(update={"model_versions": {"visual_labels": labeler.version}}))
+            versions = {"visual_labels": labeler.version}
+            vector = None
+            if image_embedder is not None:
+                vector = [float(x) for x in image_embedder.embed_images([pixels])[0]]
+                versions["image_embedding"] = image_embedder.version
+            passages.append(shown.model_copy(update={"model_versions": versions, "image_vector": vector}))
     return ImageAnalysis(
         info=info,
         lines=kept,
@@ -71,6 +79,7 @@ def analyze_image(services: Services, asset: AssetRef, _: AnalyzeImageInput) -> 
             labeler=labeler,
             min_label_probability=settings.visual_label_min_probability,
             max_labels=settings.visual_label_max,
+            image_embedder=services.image_embedder,
         )
     version = analysis.ocr_model
     uri = artifact_uri(services, asset.asset_id, StepName.ANALYZE_IMAGE, version, "image.json")

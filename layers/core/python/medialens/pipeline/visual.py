@@ -34,6 +34,8 @@ def label_keyframes(
 
     labeler = get_image_labeler(services.settings) if services.settings.visual_label_model else None
     model = labeler.version if labeler is not None else LABELS_OFF
+    pictures = services.image_embedder if labeler is not None else None  # vectors ride on the labels' moments
+    vectors: list[list[float] | None] = []
     loaded: list[list[KeyframeRecord] | Exception] = []
     for call in calls:
         try:
@@ -46,17 +48,29 @@ def label_keyframes(
         chunk = pending[begin : begin + KEYFRAMES_PER_BATCH]
         if labeler is None:
             labels += [[] for _ in chunk]
+            vectors += [None for _ in chunk]
             continue
         images = [services.blobs.get_bytes(record.jpeg_uri) for record in chunk]
         labels += labeler.classify(images, top_k=LABELS_PER_KEYFRAME)
-    read = iter(labels)
+        if pictures is not None:
+            vectors += [[float(x) for x in row] for row in pictures.embed_images(images)]
+        else:
+            vectors += [None for _ in chunk]
+    read, embedded = iter(labels), iter(vectors)
     results: list[LabelKeyframesResult | Exception] = []
     for call, records in zip(calls, loaded, strict=True):
         if isinstance(records, Exception):
             results.append(records)
             continue
         frames = [
-            FrameLabels(time=r.time, start=r.start, until=r.until, shot_index=r.shot_index, labels=next(read))
+            FrameLabels(
+                time=r.time,
+                start=r.start,
+                until=r.until,
+                shot_index=r.shot_index,
+                labels=next(read),
+                image_vector=next(embedded),
+            )
             for r in records
         ]
         batch = call.input.batch
@@ -64,7 +78,10 @@ def label_keyframes(
             services, call.asset.asset_id, StepName.LABEL_KEYFRAMES, model, f"labels-{batch.index:04d}.jsonl"
         )
         write_jsonl(services, uri, frames)
-        results.append(LabelKeyframesResult(index=batch.index, uri=uri, count=len(frames), model=model))
+        image_model = pictures.version if pictures is not None else None
+        results.append(
+            LabelKeyframesResult(index=batch.index, uri=uri, count=len(frames), model=model, image_model=image_model)
+        )
     return results
 
 
@@ -84,7 +101,9 @@ def build_shot_labels(services: Services, asset: AssetRef, request: BuildShotLab
         min_probability=settings.visual_label_min_probability,
         max_labels=settings.visual_label_max,
     )
-    passages = [p.model_copy(update={"model_versions": {"visual_labels": model}}) for p in passages]
+    image_model = request.labels[0].image_model if request.labels else None
+    versions = {"visual_labels": model} | ({"image_embedding": image_model} if image_model else {})
+    passages = [p.model_copy(update={"model_versions": versions}) for p in passages]
     step = StepName.BUILD_SHOT_LABELS
     uri = artifact_uri(services, asset.asset_id, step, model, "labels.json")
     services.blobs.put_text(uri, ShotLabels(label_model=model, frames=frames, passages=passages).model_dump_json())

@@ -5,7 +5,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 
-from medialens.domain.moments import Moment
+from medialens.domain.moments import Moment, VectorField
 from medialens.domain.search import SearchFilters, SearchHit
 
 
@@ -34,12 +34,14 @@ class MomentIndex(ABC):
         filters: SearchFilters,
         embedding_model: str | None = None,
         *,
-        english: bool = False,
+        field: VectorField = VectorField.TEXT,
     ) -> list[SearchHit]:
         """k-NN by cosine similarity over normalised vectors, best first (``score`` is the cosine).
         ``embedding_model`` (a ``vector_space``): only vectors that model made; a vector from
-        another model is noise to this query, however close it happens to lie. ``english``: over
-        the English-trained encoder's vectors (``Moment.english_vector``) instead."""
+        another model is noise to this query, however close it happens to lie. ``field``: which
+        of a moment's vectors to search (``VectorField``: the multilingual text vector, the
+        English-trained one, or an image-text model's image vector); a backend without the field
+        returns nothing."""
 
     @abstractmethod
     def asset_moments(self, asset_id: str, limit: int = 200) -> list[Moment]:

@@ -8,9 +8,10 @@ then by ``moment_id``, so equal inputs always give the same order.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
+from medialens.domain.moments import Modality
 from medialens.domain.search import SearchHit
 
 DEFAULT_RRF_K = 60  # the constant from Cormack et al. (2009); damps the weight of the very top ranks
@@ -121,27 +122,51 @@ def weighted_fusion(keyword: Sequence[SearchHit], semantic: Sequence[SearchHit],
     return _ordered(candidates.values())
 
 
+def routed_fusion(
+    specialist: Sequence[SearchHit],
+    general: Sequence[SearchHit],
+    covers: Callable[[SearchHit], bool],
+    specialist_weight: float = 0.5,
+) -> list[SearchHit]:
+    """Two semantic lists for one question: a ``general`` one over every moment and a
+    ``specialist`` one over the moments it ``covers`` (and can judge better).
+
+    A covered moment scores ``specialist_weight * minmax(specialist) + (1 - specialist_weight) *
+    minmax(general)``; any other moment ``minmax(general)`` alone, so the specialist, which cannot
+    judge it, never holds it back. Scores in [0, 1], best first; a moment missing from a list
+    gets 0 from it.
+    """
+    if not 0.0 <= specialist_weight <= 1.0:
+        raise ValueError("the specialist's weight must be within [0, 1]")
+    specialist, general = _unique_and_finite(specialist, general)
+    by_specialist, by_general = _normalised_by_id(specialist), _normalised_by_id(general)
+    candidates = _collect([general, specialist])
+    for moment_id, candidate in candidates.items():
+        base = by_general.get(moment_id, 0.0)
+        if covers(candidate.hit):
+            fused = specialist_weight * by_specialist.get(moment_id, 0.0) + (1.0 - specialist_weight) * base
+        else:
+            fused = base
+        candidate.score = min(max(fused, 0.0), 1.0)
+    return _ordered(candidates.values())
+
+
 def language_routed_fusion(
     english: Sequence[SearchHit], multilingual: Sequence[SearchHit], english_weight: float = 0.5
 ) -> list[SearchHit]:
     """Semantic search with two encoders, for an English question: an English-trained one that
     ranks English text best, and a multilingual one that puts every language in one space.
-
-    A moment in English (or of unknown language) scores ``english_weight * minmax(english cosine)
-    + (1 - english_weight) * minmax(multilingual cosine)``; a moment in another language
-    ``minmax(multilingual cosine)`` alone, so the English encoder, which cannot read it, never
-    holds it back. Scores in [0, 1], best first; a moment missing from a list gets 0 from it.
-    """
+    ``routed_fusion`` with the English encoder judging the moments in English (or of unknown
+    language); a moment in another language keeps its multilingual score alone."""
     if not 0.0 <= english_weight <= 1.0:
         raise ValueError("english_weight must be within [0, 1]")
-    english, multilingual = _unique_and_finite(english, multilingual)
-    in_english, across_languages = _normalised_by_id(english), _normalised_by_id(multilingual)
-    candidates = _collect([multilingual, english])
-    for moment_id, candidate in candidates.items():
-        across = across_languages.get(moment_id, 0.0)
-        if candidate.hit.language in (None, "en"):
-            fused = english_weight * in_english.get(moment_id, 0.0) + (1.0 - english_weight) * across
-        else:
-            fused = across
-        candidate.score = min(max(fused, 0.0), 1.0)
-    return _ordered(candidates.values())
+    return routed_fusion(english, multilingual, lambda hit: hit.language in (None, "en"), english_weight)
+
+
+def image_routed_fusion(
+    image: Sequence[SearchHit], text: Sequence[SearchHit], image_weight: float = 0.6
+) -> list[SearchHit]:
+    """Semantic search with an image-text model too: its text encoder's question against the
+    pictures of VISUAL moments (``image``), fused with the text encoders' list (``text``). A
+    VISUAL moment scores by both, any other moment by its text alone (``routed_fusion``)."""
+    return routed_fusion(image, text, lambda hit: hit.modality is Modality.VISUAL, image_weight)

@@ -41,7 +41,7 @@ from lancedb.table import LanceTable
 
 from medialens.adapters.index.base import MomentIndex
 from medialens.adapters.index.keywords import keyword_text
-from medialens.domain.moments import Moment
+from medialens.domain.moments import Moment, VectorField
 from medialens.domain.search import SearchFilters, SearchHit
 from medialens.errors import ConfigurationError, TransientError
 
@@ -54,7 +54,7 @@ T = TypeVar("T")
 FTS_INDEX, FTS_COLUMN = "keyword_text_idx", "keyword_text"
 OLD_FTS_INDEX = "text_idx"
 VECTOR_INDEX = "vector_idx"
-VECTOR_INDEXES = {"vector": VECTOR_INDEX, "english_vector": "english_vector_idx"}
+VECTOR_INDEXES = {"vector": VECTOR_INDEX, "english_vector": "english_vector_idx", "image_vector": "image_vector_idx"}
 # Scalar indexes that turn the key lookups of merge_insert, delete and filters into index probes.
 SCALAR_INDEXES = {"moment_id": "moment_id_idx", "asset_id": "asset_id_idx"}
 
@@ -87,7 +87,13 @@ RESULT_COLUMNS = [
 
 # Columns added since tables were first created, appended in this order (nullable, so an old
 # table gains them empty without rewriting its rows).
-def added_fields(english_dimensions: int) -> tuple[pa.Field, ...]:
+def added_fields(english_dimensions: int, image_dimensions: int | None = None) -> tuple[pa.Field, ...]:
+    """``image_dimensions``: the image-text model's, when one is set (its columns come with it)."""
+    image = (
+        (pa.field("image_vector", pa.list_(pa.float32(), image_dimensions)), pa.field("image_model", pa.string()))
+        if image_dimensions
+        else ()
+    )
     return (
         pa.field("narration_uri", pa.string()),
         pa.field("narration_start", pa.float64()),
@@ -98,10 +104,13 @@ def added_fields(english_dimensions: int) -> tuple[pa.Field, ...]:
         pa.field("english_vector", pa.list_(pa.float32(), english_dimensions)),
         pa.field("english_model", pa.string()),
         pa.field("keyword_text", pa.string()),
+        *image,
     )
 
 
-def moment_schema(dimensions: int, english_dimensions: int | None = None) -> pa.Schema:
+def moment_schema(
+    dimensions: int, english_dimensions: int | None = None, image_dimensions: int | None = None
+) -> pa.Schema:
     """The table's Arrow schema; ``model_versions`` is stored as a JSON object string."""
     return pa.schema(
         [
@@ -120,7 +129,7 @@ def moment_schema(dimensions: int, english_dimensions: int | None = None) -> pa.
             pa.field("model_versions", pa.string(), nullable=False),
             pa.field("pipeline_version", pa.string(), nullable=False),
             # Added after the first release: older tables get them (empty) when opened.
-            *added_fields(english_dimensions or dimensions),
+            *added_fields(english_dimensions or dimensions, image_dimensions),
         ]
     )
 
@@ -190,6 +199,7 @@ class LanceMomentIndex(MomentIndex):
         dimensions: int = 384,
         *,
         english_dimensions: int | None = None,
+        image_dimensions: int | None = None,
         ann_threshold: int = 20_000,
         nprobes: int = 20,
         ef: int = 1500,
@@ -213,6 +223,8 @@ class LanceMomentIndex(MomentIndex):
         self.dimensions = dimensions
         # The English-trained encoder's vectors (None: the same size as the multilingual ones).
         self.english_dimensions = english_dimensions or dimensions
+        # An image-text model's image vectors: None, no such columns (none is set).
+        self.image_dimensions = image_dimensions
         self.ann_threshold = ann_threshold
         self.nprobes = nprobes
         self.ef = ef
@@ -220,8 +232,8 @@ class LanceMomentIndex(MomentIndex):
         self.version_retention = version_retention
         self.maintain_after_small_fragments = maintain_after_small_fragments
         self.maintain_after_unindexed_rows = maintain_after_unindexed_rows
-        self.schema = moment_schema(dimensions, self.english_dimensions)
-        self._added_fields = added_fields(self.english_dimensions)
+        self.schema = moment_schema(dimensions, self.english_dimensions, image_dimensions)
+        self._added_fields = added_fields(self.english_dimensions, image_dimensions)
         path.mkdir(parents=True, exist_ok=True)
         # An interval of 0 makes every call check for versions other processes committed.
         self._db = lancedb.connect(str(path), read_consistency_interval=timedelta(0))
@@ -254,8 +266,15 @@ class LanceMomentIndex(MomentIndex):
             self._table = opened
             return opened
 
+    def _vector_columns(self) -> dict[str, int]:
+        """Each vector column this index holds, with its dimensions."""
+        columns = {VectorField.TEXT.value: self.dimensions, VectorField.ENGLISH.value: self.english_dimensions}
+        if self.image_dimensions:
+            columns[VectorField.IMAGE.value] = self.image_dimensions
+        return columns
+
     def _check_schema(self, table: LanceTable) -> None:
-        for column, dimensions in (("vector", self.dimensions), ("english_vector", self.english_dimensions)):
+        for column, dimensions in self._vector_columns().items():
             if column not in table.schema.names:
                 continue  # added when the table is opened
             vector_type = table.schema.field(column).type
@@ -377,6 +396,13 @@ class LanceMomentIndex(MomentIndex):
             "english_vector": self._vector_column([m.english_vector for m in moments], self.english_dimensions),
             "english_model": pa.array([m.english_model for m in moments], pa.string()),
         }
+        if self.image_dimensions:
+            columns["image_vector"] = self._vector_column([m.image_vector for m in moments], self.image_dimensions)
+            columns["image_model"] = pa.array([m.image_model for m in moments], pa.string())
+        elif any(m.image_vector for m in moments):
+            raise ConfigurationError(
+                "a moment carries an image vector, but this index was opened without image_dimensions"
+            )
         return pa.Table.from_arrays([columns[name] for name in self.schema.names], schema=self.schema)
 
     def _write(self, operation: Callable[[], T]) -> T:
@@ -469,6 +495,8 @@ class LanceMomentIndex(MomentIndex):
             if name not in names:
                 table.create_index(column, config=BTree(), name=name)
         for column, name in VECTOR_INDEXES.items():
+            if column not in table.schema.names:
+                continue  # the image vectors of an index opened without an image-text model
             if name not in names and table.count_rows(f"{column} IS NOT NULL") >= self.ann_threshold:
                 # IVF_HNSW_SQ: one partition per ~1M rows, an HNSW graph per partition over 8-bit
                 # scalar-quantized vectors; refine_factor at query time restores exact ordering.
@@ -529,18 +557,21 @@ class LanceMomentIndex(MomentIndex):
         filters: SearchFilters,
         embedding_model: str | None = None,
         *,
-        english: bool = False,
+        field: VectorField = VectorField.TEXT,
     ) -> list[SearchHit]:
-        column, model_column = ("english_vector", "english_model") if english else ("vector", "embedding_model")
-        query_vector = unit_vector(vector, self.english_dimensions if english else self.dimensions)
+        dimensions = self._vector_columns().get(field.value)
+        if dimensions is None:
+            return []  # no image-text model was set: no moment has such a vector
+        column, model_column = field.value, field.model_field
+        query_vector = unit_vector(vector, dimensions)
         table = self._open()
         if table is None or k < 1:
             return []
         clauses = [c for c in (filters_to_sql(filters),) if c]
         if embedding_model is not None:
             clauses.append(f"{model_column} = {sql_string(embedding_model)}")
-        elif english:
-            clauses.append("english_vector IS NOT NULL")
+        elif field is not VectorField.TEXT:
+            clauses.append(f"{column} IS NOT NULL")
         where = " AND ".join(f"({c})" for c in clauses) if clauses else None
         use_ann = table.count_rows() >= self.ann_threshold
 

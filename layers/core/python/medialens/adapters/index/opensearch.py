@@ -36,7 +36,7 @@ from opensearchpy.exceptions import ConnectionError as OpenSearchConnectionError
 from opensearchpy.exceptions import NotFoundError, TransportError
 
 from medialens.adapters.index.base import MomentIndex
-from medialens.domain.moments import Moment
+from medialens.domain.moments import Moment, VectorField
 from medialens.domain.search import SearchFilters, SearchHit
 from medialens.errors import ConfigurationError, MediaLensError, TransientError
 from medialens.settings import OpenSearchAuth, Settings
@@ -50,7 +50,8 @@ LIST_PAGE = 1000
 TERMS_CHUNK = 500
 MAX_LISTED_MOMENTS = 10_000  # index.max_result_window's default: one page, no deep paging
 
-_SOURCE_EXCLUDES = {"excludes": ["vector", "english_vector"]}  # hits do not need 1.5 KB of floats each
+_VECTOR_FIELDS = [field.value for field in VectorField]
+_SOURCE_EXCLUDES = {"excludes": _VECTOR_FIELDS}  # hits do not need 1.5 KB of floats each
 
 
 class IndexRejectedError(MediaLensError):
@@ -65,6 +66,7 @@ class OpenSearchConfig:
     index: str
     dimensions: int
     english_dimensions: int | None = None  # the English-trained encoder's (None: as ``dimensions``)
+    image_dimensions: int | None = None  # an image-text model's image vectors (None: no such field)
     auth: OpenSearchAuth = OpenSearchAuth.NONE  # resolved: never AUTO
     region: str = "us-east-1"
     engine: str = "lucene"
@@ -180,6 +182,11 @@ def added_properties(config: OpenSearchConfig) -> dict[str, Any]:
         "embedding_model": {"type": "keyword"},
         "english_vector": knn_field(config, config.english_dimensions or config.dimensions),
         "english_model": {"type": "keyword"},
+        **(
+            {"image_vector": knn_field(config, config.image_dimensions), "image_model": {"type": "keyword"}}
+            if config.image_dimensions
+            else {}
+        ),
     }
 
 
@@ -275,7 +282,11 @@ class OpenSearchMomentIndex(MomentIndex):
 
     @classmethod
     def from_settings(
-        cls, settings: Settings, dimensions: int, english_dimensions: int | None = None
+        cls,
+        settings: Settings,
+        dimensions: int,
+        english_dimensions: int | None = None,
+        image_dimensions: int | None = None,
     ) -> OpenSearchMomentIndex:
         if not settings.opensearch_url:
             raise ConfigurationError("the OpenSearch index backend needs OPENSEARCH_URL (the domain endpoint)")
@@ -286,6 +297,7 @@ class OpenSearchMomentIndex(MomentIndex):
             index=settings.index_name,
             dimensions=dimensions,
             english_dimensions=english_dimensions,
+            image_dimensions=image_dimensions,
             auth=auth,
             region=settings.region,
             engine=engine,
@@ -389,7 +401,7 @@ class OpenSearchMomentIndex(MomentIndex):
     # -- writes --------------------------------------------------------------------------
 
     def _document(self, moment: Moment) -> dict[str, Any]:
-        document = moment.model_dump(mode="json", exclude={"vector", "english_vector"})
+        document = moment.model_dump(mode="json", exclude=set(_VECTOR_FIELDS))
         document["embedding_model"] = moment.embedding_model
         if moment.vector is not None:
             document["vector"] = normalised(moment.vector, self.config.dimensions)
@@ -398,6 +410,11 @@ class OpenSearchMomentIndex(MomentIndex):
                 moment.english_vector, self.config.english_dimensions or self.config.dimensions
             )
             document["english_model"] = moment.english_model
+        if moment.image_vector is not None:
+            if not self.config.image_dimensions:
+                raise ConfigurationError("a moment carries an image vector, but no image_dimensions were configured")
+            document["image_vector"] = normalised(moment.image_vector, self.config.image_dimensions)
+            document["image_model"] = moment.image_model
         return document
 
     def _bulk(self, actions: list[Action], refresh: bool) -> list[dict[str, Any]]:
@@ -549,10 +566,16 @@ class OpenSearchMomentIndex(MomentIndex):
         filters: SearchFilters,
         embedding_model: str | None = None,
         *,
-        english: bool = False,
+        field: VectorField = VectorField.TEXT,
     ) -> list[SearchHit]:
-        field, model_field = ("english_vector", "english_model") if english else ("vector", "embedding_model")
-        dimensions = (self.config.english_dimensions or self.config.dimensions) if english else self.config.dimensions
+        dimensions = {
+            VectorField.TEXT: self.config.dimensions,
+            VectorField.ENGLISH: self.config.english_dimensions or self.config.dimensions,
+            VectorField.IMAGE: self.config.image_dimensions,
+        }[field]
+        if not dimensions:
+            return []  # no image-text model was set: no document has such a vector
+        model_field = field.model_field
         query_vector = normalised(vector, dimensions)
         if k < 1:
             return []
@@ -564,7 +587,7 @@ class OpenSearchMomentIndex(MomentIndex):
             clauses.append({"term": {model_field: embedding_model}})
         if clauses:
             knn["filter"] = {"bool": {"filter": clauses}}  # applied during the graph search
-        body = {"size": k, "_source": _SOURCE_EXCLUDES, "query": {"knn": {field: knn}}}
+        body = {"size": k, "_source": _SOURCE_EXCLUDES, "query": {"knn": {field.value: knn}}}
         hits = self._sources(self._search(body))
         return [SearchHit.model_validate({**source, "score": cosine_from_score(score)}) for source, score in hits]
 
