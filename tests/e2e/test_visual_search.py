@@ -116,6 +116,9 @@ def test_photos_and_shots_are_found_by_what_they_show(
     timeline = asset_timeline(services, montage, lambda uri: None)
     (shown,) = [lane for lane in timeline.lanes if lane.name == "shown"]
     assert len(shown.spans) == 3 and "espresso" in shown.spans[1].label
+    # The operations report sees how sure the labeller was: one value per shot.
+    (labels,) = [s for s in montage.quality.samples if s.signal == "label_confidence"]
+    assert labels.n == 3 and labels.model.startswith("efficientnet-lite0@")
 
 
 def test_an_image_text_model_finds_pictures_by_what_they_look_like(

@@ -217,10 +217,10 @@ class Settings(BaseSettings):
     # Visual labels (ml/visual_labels.py, media/visual.py): an ImageNet-1k classifier on every image
     # and keyframe; None turns the labels off. A moment names the most probable class and the
     # others at or above the probability (the mean over a shot's keyframes), at most visual_label_max.
-    # Measured (scripts/eval_visual.py, 21 questions over 12 photos): the five most probable
-    # labels whatever their probability find the photo first 18/21 (e5) and 20/21 (MiniLM), the
-    # labels above 0.2 11/21 and 14/21: a small classifier's right class is often its second.
-    # fp32: on CPU the int8 build agrees less (12/13 top-1) and runs 4x slower.
+    # Measured (scripts/bench_labels.py: 21 questions over 12 test photos): the five most probable
+    # labels whatever their probability find the photo first 17/21 (e5) and 19/21 (MiniLM); the
+    # labels above 0.2 did 11/21 and 14/21: a small classifier's right class is often its second.
+    # fp32: on CPU the int8 build agrees less (10/12 top-1) and runs at half the speed.
     visual_label_model: str | None = "efficientnet-lite0"
     visual_label_quantization: str = "fp32"
     visual_label_min_probability: float = Field(default=0.0, ge=0.0, le=1.0)

@@ -9,7 +9,7 @@ import numpy as np
 
 from medialens.domain.steps import AnalyzeImageInput, AssetRef, SegmentsResult, StepName
 from medialens.pipeline.artifacts import artifact_uri, write_passage_batches
-from medialens.pipeline.quality import record_ocr_quality
+from medialens.pipeline.quality import record_label_quality, record_ocr_quality
 from medialens.services import Services
 
 if TYPE_CHECKING:
@@ -86,6 +86,9 @@ def analyze_image(services: Services, asset: AssetRef, _: AnalyzeImageInput) -> 
     services.blobs.put_text(uri, analysis.model_dump_json())
     services.registry.add_artifacts(asset.asset_id, {"image": uri})
     record_ocr_quality(services, asset.asset_id, StepName.ANALYZE_IMAGE, version, [analysis.lines])
+    if analysis.label_model and analysis.labels:
+        top = [analysis.labels[0].probability]
+        record_label_quality(services, asset.asset_id, StepName.ANALYZE_IMAGE, analysis.label_model, top)
     passages = analysis.passages
     batches = write_passage_batches(services, asset.asset_id, StepName.ANALYZE_IMAGE, version, passages)
     return SegmentsResult(batches=batches, passages=len(passages))

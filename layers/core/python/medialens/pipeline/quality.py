@@ -55,6 +55,15 @@ def record_ocr_quality(
         _add(services, asset_id, [sample])
 
 
+def record_label_quality(
+    services: Services, asset_id: str, stage: StepName, model: str, confidences: Iterable[float | None]
+) -> None:
+    """The confidence of each visual moment (its best class's probability) or sound event kept."""
+    kept = [value for value in confidences if value is not None]
+    if kept:
+        _add(services, asset_id, [QualitySample.of(Signal.LABEL_CONFIDENCE, stage.value, model, kept)])
+
+
 def record_narration_quality(services: Services, asset_id: str, voice: str, language: str, wer: float | None) -> None:
     if wer is not None:
         sample = QualitySample.of(Signal.NARRATION_WER, StepName.NARRATE_DOCUMENT.value, voice, [wer], language)

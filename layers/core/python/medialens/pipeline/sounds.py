@@ -8,6 +8,7 @@ from medialens.domain.steps import AssetRef, ClassifySoundsInput, SegmentsResult
 from medialens.errors import StepInputError
 from medialens.media.audio.events import SoundEvents, event_passages, is_music_only
 from medialens.pipeline.artifacts import artifact_uri, write_passage_batches
+from medialens.pipeline.quality import record_label_quality
 from medialens.services import Services
 
 SOUNDS_OFF = "off"  # the model recorded when settings turn sound classes off
@@ -53,6 +54,7 @@ def classify_sounds(services: Services, asset: AssetRef, request: ClassifySounds
     )
     services.blobs.put_text(uri, record.model_dump_json())
     services.registry.add_artifacts(asset.asset_id, {"sounds": uri})
+    record_label_quality(services, asset.asset_id, step, version, (event.confidence for event in events))
     if skipped:
         detail = f"{len(skipped)} of {len(plan.chunks)} speech chunks hold only music: not transcribed"
         services.registry.add_event(AuditEvent(asset_id=asset.asset_id, kind="sounds", detail=detail))

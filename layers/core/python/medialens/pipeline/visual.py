@@ -16,6 +16,7 @@ from medialens.domain.steps import (
 )
 from medialens.media.visual import FrameLabels, ShotLabels, ShotList, VisualLabel, shot_passages
 from medialens.pipeline.artifacts import artifact_uri, read_jsonl, with_passed_on, write_jsonl, write_passage_batches
+from medialens.pipeline.quality import record_label_quality
 from medialens.pipeline.video import KEYFRAMES_PER_BATCH, KeyframeRecord
 from medialens.services import Services
 
@@ -108,5 +109,6 @@ def build_shot_labels(services: Services, asset: AssetRef, request: BuildShotLab
     uri = artifact_uri(services, asset.asset_id, step, model, "labels.json")
     services.blobs.put_text(uri, ShotLabels(label_model=model, frames=frames, passages=passages).model_dump_json())
     services.registry.add_artifacts(asset.asset_id, {"labels": uri})
+    record_label_quality(services, asset.asset_id, StepName.LABEL_KEYFRAMES, model, (p.confidence for p in passages))
     batches = write_passage_batches(services, asset.asset_id, step, model, passages)
     return with_passed_on(request.passed_on, batches, len(passages))
