@@ -75,6 +75,20 @@ def detect_shots(services: Services, asset: AssetRef, _: DetectShotsInput) -> Sh
     )
 
 
+def load_keyframe_batches(
+    services: Services, batches: Sequence[KeyframeBatchRef]
+) -> list[list[KeyframeRecord] | Exception]:
+    """Each batch's keyframe records, or the error that costs that message alone (the batch's
+    file is gone: its asset was removed meanwhile)."""
+    loaded: list[list[KeyframeRecord] | Exception] = []
+    for batch in batches:
+        try:
+            loaded.append(read_jsonl(services, batch.uri, KeyframeRecord))
+        except FileNotFoundError as error:
+            loaded.append(error)
+    return loaded
+
+
 def recognize_text(
     services: Services, calls: Sequence[StepCall[RecognizeTextInput]]
 ) -> list[RecognizeTextResult | Exception]:
@@ -82,12 +96,7 @@ def recognize_text(
     from medialens.ml.ocr import get_text_recognizer  # see detect_shots
 
     recognizer = get_text_recognizer(services.settings)
-    loaded: list[list[KeyframeRecord] | Exception] = []
-    for call in calls:
-        try:
-            loaded.append(read_jsonl(services, call.input.batch.uri, KeyframeRecord))
-        except FileNotFoundError as error:
-            loaded.append(error)
+    loaded = load_keyframe_batches(services, [call.input.batch for call in calls])
     pending = [record for records in loaded if not isinstance(records, Exception) for record in records]
     lines: list[list[OcrLine]] = []
     for begin in range(0, len(pending), KEYFRAMES_PER_BATCH):

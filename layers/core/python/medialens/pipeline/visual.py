@@ -17,7 +17,7 @@ from medialens.domain.steps import (
 from medialens.media.visual import FrameLabels, ShotLabels, ShotList, VisualLabel, shot_passages
 from medialens.pipeline.artifacts import artifact_uri, read_jsonl, with_passed_on, write_jsonl, write_passage_batches
 from medialens.pipeline.quality import record_label_quality
-from medialens.pipeline.video import KEYFRAMES_PER_BATCH, KeyframeRecord
+from medialens.pipeline.video import KEYFRAMES_PER_BATCH, load_keyframe_batches
 from medialens.services import Services
 
 # Classes kept per keyframe: a shot's label is a mean over its keyframes, so a class needs to be
@@ -37,12 +37,7 @@ def label_keyframes(
     model = labeler.version if labeler is not None else LABELS_OFF
     pictures = services.image_embedder if labeler is not None else None  # vectors ride on the labels' moments
     vectors: list[list[float] | None] = []
-    loaded: list[list[KeyframeRecord] | Exception] = []
-    for call in calls:
-        try:
-            loaded.append(read_jsonl(services, call.input.batch.uri, KeyframeRecord))
-        except FileNotFoundError as error:
-            loaded.append(error)
+    loaded = load_keyframe_batches(services, [call.input.batch for call in calls])
     pending = [record for records in loaded if not isinstance(records, Exception) for record in records]
     labels: list[list[VisualLabel]] = []
     for begin in range(0, len(pending), KEYFRAMES_PER_BATCH):
