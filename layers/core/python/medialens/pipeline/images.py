@@ -25,8 +25,8 @@ def read_image(
     *,
     min_confidence: float = 0.5,
     labeler: ImageLabeler | None = None,
-    min_label_probability: float = 0.2,
-    max_labels: int = 3,
+    min_label_probability: float = 0.0,
+    max_labels: int = 5,
     image_embedder: ImageTextEmbedder | None = None,
 ) -> ImageAnalysis:
     """Metadata, hash and OCR of the upright image; its text as IMAGE_TEXT passages and, with a
