@@ -7,7 +7,8 @@ then reports::
     shot detection  multiples of real time, detector fed 320 px frames vs full 720p frames
     keyframes       candidates on the sampling grid, kept, skipped as near-duplicates
     OCR             keyframes per second: RapidOCR's own call per image, recognize() with the CPU
-                    defaults, recognize() with GPU-sized batches; caption word recall for each
+                    defaults, recognize() with GPU-sized batches, recognize() behind the keyframe
+                    text gate; caption word recall for each
     int8            dynamic int8 copies of the det/rec models: size, speed, agreement with fp32
 
 Example::
@@ -38,6 +39,7 @@ from medialens.media.ocr_lines import OcrLine
 from medialens.media.pixels import as_rgb_array
 from medialens.media.shots import VideoOptions, analyze_video, scan_video
 from medialens.ml.ocr import RapidOcrRecognizer
+from medialens.settings import get_settings
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
@@ -166,6 +168,9 @@ def bench_ocr(frames: list[bytes], threads: int, captions: list[str], repeat: in
     ]
     gpu_sized = RapidOcrRecognizer(intra_op_threads=threads, det_batch_size=8, rec_batch_size=32)
     variants.append(("recognize_batched_det8_rec32", lambda: gpu_sized.recognize_bgr(images)))
+    # What the keyframe step runs: a detector pass at 320 px first, full reading only where it finds text.
+    gated = RapidOcrRecognizer(intra_op_threads=threads, text_gate_side=get_settings().ocr_keyframe_text_gate)
+    variants.append(("recognize_keyframe_text_gate", lambda: gated.recognize_bgr(images)))
     for label, run in variants:
         run()  # warm up: session allocations, first-call overheads
         lines, elapsed = _timed(run, repeat=repeat)

@@ -159,3 +159,32 @@ def test_screen_text_spans_overlap_the_caption_intervals(
         (passage,) = [p for p in passages if p.text == caption.text]
         assert passage.start == pytest.approx(caption.start, abs=0.05)
         assert passage.end == pytest.approx(caption.end, abs=0.05)
+
+
+def test_the_keyframe_text_gate_reads_the_frames_with_text_and_skips_the_rest(
+    analysis: VideoAnalysis, keyframe_lines: list[list[OcrLine]]
+) -> None:
+    gated = RapidOcrRecognizer(text_gate_side=320)
+    assert gated.version.endswith("-det640-gate320+fp32")
+    frames = [k.jpeg for k in analysis.keyframes]
+    # A frame with no text at all (a smooth photo-like gradient) is not read; every caption is.
+    y, x = np.mgrid[0:720, 0:1280]
+    plain = np.stack([x * 255 // 1280, y * 255 // 720, np.full_like(x, 120)], axis=-1).astype(np.uint8)
+    lines = gated.recognize([*frames, plain])
+    assert lines[-1] == [] and not gated.has_text(np.ascontiguousarray(plain[:, :, ::-1]))
+    assert [_texts(found) for found in lines[:-1]] == [_texts(found) for found in keyframe_lines]
+    with pytest.raises(ValueError, match="text_gate_side"):
+        RapidOcrRecognizer(text_gate_side=640)
+
+
+def test_keyframes_get_the_gated_recogniser_images_the_full_one() -> None:
+    reset_models()
+    try:
+        settings = Settings()
+        full, gated = get_text_recognizer(settings), get_text_recognizer(settings, keyframes=True)
+        assert isinstance(full, RapidOcrRecognizer) and isinstance(gated, RapidOcrRecognizer)
+        assert full.text_gate_side is None and gated.text_gate_side == settings.ocr_keyframe_text_gate == 320
+        off = settings.model_copy(update={"ocr_keyframe_text_gate": None})
+        assert get_text_recognizer(off, keyframes=True).version == full.version
+    finally:
+        reset_models()

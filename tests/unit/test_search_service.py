@@ -303,3 +303,24 @@ def test_an_image_text_model_judges_the_pictures_of_visual_moments_and_nothing_e
     index.semantic_calls.clear()
     SearchService(index, text).search(SearchQuery(text=question, mode=SearchMode.SEMANTIC, k=4))
     assert len(index.semantic_calls) == 1  # no image-text model: the text list alone, as before
+
+
+def test_a_question_asked_again_is_not_embedded_again() -> None:
+    index = ScriptedIndex(semantic_hits=[scored("m1", 0.9)])
+    embedder = FixedTableEmbedder({QUERY: QUERY_VECTOR, "other": [0.0, 0.0, 1.0], "third": [0.0, 1.0, 0.0]})
+    service = SearchService(index, embedder, query_cache_size=2)
+    for _ in range(3):
+        service.search(SearchQuery(text=QUERY, mode=SearchMode.SEMANTIC, k=1))
+    assert embedder.embedded == [QUERY] and len(index.semantic_calls) == 3
+    assert all(call[0] == pytest.approx(QUERY_VECTOR) for call in index.semantic_calls)
+    assert (service.query_vectors.hits, service.query_vectors.misses) == (2, 1)
+    # Bounded: the least recently asked question leaves first.
+    for text in ("other", "third", QUERY):
+        service.search(SearchQuery(text=text, mode=SearchMode.SEMANTIC, k=1))
+    assert embedder.embedded == [QUERY, "other", "third", QUERY]
+
+    uncached = FixedTableEmbedder({QUERY: QUERY_VECTOR})
+    off = SearchService(index, uncached, query_cache_size=0)
+    for _ in range(2):
+        off.search(SearchQuery(text=QUERY, mode=SearchMode.SEMANTIC, k=1))
+    assert uncached.embedded == [QUERY, QUERY]

@@ -3,8 +3,10 @@ index backend. Backends return raw scores; the mode, fusion and display scaling 
 
 from __future__ import annotations
 
+import threading
 import time
-from collections.abc import Sequence
+from collections import OrderedDict
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
 from medialens.adapters.index.base import MomentIndex
@@ -32,6 +34,37 @@ HYBRID_CANDIDATES_PER_HIT = 4
 # Each encoder's list is min-max normalised before the two are fused: over at least this many
 # candidates, so the scale (and with it the order) does not change with the k a caller asks for.
 ROUTED_CANDIDATES = 50
+
+
+class QueryVectorCache:
+    """The vectors of recent questions, by (model version, question): a question asked again (a
+    page reloaded, a shared link, the API's popular searches) costs no model call. A bounded LRU,
+    safe across the threads of one process; ``size`` 0 keeps nothing."""
+
+    def __init__(self, size: int) -> None:
+        if size < 0:
+            raise ValueError("size must be >= 0")
+        self.size = size
+        self.hits = self.misses = 0
+        self._vectors: OrderedDict[tuple[str, str], list[float]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, model: str, text: str, embed: Callable[[], list[float]]) -> list[float]:
+        key = (model, text)
+        with self._lock:
+            vector = self._vectors.get(key)
+            if vector is not None:
+                self._vectors.move_to_end(key)
+                self.hits += 1
+                return vector
+            self.misses += 1
+        vector = embed()  # outside the lock: two threads may embed the same question once each
+        if self.size:
+            with self._lock:
+                self._vectors[key] = vector
+                while len(self._vectors) > self.size:
+                    self._vectors.popitem(last=False)
+        return vector
 
 
 def display_keyword_scores(hits: Sequence[SearchHit]) -> list[SearchHit]:
@@ -71,8 +104,10 @@ class SearchService:
         image_weight: float = 0.6,
         alpha: float = 0.5,
         rrf_k: int = DEFAULT_RRF_K,
+        query_cache_size: int = 1024,
     ) -> None:
-        """``fusion``: "weighted" (``alpha`` = semantic weight) or "rrf" (constant ``rrf_k``)."""
+        """``fusion``: "weighted" (``alpha`` = semantic weight) or "rrf" (constant ``rrf_k``);
+        ``query_cache_size``: questions whose vectors are kept (0: none)."""
         if fusion not in FUSIONS:
             raise ValueError(f"fusion must be one of {FUSIONS}, got {fusion!r}")
         if not 0.0 <= alpha <= 1.0:
@@ -89,19 +124,21 @@ class SearchService:
         self.fusion = fusion
         self.alpha = alpha
         self.rrf_k = rrf_k
+        self.query_vectors = QueryVectorCache(query_cache_size)
 
-    @staticmethod
-    def _query_vector(embedder: TextEmbedder, text: str) -> list[float]:
-        embedder.load()  # idempotent; the first call pays for reading the weights
-        return [float(x) for x in embedder.embed_query(text)]
+    def _query_vector(self, embedder: TextEmbedder | ImageTextEmbedder, text: str) -> list[float]:
+        def embed() -> list[float]:
+            embedder.load()  # idempotent; the first call pays for reading the weights
+            return [float(x) for x in embedder.embed_query(text)]
+
+        return self.query_vectors.get(embedder.version, text, embed)
 
     def _semantic(self, text: str, k: int, filters: SearchFilters) -> list[SearchHit]:
         if self.image_embedder is None:
             return self._text_semantic(text, k, filters)
         candidates = max(k * HYBRID_CANDIDATES_PER_HIT, ROUTED_CANDIDATES)
         image = self.image_embedder
-        image.load()
-        question = [float(x) for x in image.embed_query(text)]
+        question = self._query_vector(image, text)
         pictures = self.index.semantic(
             question, candidates, filters, vector_space(image.version), field=VectorField.IMAGE
         )

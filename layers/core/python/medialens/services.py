@@ -148,6 +148,7 @@ class Services:
             english_embedder=self.english_embedder,
             image_embedder=self.image_embedder,
             image_weight=self.settings.search_image_weight,
+            query_cache_size=self.settings.search_query_cache_size,
             fusion=self.settings.search_fusion,
             alpha=self.settings.search_semantic_weight,
         )

@@ -95,7 +95,7 @@ def recognize_text(
     """OCR of every call's keyframes through one recogniser, in shared chunks."""
     from medialens.ml.ocr import get_text_recognizer  # see detect_shots
 
-    recognizer = get_text_recognizer(services.settings)
+    recognizer = get_text_recognizer(services.settings, keyframes=True)
     loaded = load_keyframe_batches(services, [call.input.batch for call in calls])
     pending = [record for records in loaded if not isinstance(records, Exception) for record in records]
     lines: list[list[OcrLine]] = []
