@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -71,3 +72,15 @@ def put_in_drop_bucket(s3: Any, bucket: str, uploads: dict[str, Path]) -> dict[s
         response = s3.put_object(Bucket=bucket, Key=key, Body=path.read_bytes())
         asset_ids[key] = asset_id_for(bucket, key, response["ETag"])
     return asset_ids
+
+
+def closed_executions(list_them: Callable[[], list[dict[str, Any]]], timeout_s: float = 60) -> list[dict[str, Any]]:
+    """The executions once none is RUNNING (or at the timeout): the last step records the asset's
+    verdict in the registry and then answers its task token, so an execution may still be closing
+    when the registry already says SUCCEEDED."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        executions = list_them()
+        if all(e["status"] != "RUNNING" for e in executions) or time.monotonic() > deadline:
+            return executions
+        time.sleep(0.25)

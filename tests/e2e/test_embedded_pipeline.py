@@ -26,7 +26,7 @@ from medialens.pipeline.catalog import CATALOG
 from medialens.settings import Settings
 from medialens.worker import tasks
 
-from .conftest import fast_settings, ingest_and_wait
+from .conftest import closed_executions, fast_settings, ingest_and_wait
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
@@ -83,9 +83,9 @@ def test_same_file_twice_is_one_asset_and_one_execution(
     moments_before = runtime.services.index.count(asset.asset_id)
     started = [e for e in runtime.services.registry.events(asset.asset_id) if e.kind == "execution-started"]
     assert [e.detail for e in started] == [asset.execution_name]
-    execution = aws.stepfunctions(runtime.settings).describe_execution(
-        executionArn=execution_arn(runtime.services, asset.execution_name or "")
-    )
+    sfn = aws.stepfunctions(runtime.settings)
+    arn = execution_arn(runtime.services, asset.execution_name or "")
+    (execution,) = closed_executions(lambda: [sfn.describe_execution(executionArn=arn)])
     assert execution["status"] == "SUCCEEDED"
     assert runtime.services.registry.iter_all() == [asset]
     assert runtime.services.index.count(asset.asset_id) == moments_before == asset.moment_count

@@ -34,7 +34,7 @@ from medialens.domain.search import SearchQuery
 from medialens.local.runtime import LocalRuntime
 from medialens.settings import Profile, get_settings
 
-from .conftest import put_in_drop_bucket
+from .conftest import closed_executions, put_in_drop_bucket
 
 # Read at import: the suite's autouse fixture clears MEDIALENS_* and AWS_ENDPOINT_URL per test.
 ENABLED = os.environ.get("MEDIALENS_LOCALSTACK") == "1"
@@ -137,14 +137,8 @@ def test_upload_is_analysed_and_searchable_on_localstack(
     probe_key = handbook.artifacts["probe"].split("/", 3)[3]
     assert s3.head_object(Bucket=settings.artifacts_bucket, Key=probe_key)["ContentLength"] > 0
     sfn = boto3.client("stepfunctions", endpoint_url=localstack, region_name=settings.region)
-    # The last step records the verdict in the registry and then answers its task token, so the
-    # execution itself may still be closing when the registry already says SUCCEEDED.
-    deadline = time.monotonic() + 60
-    while True:
-        executions = sfn.list_executions(stateMachineArn=runtime.resources.state_machine_arn)["executions"]
-        if all(e["status"] != "RUNNING" for e in executions) or time.monotonic() > deadline:
-            break
-        time.sleep(0.5)
+    machine = runtime.resources.state_machine_arn
+    executions = closed_executions(lambda: sfn.list_executions(stateMachineArn=machine)["executions"])
     assert sorted(e["status"] for e in executions) == ["FAILED", "SUCCEEDED"]
 
     assert runtime.services is not None
