@@ -1,11 +1,21 @@
-"""Documents per second through the whole local pipeline, with per-stage times, plus the text
-embedder's fp32-vs-int8 speed and agreement, measured in one run.
+"""The whole local pipeline against its ceiling, measured in one process and one run.
+
+``--mixed`` (the speed benchmark): a mixed corpus of about 11 media minutes (scripts/bench_corpus.py:
+videos with speech and captions, recordings, images of text, documents), or ``--folder`` any
+folder of media, goes first through the ceiling (the same models and analysis called file after
+file, scripts/bench_ceiling.py), then through the pipeline; it prints both walls, times real time,
+the pipeline's overhead over the ceiling, each stage's share, peak RSS of each phase, the speech
+cascade's fallback rate, then the cache: the same bytes uploaded again under other keys (every
+analysis reused, no inference) and, for the corpus, recall@5 of questions whose answers are known::
+
+    .venv/bin/python scripts/bench_pipeline.py --mixed --json .bench/pipeline-mixed.json
+    .venv/bin/python scripts/bench_pipeline.py --folder path/to/media
+
+Without them: documents per second (``--documents``) and the text embedder's fp32-vs-int8 speed.
 
 The pipeline part is the real thing: files are uploaded to the embedded drop bucket, admitted by
 the ingest handler, analysed by the state machine on moto with the Lambda handlers and the heavy
-worker, indexed into LanceDB, in a fresh MEDIALENS_HOME. Example::
-
-    .venv/bin/python scripts/bench_pipeline.py --documents 48 --json bench-pipeline.json
+worker, indexed into LanceDB, in a fresh MEDIALENS_HOME.
 """
 
 from __future__ import annotations
@@ -14,7 +24,6 @@ import argparse
 import json
 import os
 import platform
-import random
 import shlex
 import sys
 import tempfile
@@ -22,13 +31,14 @@ import time
 from pathlib import Path
 from typing import Any
 
-from fpdf import FPDF
 from rich.console import Console
 from rich.table import Table
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import bench_embeddings
+import mixed_bench
+from bench_corpus import write_documents
 from medialens.domain.assets import AssetStatus
 from medialens.local.runtime import LocalRuntime
 from medialens.local.uploads import plan_uploads, upload
@@ -36,41 +46,6 @@ from medialens.reporting import summary
 from medialens.settings import Settings, get_settings
 
 console = Console()
-KINDS = ("pdf", "md", "html", "txt")
-
-
-def _paragraphs(rng: random.Random, count: int) -> list[str]:
-    sentences = bench_embeddings.make_sentences(count * 5, rng.randrange(1 << 30))
-    return [" ".join(sentences[i : i + 5]) for i in range(0, len(sentences), 5)]
-
-
-def write_documents(folder: Path, count: int, seed: int) -> list[Path]:
-    """``count`` distinct documents, cycling PDF (3 pages), Markdown, HTML and plain text."""
-    rng = random.Random(seed)
-    folder.mkdir(parents=True, exist_ok=True)
-    paths = []
-    for n in range(count):
-        kind = KINDS[n % len(KINDS)]
-        paragraphs = _paragraphs(rng, 9)
-        path = folder / f"doc-{n:04d}.{kind}"
-        if kind == "pdf":
-            pdf = FPDF()
-            pdf.set_font("Helvetica", size=11)
-            for page in range(3):
-                pdf.add_page()
-                for paragraph in paragraphs[page * 3 : page * 3 + 3]:
-                    pdf.multi_cell(0, 6, paragraph)
-                    pdf.ln(3)
-            pdf.output(str(path))
-        elif kind == "md":
-            path.write_text("".join(f"## Section {i}\n\n{p}\n\n" for i, p in enumerate(paragraphs)), encoding="utf-8")
-        elif kind == "html":
-            body = "".join(f"<h2>Part {i}</h2><p>{p}</p>" for i, p in enumerate(paragraphs))
-            path.write_text(f"<html><head><title>Doc {n}</title></head><body>{body}</body></html>", encoding="utf-8")
-        else:
-            path.write_text("\n\n".join(paragraphs), encoding="utf-8")
-        paths.append(path)
-    return paths
 
 
 def run_pipeline(documents: int, seed: int, light_workers: int) -> dict[str, Any]:
@@ -146,7 +121,20 @@ def main() -> None:
     parser.add_argument("--sentences", type=int, default=256, help="sentences for the embedding benchmark")
     parser.add_argument("--skip-embeddings", action="store_true", help="only the pipeline benchmark")
     parser.add_argument("--json", type=Path, default=None, help="also write the results here")
+    parser.add_argument("--mixed", action="store_true", help="ceiling vs pipeline over the mixed corpus")
+    parser.add_argument("--folder", type=Path, default=None, help="ceiling vs pipeline over this folder")
+    parser.add_argument("--corpus-dir", type=Path, default=Path(".bench/corpus"), help="where --mixed keeps its corpus")
+    parser.add_argument("--no-ceiling", action="store_true", help="--mixed/--folder: the pipeline alone")
+    parser.add_argument("--no-copies", action="store_true", help="--mixed/--folder: skip the same-bytes re-upload")
     args = parser.parse_args()
+    command = shlex.join([".venv/bin/python", "scripts/bench_pipeline.py", *sys.argv[1:]])
+    if args.mixed or args.folder is not None:
+        results = mixed_bench.run(args, command)
+        mixed_bench.print_results(results)
+        if args.json is not None:
+            args.json.parent.mkdir(parents=True, exist_ok=True)
+            args.json.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
+        return
     results: dict[str, Any] = {
         "command": shlex.join([".venv/bin/python", "scripts/bench_pipeline.py", *sys.argv[1:]]),
         "cpu_count": os.cpu_count(),

@@ -165,3 +165,27 @@ def test_the_revisions_of_one_key_are_found_together(registry: AssetRegistry) ->
     assert registry.by_source("other", "incoming/a.txt") == []
     registry.delete("a0001")
     assert [a.asset_id for a in registry.by_source("drop", "incoming/a.txt")] == ["a0003"]
+
+
+def test_only_finished_analyses_are_found_by_their_key(registry: AssetRegistry) -> None:
+    for n in (1, 2, 3, 4):
+        registry.create_if_absent(_asset(n))
+
+    def keyed(key: str) -> Callable[[Asset], None]:
+        def change(asset: Asset) -> None:
+            asset.analysis_key = key
+
+        return change
+
+    for n, key in ((1, "k1"), (2, "k1"), (3, "k1"), (4, "k2")):
+        registry.mutate(f"a{n:04d}", keyed(key))
+    assert registry.analysed_as("k1") == []  # none finished yet
+    registry.mark_succeeded("a0001", moment_count=3)
+    registry.mark_succeeded("a0003", moment_count=3)
+    registry.mark_failed("a0002", "MediaLens.InvalidMedia", "broken")
+    registry.mark_succeeded("a0004", moment_count=1)
+    assert [a.asset_id for a in registry.analysed_as("k1")] == ["a0003", "a0001"]  # newest first
+    assert [a.asset_id for a in registry.analysed_as("k2")] == ["a0004"]
+    registry.delete("a0003")
+    assert [a.asset_id for a in registry.analysed_as("k1")] == ["a0001"]
+    assert registry.analysed_as("k3") == []

@@ -99,11 +99,38 @@ def test_every_media_type_reaches_embedding_indexing_and_finalize(
     definition: dict[str, Any], media_type: str, branch: list[str]
 ) -> None:
     tail = ["EmbedPassages", "IndexMoments", "Finalize"]
-    assert _path(definition, media_type) == ["Probe", "RouteByMediaType", *branch, *tail]
+    assert _path(definition, media_type) == ["Probe", *NOT_SEEN_BEFORE, "RouteByMediaType", *branch, *tail]
+
+
+NOT_SEEN_BEFORE = ["ReuseAnalysis", "AnalysedBefore"]
 
 
 def test_unknown_media_types_are_unsupported(definition: dict[str, Any]) -> None:
-    assert _path(definition, "unknown") == ["Probe", "RouteByMediaType", "UnsupportedMediaType", "MarkFailed"]
+    assert _path(definition, "unknown") == [
+        "Probe",
+        *NOT_SEEN_BEFORE,
+        "RouteByMediaType",
+        "UnsupportedMediaType",
+        "MarkFailed",
+    ]
+
+
+def test_an_analysis_reused_goes_straight_to_the_index(definition: dict[str, Any]) -> None:
+    states = definition["States"]
+    assert states["Probe"]["Next"] == "ReuseAnalysis"
+    assert states["ReuseAnalysis"]["Parameters"]["MessageBody"]["step"] == "reuse_analysis"
+    assert states["ReuseAnalysis"]["ResultPath"] == "$.reuse"
+    (reused,) = states["AnalysedBefore"]["Choices"]
+    assert reused == {"Variable": "$.reuse.reused", "BooleanEquals": True, "Next": "ReusedMoments"}
+    assert states["AnalysedBefore"]["Default"] == "RouteByMediaType"
+    # IndexMoments reads $.embedded: the copied moments go exactly there.
+    assert states["ReusedMoments"] == {
+        "Type": "Pass",
+        "InputPath": "$.reuse.embedded",
+        "ResultPath": "$.embedded",
+        "Next": "IndexMoments",
+    }
+    assert states["IndexMoments"]["Parameters"]["MessageBody"]["input"] == {"embedded.$": "$.embedded"}
 
 
 def test_timeline_branches_skip_what_a_file_lacks(definition: dict[str, Any]) -> None:

@@ -124,6 +124,15 @@ class Asset(BaseModel):
     timings: list[StageTiming] = Field(default_factory=list)
     metadata: dict[str, Any] = Field(default_factory=dict, description="What probe found.")
     artifacts: dict[str, str] = Field(default_factory=dict, description="Artifact name -> s3:// URI.")
+    content_sha256: str | None = Field(default=None, description="SHA-256 of the object's bytes (hex).")
+    analysis_key: str | None = Field(
+        default=None,
+        description="What the analysis depends on (content, pipeline version, upload options, analysis settings, "
+        "model versions), hashed: an asset that SUCCEEDED under the same key made everything this one would.",
+    )
+    reused_from: str | None = Field(
+        default=None, description="The asset whose analysis was copied instead of analysing again (same key)."
+    )
     moment_count: int = 0
     quality: AssetQuality = Field(
         default_factory=AssetQuality, description="What the models said of their work: confidence, drift inputs."

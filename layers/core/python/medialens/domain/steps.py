@@ -21,6 +21,7 @@ from medialens.domain.speech import Narration
 
 class StepName(StrEnum):
     PROBE = "probe"
+    REUSE_ANALYSIS = "reuse_analysis"
     EXTRACT_DOCUMENT = "extract_document"
     EXTRACT_OFFICE = "extract_office"
     EMBED_TEXT = "embed_text"
@@ -132,6 +133,10 @@ class FailureInfo(BaseModel):
 
 
 class ProbeInput(StepInput):
+    pass
+
+
+class ReuseAnalysisInput(StepInput):
     pass
 
 
@@ -347,6 +352,17 @@ class EmbedResult(BaseModel):
 
 class IndexInput(StepInput):
     embedded: list[list[EmbedResult]] = Field(description="Per analysis output (a branch), its embedded batches.")
+
+
+class ReuseResult(BaseModel):
+    """The content's hash and analysis key; when an asset already analysed under that key was
+    found, its moments copied for this asset (the shape IndexMoments reads) and who it was."""
+
+    content_sha256: str
+    analysis_key: str
+    reused: bool = False
+    reused_from: str | None = None
+    embedded: list[list[EmbedResult]] = Field(default_factory=list)
 
 
 class IndexResult(BaseModel):

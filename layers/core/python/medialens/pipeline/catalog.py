@@ -54,6 +54,8 @@ from medialens.domain.steps import (
     RecognizePagesResult,
     RecognizeTextInput,
     RecognizeTextResult,
+    ReuseAnalysisInput,
+    ReuseResult,
     SegmentsResult,
     ShotsResult,
     SoundsResult,
@@ -75,6 +77,7 @@ from medialens.pipeline import (
     index,
     narration,
     probe,
+    reuse,
     sounds,
     video,
     visual,
@@ -166,6 +169,7 @@ CATALOG: dict[StepName, StepSpec[Any, Any]] = {
     spec.name: spec
     for spec in (
         StepSpec(StepName.PROBE, ProbeInput, ProbeResult, LIGHT, run=probe.probe),
+        StepSpec(StepName.REUSE_ANALYSIS, ReuseAnalysisInput, ReuseResult, LIGHT, run=reuse.reuse_analysis),
         StepSpec(StepName.EXTRACT_DOCUMENT, ExtractDocumentInput, ExtractResult, LIGHT, run=documents.extract_document),
         StepSpec(StepName.EXTRACT_OFFICE, ExtractDocumentInput, ExtractResult, HEAVY, run=documents.extract_office),
         StepSpec(

@@ -45,6 +45,10 @@ class AssetRegistry(ABC):
         """Every asset of one drop-bucket key (its revisions), oldest first."""
 
     @abstractmethod
+    def analysed_as(self, analysis_key: str) -> list[Asset]:
+        """The assets that SUCCEEDED under ``analysis_key`` (see ``Asset.analysis_key``), newest first."""
+
+    @abstractmethod
     def delete(self, asset_id: str) -> bool: ...
 
     @abstractmethod

@@ -2,8 +2,10 @@
 
 Items: ``pk = asset_id``; ``sk = "asset"`` holds the asset (``body`` JSON, ``row_version``,
 ``status``, ``created_at``, ``source``); ``sk = "event#<time>#<n>"`` holds its audit trail. The
-sparse GSIs ``by-status`` (``status`` / ``created_at``) and ``by-source`` (``source``, the
-object's s3:// URI / ``created_at``) list assets by status and a key's revisions without a scan.
+sparse GSIs ``by-status`` (``status`` / ``created_at``), ``by-source`` (``source``, the
+object's s3:// URI / ``created_at``) and ``by-analysis`` (``analysis_key``, written only while
+the asset is SUCCEEDED / ``created_at``) list assets by status, a key's revisions and the
+analyses identical bytes can reuse, without a scan.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ if TYPE_CHECKING:
 ASSET_SK = "asset"
 STATUS_INDEX = "by-status"
 SOURCE_INDEX = "by-source"
+ANALYSIS_INDEX = "by-analysis"
 
 
 def table_definition(name: str) -> dict[str, Any]:
@@ -37,6 +40,7 @@ def table_definition(name: str) -> dict[str, Any]:
             {"AttributeName": "status", "AttributeType": "S"},
             {"AttributeName": "created_at", "AttributeType": "S"},
             {"AttributeName": "source", "AttributeType": "S"},
+            {"AttributeName": "analysis_key", "AttributeType": "S"},
         ],
         "KeySchema": [
             {"AttributeName": "pk", "KeyType": "HASH"},
@@ -59,12 +63,20 @@ def table_definition(name: str) -> dict[str, Any]:
                 ],
                 "Projection": {"ProjectionType": "ALL"},
             },
+            {
+                "IndexName": ANALYSIS_INDEX,
+                "KeySchema": [
+                    {"AttributeName": "analysis_key", "KeyType": "HASH"},
+                    {"AttributeName": "created_at", "KeyType": "RANGE"},
+                ],
+                "Projection": {"ProjectionType": "ALL"},
+            },
         ],
     }
 
 
 def _item(asset: Asset) -> dict[str, Any]:
-    return {
+    item = {
         "pk": {"S": asset.asset_id},
         "sk": {"S": ASSET_SK},
         "status": {"S": asset.status.value},
@@ -73,6 +85,9 @@ def _item(asset: Asset) -> dict[str, Any]:
         "row_version": {"N": str(asset.row_version)},
         "body": {"S": asset.model_dump_json()},
     }
+    if asset.analysis_key and asset.status is AssetStatus.SUCCEEDED:  # only finished analyses can be reused
+        item["analysis_key"] = {"S": asset.analysis_key}
+    return item
 
 
 def _conditional_failed(error: ClientError) -> bool:
@@ -184,6 +199,23 @@ class DynamoAssetRegistry(AssetRegistry):
             assets.extend(Asset.model_validate_json(item["body"]["S"]) for item in response.get("Items", []))
             if "LastEvaluatedKey" not in response:
                 return assets
+            request["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+
+    def analysed_as(self, analysis_key: str) -> list[Asset]:
+        request: dict[str, Any] = {
+            "TableName": self.table,
+            "IndexName": ANALYSIS_INDEX,
+            "KeyConditionExpression": "analysis_key = :key",
+            "ExpressionAttributeValues": {":key": {"S": analysis_key}},
+            "ScanIndexForward": False,
+        }
+        assets: list[Asset] = []
+        while True:
+            response = self.db.query(**request)
+            assets.extend(Asset.model_validate_json(item["body"]["S"]) for item in response.get("Items", []))
+            if "LastEvaluatedKey" not in response:
+                # The index is eventually consistent: keep the ones that are still what it says.
+                return [a for a in assets if a.status is AssetStatus.SUCCEEDED and a.analysis_key == analysis_key]
             request["ExclusiveStartKey"] = response["LastEvaluatedKey"]
 
     def delete(self, asset_id: str) -> bool:

@@ -26,6 +26,8 @@ CREATE INDEX IF NOT EXISTS assets_by_status ON assets (status, created_at, asset
 CREATE INDEX IF NOT EXISTS assets_by_created ON assets (created_at, asset_id);
 CREATE INDEX IF NOT EXISTS assets_by_source
     ON assets (json_extract(body, '$.source.bucket'), json_extract(body, '$.source.key'));
+CREATE INDEX IF NOT EXISTS assets_by_analysis
+    ON assets (json_extract(body, '$.analysis_key')) WHERE status = 'SUCCEEDED';
 CREATE TABLE IF NOT EXISTS asset_events (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     asset_id TEXT NOT NULL,
@@ -149,6 +151,18 @@ class SqliteAssetRegistry(AssetRegistry):
                 "SELECT body FROM assets WHERE json_extract(body, '$.source.bucket') = ? "
                 "AND json_extract(body, '$.source.key') = ? ORDER BY created_at, asset_id",
                 (bucket, key),
+            )
+            .fetchall()
+        )
+        return [Asset.model_validate_json(row[0]) for row in rows]
+
+    def analysed_as(self, analysis_key: str) -> list[Asset]:
+        rows = (
+            self._connection()
+            .execute(
+                "SELECT body FROM assets WHERE status = 'SUCCEEDED' AND json_extract(body, '$.analysis_key') = ? "
+                "ORDER BY created_at DESC, asset_id",
+                (analysis_key,),
             )
             .fetchall()
         )

@@ -89,6 +89,12 @@ class BlobStore(ABC):
             name = PurePosixPath(parse_uri(uri)[1]).name or "object"
             yield self.download(uri, Path(tmp) / name)
 
+    def copy(self, source_uri: str, target_uri: str) -> ObjectInfo:
+        """A copy of one object under another name (stores that can, copy without moving the
+        bytes through this process). Raises FileNotFoundError when the source is gone."""
+        with self.local_file(source_uri) as path:
+            return self.put_file(target_uri, path)
+
     def put_text(self, uri: str, text: str, content_type: str = "application/json") -> ObjectInfo:
         return self.put_bytes(uri, text.encode("utf-8"), content_type)
 

@@ -1,0 +1,294 @@
+"""Ceiling vs pipeline over a mixed corpus or any folder: the body of ``bench_pipeline.py
+--mixed`` / ``--folder`` (see that script's docstring)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import tempfile
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from bench_ceiling import DirectAnalysis
+from bench_corpus import Mix, make_corpus
+from medialens.domain.assets import Asset, AssetStatus
+from medialens.domain.search import SearchMode, SearchQuery
+from medialens.local.runtime import LocalRuntime
+from medialens.local.uploads import PlannedUpload, plan_uploads, upload
+from medialens.media.detection import SNIFF_BYTES, detect_media_type
+from medialens.media.probe import probe_media
+from medialens.pipeline.catalog import CATALOG, WorkerClass
+from medialens.reporting import summary
+from medialens.settings import Settings, get_settings
+
+console = Console()
+QUESTIONS = 60  # known answers asked of the index (spread over the corpus)
+
+
+class PeakRss:
+    """The highest resident set size of this process while a phase runs (sampled every 0.2 s)."""
+
+    def __init__(self) -> None:
+        self.peak_bytes = 0
+        self._stop = threading.Event()
+
+    @staticmethod
+    def current() -> int:
+        pages = Path("/proc/self/statm").read_text(encoding="ascii").split()[1]
+        return int(pages) * os.sysconf("SC_PAGE_SIZE")
+
+    @contextmanager
+    def watching(self) -> Iterator[PeakRss]:
+        self._stop.clear()
+        self.peak_bytes = self.current()
+
+        def sample() -> None:
+            while not self._stop.wait(0.2):
+                self.peak_bytes = max(self.peak_bytes, self.current())
+
+        thread = threading.Thread(target=sample, daemon=True)
+        thread.start()
+        try:
+            yield self
+        finally:
+            self._stop.set()
+            thread.join()
+            self.peak_bytes = max(self.peak_bytes, self.current())
+
+    @property
+    def megabytes(self) -> int:
+        return round(self.peak_bytes / 2**20)
+
+
+def corpus_files(folder: Path) -> list[Path]:
+    return sorted(p for p in folder.rglob("*") if p.is_file() and p.name != "answers.json")
+
+
+def media_inventory(files: Sequence[Path]) -> dict[str, Any]:
+    """Files per media type and the seconds of sound and pictures among them."""
+    kinds: dict[str, int] = {}
+    seconds = 0.0
+    for path in files:
+        with path.open("rb") as handle:
+            head = handle.read(SNIFF_BYTES)
+        media_type = detect_media_type(path.name, head, path.stat().st_size).media_type.value
+        if media_type in ("video", "audio"):
+            try:
+                info = probe_media(path)
+                media_type, seconds = info.media_type.value, seconds + (info.duration_s or 0.0)
+            except Exception:  # noqa: BLE001 - a bad file is the pipeline's to report
+                media_type = "unreadable"
+        kinds[media_type] = kinds.get(media_type, 0) + 1
+    return {"files": len(files), "by_type": kinds, "media_seconds": round(seconds, 1)}
+
+
+def run_ceiling(files: Sequence[Path], settings: Settings) -> dict[str, Any]:
+    direct = DirectAnalysis(settings)
+    began = time.perf_counter()
+    direct.load()
+    loaded = time.perf_counter()
+    failed = 0
+    with PeakRss().watching() as rss:
+        for path in files:
+            try:
+                direct.analyse(path)
+            except Exception:  # noqa: BLE001 - the pipeline fails such a file too; counted
+                failed += 1
+        wall = time.perf_counter() - loaded
+    return {
+        "model_load_s": round(loaded - began, 2),
+        "wall_s": round(wall, 2),
+        "passages": direct.passages,
+        "failed_files": failed,
+        "peak_rss_mb": rss.megabytes,
+    }
+
+
+HEAVY_STAGES = {spec.name.value for spec in CATALOG.values() if spec.worker is WorkerClass.HEAVY}
+
+
+def _fallback(assets: Sequence[Asset]) -> dict[str, Any]:
+    """The speech cascade: seconds of speech the fast model heard, and how many went to the full one."""
+    heard = rerun = 0.0
+    for asset in assets:
+        cascade = asset.metadata.get("speech_cascade") or {}
+        heard += float(cascade.get("fast_seconds", 0.0))
+        rerun += float(cascade.get("fallback_seconds", 0.0))
+    return {
+        "fast_seconds": round(heard, 1),
+        "fallback_seconds": round(rerun, 1),
+        "fallback_rate": round(rerun / heard, 4) if heard else None,
+    }
+
+
+def _upload_and_wait(runtime: LocalRuntime, plan: Sequence[PlannedUpload]) -> tuple[list[Asset], float]:
+    assert runtime.services is not None
+    began = time.perf_counter()
+    uploaded = upload(runtime.services, plan)
+    assets = runtime.wait_for([u.asset_id for u in uploaded], timeout_s=4 * 3600)
+    return assets, time.perf_counter() - began
+
+
+def _recall(runtime: LocalRuntime, answers_file: Path, label: str) -> dict[str, Any]:
+    """Recall@5 (hybrid) of known answers: a hit counts when it is a moment of a file that says
+    or shows the text (at the time it does, for sound and pictures)."""
+    assert runtime.services is not None
+    answers = json.loads(answers_file.read_text(encoding="utf-8"))["answers"]
+    where: dict[str, list[dict[str, Any]]] = {}
+    for answer in answers:
+        where.setdefault(answer["text"], []).append(answer)
+    texts = sorted(where)
+    asked = texts[:: max(1, len(texts) // QUESTIONS)][:QUESTIONS]
+    found = 0
+    for text in asked:
+        hits = runtime.services.search.search(SearchQuery(text=text, k=5, mode=SearchMode.HYBRID)).hits
+        for hit in hits:
+            for answer in where[text]:
+                if not hit.source.endswith(f"/{label}/{answer['file']}"):
+                    continue
+                if answer["start"] is None or hit.start is None or hit.end is None:
+                    found += 1
+                    break
+                if hit.start <= answer["end"] + 1 and hit.end >= answer["start"] - 1:
+                    found += 1
+                    break
+            else:
+                continue
+            break
+    recall = round(found / len(asked), 3) if asked else None
+    return {"questions": len(asked), "found_at_5": found, "recall_at_5": recall}
+
+
+def run_pipeline(folder: Path, settings: Settings, light_workers: int, *, copies: bool) -> dict[str, Any]:
+    with tempfile.TemporaryDirectory(prefix="medialens-bench-") as tmp:
+        home_settings = Settings(home=Path(tmp) / "home", model_cache=settings.models_dir)
+        runtime = LocalRuntime(home_settings, light_workers=light_workers)
+        runtime.start()
+        try:
+            plan, _ = plan_uploads([folder], home_settings.drop_prefix)
+            plan = [p for p in plan if p.path.name != "answers.json"]
+            with PeakRss().watching() as rss:
+                assets, wall = _upload_and_wait(runtime, plan)
+            console.print(f"[dim]pipeline: {wall:.1f} s[/]")
+            result: dict[str, Any] = {
+                "wall_s": round(wall, 2),
+                "succeeded": sum(a.status is AssetStatus.SUCCEEDED for a in assets),
+                "failed": sum(a.status is AssetStatus.FAILED for a in assets),
+                "moments": sum(a.moment_count for a in assets),
+                "peak_rss_mb": rss.megabytes,
+                "stages": summary(assets)["stages"],
+                "speech_cascade": _fallback(assets),
+            }
+            answers = folder / "answers.json"
+            if answers.exists():
+                result["search"] = _recall(runtime, answers, folder.name)
+            if copies:
+                copy_of = f"/{folder.name}-copy/"
+                again = [PlannedUpload(p.path, p.key.replace(f"/{folder.name}/", copy_of, 1)) for p in plan]
+                copied, copy_wall = _upload_and_wait(runtime, again)
+                reused = [a for a in copied if a.reused_from]
+                inference = sum(1 for a in copied for stage in a.stage_seconds() if stage in HEAVY_STAGES)
+                result["copies"] = {
+                    "files": len(copied),
+                    "wall_s": round(copy_wall, 2),
+                    "succeeded": sum(a.status is AssetStatus.SUCCEEDED for a in copied),
+                    "reused": len(reused),
+                    "heavy_steps_run": inference,
+                    "moments": sum(a.moment_count for a in copied),
+                }
+        finally:
+            runtime.stop()
+    return result
+
+
+def run(args: argparse.Namespace, command: str) -> dict[str, Any]:
+    folder = args.folder if args.folder is not None else make_corpus(args.corpus_dir, Mix(seed=args.seed))
+    files = corpus_files(folder)
+    settings = get_settings()
+    inventory = media_inventory(files)
+    results: dict[str, Any] = {
+        "command": command,
+        "cpu_count": os.cpu_count(),
+        "machine": platform.machine(),
+        "corpus": {"folder": folder.name, **inventory},
+        "settings": {"speech_model": settings.speech_model},
+    }
+    console.print(f"[dim]{len(files)} files, {inventory['media_seconds']} s of media in {folder}[/]")
+    if not args.no_ceiling:
+        results["ceiling"] = run_ceiling(files, settings)
+        console.print(f"[dim]ceiling: {results['ceiling']['wall_s']} s[/]")
+    else:
+        DirectAnalysis(settings).load()  # warm models, as the ceiling leaves them
+    results["pipeline"] = run_pipeline(folder, settings, args.light_workers, copies=not args.no_copies)
+    media = inventory["media_seconds"]
+    for phase in ("ceiling", "pipeline"):
+        if phase in results and media:
+            results[phase]["times_real_time"] = round(media / results[phase]["wall_s"], 2)
+    if "ceiling" in results:
+        results["overhead"] = round(results["pipeline"]["wall_s"] / results["ceiling"]["wall_s"] - 1, 3)
+    stages = results["pipeline"]["stages"]
+    total = sum(s["total_s"] for s in stages.values()) or 1.0
+    for stats in stages.values():
+        stats["share"] = round(stats["total_s"] / total, 3)
+    return results
+
+
+def print_results(results: dict[str, Any]) -> None:
+    corpus, pipeline = results["corpus"], results["pipeline"]
+    console.print(
+        f"[bold]corpus[/] {corpus['folder']}: {corpus['files']} files {corpus['by_type']}, "
+        f"{corpus['media_seconds']} s of sound and pictures"
+    )
+    if "ceiling" in results:
+        ceiling = results["ceiling"]
+        console.print(
+            f"[bold]ceiling[/] (models called directly, one file after another): {ceiling['wall_s']} s → "
+            f"{ceiling.get('times_real_time')}x real time, {ceiling['passages']} passages, "
+            f"{ceiling['failed_files']} files refused, peak RSS {ceiling['peak_rss_mb']} MB"
+        )
+    console.print(
+        f"[bold]pipeline[/]: {pipeline['wall_s']} s → [bold green]{pipeline.get('times_real_time')}x real time[/], "
+        f"{pipeline['succeeded']} succeeded, {pipeline['failed']} failed, {pipeline['moments']} moments, "
+        f"peak RSS {pipeline['peak_rss_mb']} MB"
+    )
+    if "overhead" in results:
+        console.print(f"[bold]pipeline overhead over the ceiling[/]: {results['overhead'] * 100:+.1f} %")
+    cascade = pipeline["speech_cascade"]
+    console.print(
+        f"[bold]speech cascade[/]: {cascade['fast_seconds']} s heard by the fast model, "
+        f"{cascade['fallback_seconds']} s re-run by the full one (fallback rate {cascade['fallback_rate']})"
+    )
+    if "search" in pipeline:
+        search = pipeline["search"]
+        console.print(
+            f"[bold]search[/]: {search['found_at_5']}/{search['questions']} known answers in the top 5 (hybrid)"
+        )
+    if "copies" in pipeline:
+        copies = pipeline["copies"]
+        console.print(
+            f"[bold]same bytes again under other keys[/]: {copies['succeeded']}/{copies['files']} in "
+            f"{copies['wall_s']} s, {copies['reused']} analyses reused, {copies['heavy_steps_run']} heavy steps run"
+        )
+    table = Table(title="pipeline stages (worker-side seconds; batched heavy steps per batch)")
+    for column in ("stage", "runs", "p50 s", "p95 s", "total s", "share"):
+        table.add_column(column, justify="left" if column == "stage" else "right")
+    for stage, stats in sorted(results["pipeline"]["stages"].items(), key=lambda item: -item[1]["total_s"]):
+        table.add_row(
+            stage,
+            str(stats["count"]),
+            f"{stats['p50_s']:.2f}",
+            f"{stats['p95_s']:.2f}",
+            f"{stats['total_s']:.1f}",
+            f"{stats['share'] * 100:.1f} %",
+        )
+    console.print(table)
+    console.print(f"[dim]reproduce: {results['command']}[/]")
