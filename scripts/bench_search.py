@@ -20,6 +20,17 @@ with the cache on); "direct" calls ``SearchService`` in-process, "api" sends an 
 the Powertools resolver (validation, snippets, links included). Recall@10 compares the index's
 ``semantic()`` (ANN once the table passes the index's ``ann_threshold``, exact below it) with
 brute-force cosine over every vector.
+
+``--cold N`` measures something else: what a user waits for when they type ``medialens search``.
+Each search runs as a fresh process (interpreter start, imports, model loads, index open, query,
+output) against an existing home (``MEDIALENS_HOME``, or ``--home``), N times per mode, the modes
+interleaved so that other load on the machine spreads over all of them; the file system cache
+is warm (one unmeasured run per mode first). It prints p50 and max wall time per mode, with the
+CPU seconds the process used (more than its wall time where work overlapped on several cores),
+the time to import the CLI alone, and a breakdown of one cold hybrid search done step by step
+(what each part costs)::
+
+    .venv/bin/python scripts/bench_search.py --cold 10 --home .medialens
 """
 
 from __future__ import annotations
@@ -29,9 +40,11 @@ import json
 import os
 import platform
 import random
+import resource
 import shlex
 import shutil
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -274,6 +287,149 @@ def bench_size(
     }
 
 
+# --- cold searches: one process per question -------------------------------------------------
+
+COLD_QUERIES = (
+    "How much paid leave do staff get each year?",
+    "password rotation for the production database",
+    "hur många semesterdagar får man",  # not English: the multilingual encoder alone answers it
+)
+
+# A cold hybrid search step by step, in the order the CLI meets them: what each part costs. Run
+# in a fresh interpreter; prints JSON.
+PHASES_SCRIPT = """
+import json, sys, time
+started = time.perf_counter()
+phases = {}
+def mark(name):
+    global started
+    now = time.perf_counter()
+    phases[name] = round((now - started) * 1000.0, 1)
+    started = now
+import medialens.cli.main
+mark("import_cli")
+from medialens.domain.search import SearchMode, SearchQuery
+from medialens.local.wiring import local_services
+from medialens.ml.language import guess_language
+from medialens.settings import get_settings
+services = local_services(get_settings())
+embedder, english = services.embedder, services.english_embedder
+mark("settings_and_wiring")
+import lancedb
+mark("import_lancedb")
+services.index.count()
+mark("open_index")
+question = sys.argv[1]
+guess_language(question)
+mark("load_language_model")
+for model in (embedder, english):
+    if model is not None:
+        model.store.resolve(model.name, model.quantization)  # the sha256 check (once per process)
+        mark("verify_" + model.name)
+        model.load()
+        mark("load_" + model.name)
+if services.image_embedder is not None:
+    services.image_embedder.load()
+    mark("load_" + services.image_embedder.name)
+services.search.search(SearchQuery(text=question, mode=SearchMode.HYBRID, k=10))
+mark("hybrid_query")
+print(json.dumps(phases))
+"""
+
+
+def cli_command() -> list[str]:
+    """The installed ``medialens`` script next to this interpreter, else ``python -m``."""
+    script = Path(sys.executable).with_name("medialens")
+    return [str(script)] if script.is_file() else [sys.executable, "-m", "medialens.cli.main"]
+
+
+def run_cold(command: list[str], env: dict[str, str]) -> tuple[float, float, str]:
+    """Runs one process to completion; returns its wall seconds, its CPU seconds and its stdout."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    started = time.perf_counter()
+    done = subprocess.run(command, env=env, capture_output=True, text=True, check=False, timeout=600)
+    wall = time.perf_counter() - started
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    if done.returncode != 0:
+        raise RuntimeError(f"{shlex.join(command)} exited {done.returncode}: {done.stderr[-2000:]}")
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return wall, cpu, done.stdout
+
+
+def wall_figures(samples: list[tuple[float, float]]) -> dict[str, float]:
+    walls = sorted(wall for wall, _ in samples)
+    return {
+        "p50_s": round(statistics.median(walls), 3),
+        "max_s": round(walls[-1], 3),
+        "min_s": round(walls[0], 3),
+        "cpu_p50_s": round(statistics.median(cpu for _, cpu in samples), 3),
+        "n": len(walls),
+    }
+
+
+def bench_cold(runs: int, home: Path | None, queries: list[str]) -> dict[str, Any]:
+    env = dict(os.environ)
+    if home is not None:
+        env["MEDIALENS_HOME"] = str(home)
+    get_settings.cache_clear()
+    settings = Settings(home=home) if home is not None else get_settings()
+    if not settings.registry_path.exists():
+        raise SystemExit(f"no medialens home at {settings.home}: ingest something first (or pass --home)")
+    command = cli_command()
+    searches = {mode: [[*command, "search", q, "--mode", mode.value, "--json"] for q in queries] for mode in SearchMode}
+    load_start = os.getloadavg()[0]
+    hits: dict[str, int] = {}
+    for mode, commands in searches.items():  # warm the file system cache; checks each command works
+        for line in commands:
+            hits[f"{mode.value}: {line[-5]}"] = len(json.loads(run_cold(line, env)[2])["hits"])
+    samples: dict[str, list[tuple[float, float]]] = {mode.value: [] for mode in SearchMode}
+    imports: list[tuple[float, float]] = []
+    bare: list[tuple[float, float]] = []
+    for round_number in range(runs):
+        for mode, commands in searches.items():
+            samples[mode.value].append(run_cold(commands[round_number % len(commands)], env)[:2])
+        imports.append(run_cold([sys.executable, "-c", "import medialens.cli.main"], env)[:2])
+        bare.append(run_cold([sys.executable, "-c", "pass"], env)[:2])
+    phases = json.loads(run_cold([sys.executable, "-c", PHASES_SCRIPT, queries[0]], env)[2])
+    return {
+        "command": shlex.join([*command, "search", "QUESTION", "--mode", "MODE", "--json"]),
+        "home": str(settings.home),
+        "moments": Services(settings).index.count(),
+        "queries": queries,
+        "hits": hits,
+        "modes": {mode: wall_figures(runs_of_mode) for mode, runs_of_mode in samples.items()},
+        "import_cli": wall_figures(imports),
+        "python_start": wall_figures(bare),
+        "phases_ms_one_at_a_time": phases,
+        "machine": {
+            "cpus": os.cpu_count(),
+            "platform": platform.platform(),
+            "python": platform.python_version(),
+            "load_start": round(load_start, 2),
+            "load_end": round(os.getloadavg()[0], 2),
+        },
+    }
+
+
+def print_cold(results: dict[str, Any]) -> None:
+    machine = results["machine"]
+    print(f"command: {results['command']}")
+    print(
+        f"home: {results['home']} ({results['moments']} moments); machine: {machine['cpus']} CPUs, "
+        f"python {machine['python']}, load {machine['load_start']} -> {machine['load_end']}"
+    )
+    print(f"{'cold process':<24} {'p50 s':>7} {'max s':>7} {'min s':>7} {'CPU p50 s':>10} {'n':>4}")
+    rows = [(f"search --mode {mode}", figures) for mode, figures in results["modes"].items()]
+    rows += [("import medialens.cli", results["import_cli"]), ("python -c pass", results["python_start"])]
+    for label, figures in rows:
+        print(
+            f"{label:<24} {figures['p50_s']:>7.3f} {figures['max_s']:>7.3f} {figures['min_s']:>7.3f} "
+            f"{figures['cpu_p50_s']:>10.3f} {figures['n']:>4}"
+        )
+    phases = results["phases_ms_one_at_a_time"]
+    print("one cold hybrid search, step by step (ms): " + ", ".join(f"{k} {v:.0f}" for k, v in phases.items()))
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000])
@@ -284,7 +440,21 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--workdir", type=Path, default=None, help="index location (default: a temp dir)")
     parser.add_argument("--json", type=Path, default=None, help="also write the results here")
+    parser.add_argument(
+        "--cold", type=int, default=0, metavar="N", help="instead: N fresh `medialens search` processes per mode"
+    )
+    parser.add_argument("--home", type=Path, default=None, help="--cold: the home to search (default: MEDIALENS_HOME)")
+    parser.add_argument(
+        "--question", action="append", default=None, help="--cold: a question to ask (repeatable; default: three)"
+    )
     args = parser.parse_args(argv)
+    if args.cold:
+        cold = bench_cold(args.cold, args.home, args.question or list(COLD_QUERIES))
+        print_cold(cold)
+        if args.json:
+            args.json.parent.mkdir(parents=True, exist_ok=True)
+            args.json.write_text(json.dumps(cold, indent=2) + "\n", encoding="utf-8")
+        return 0
     os.environ["POWERTOOLS_METRICS_DISABLED"] = "true"  # no EMF lines in the benchmark's output
 
     get_settings.cache_clear()

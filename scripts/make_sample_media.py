@@ -340,6 +340,7 @@ def main(out_dir: Path, *, media: bool = True) -> Path:
 def _cli(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--out", type=Path, default=Path("sample-media"), help="folder to write (default: %(default)s)")
+    parser.add_argument("--documents-only", action="store_true", help="only the documents (no video, audio or images)")
     args = parser.parse_args(argv)
     expected = main(args.out, media=not args.documents_only)
     print(f"wrote sample media to {args.out} (answers in {expected.name})")

@@ -90,6 +90,16 @@ def test_shapes_and_normalisation(embedder: OnnxClipEmbedder) -> None:
     assert embedder.embed_query("red").shape == (DIM,)
 
 
+def test_a_question_builds_the_text_encoder_only(store: ModelStore, tiny: ModelArtifact) -> None:
+    """A search asks only the text side: its width comes from the manifest without loading, and
+    the image encoder is built on the first picture."""
+    fresh = OnnxClipEmbedder(store, "tiny-clip", version="1")
+    assert fresh.dimensions == DIM and not fresh.loaded
+    assert fresh.embed_query("red").shape == (DIM,)
+    assert fresh.loaded and fresh._image_session is None
+    assert fresh.embed_images(_colour_images()[:1]).shape == (1, DIM) and fresh._image_session is not None
+
+
 def test_matching_text_and_image_score_highest(embedder: OnnxClipEmbedder) -> None:
     images = embedder.embed_images(_colour_images())
     texts = embedder.embed_texts([f"a photo of {colour}" for colour in COLOURS])

@@ -2,8 +2,8 @@
 adapter is built on first use so a Lambda only pays for what its step touches.
 
 The backends are imported where they are chosen: each brings its own client library (LanceDB
-and PyArrow, opensearch-py, onnxruntime), a process needs only its profile's, and the Lambda
-layer does not even hold LanceDB.
+and PyArrow, opensearch-py, onnxruntime, boto3), a process needs only its profile's, and the Lambda
+layer does not even hold LanceDB. An embedded search never imports boto3.
 """
 
 from __future__ import annotations
@@ -13,7 +13,6 @@ from collections.abc import Callable
 from functools import cached_property
 from typing import TYPE_CHECKING, Protocol
 
-from medialens import aws
 from medialens.adapters.index.base import MomentIndex
 from medialens.adapters.registry.base import AssetRegistry
 from medialens.adapters.storage.base import BlobStore, ObjectInfo, join_uri, parse_uri
@@ -72,6 +71,7 @@ class Services:
             return FilesystemBlobStore(
                 self.settings.blobs_dir, on_created=self._drop_object_created, on_removed=self._drop_object_removed
             )
+        from medialens import aws
         from medialens.adapters.storage.s3 import S3BlobStore
 
         return S3BlobStore(aws.s3(self.settings))
@@ -90,6 +90,7 @@ class Services:
             from medialens.adapters.registry.sqlite import SqliteAssetRegistry
 
             return SqliteAssetRegistry(self.settings.registry_path)
+        from medialens import aws
         from medialens.adapters.registry.dynamodb import DynamoAssetRegistry
 
         return DynamoAssetRegistry(aws.dynamodb(self.settings), self.settings.assets_table)
@@ -117,9 +118,8 @@ class Services:
 
     @cached_property
     def index(self) -> MomentIndex:
-        # The text embedders' dimensions come from their manifests or packaged specs: no model
-        # load here, so a keyword-only search never loads them. (An image-text model, when one is
-        # set, is loaded for its dimensions.)
+        # The embedders' dimensions come from their packaged specs or manifests: no model load
+        # here, so a keyword-only search never loads them (nor imports onnxruntime).
         english_dimensions = self.english_embedder.dimensions if self.english_embedder else None
         image_dimensions = self.image_embedder.dimensions if self.image_embedder else None
         if self.settings.index_backend is IndexBackend.OPENSEARCH or self.settings.opensearch_url:
@@ -160,6 +160,8 @@ class Services:
         settings = self.settings
         if settings.state_machine_arn:
             return settings.state_machine_arn
+        from medialens import aws
+
         for machine in aws.stepfunctions(settings).list_state_machines()["stateMachines"]:
             if machine["name"] == settings.state_machine_name:
                 return machine["stateMachineArn"]

@@ -1,8 +1,9 @@
 """``medialens``: ingest, search, status, workers and models, for both local profiles.
 
-Commands are thin: they wire the library to the terminal (rich progress, tables, JSON). The
-runtime, the server and the model store are imported by the commands that use them, so a search
-or a status starts in half a second.
+Commands are thin: they wire the library to the terminal (rich progress, tables, JSON). What only
+some commands use (uploads and admission with boto3 and Powertools, the runtime, the server, the
+model store, progress bars) is imported by those commands, so a search or a status loads no more
+than it needs.
 """
 
 from __future__ import annotations
@@ -20,17 +21,13 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from medialens.domain.assets import Asset, AssetStatus, MediaType, UploadOptions, utcnow
 from medialens.domain.moments import Modality
 from medialens.domain.search import SearchFilters, SearchMode, SearchQuery
 from medialens.errors import ConfigurationError, InvalidMediaError
-from medialens.local.uploads import Skipped, plan_uploads, upload
 from medialens.local.wiring import drop_outbox, local_services, runner_active
-from medialens.ml.store.store import ModelStore
-from medialens.operations import stall_reason
 from medialens.reporting import asset_row, summary
 from medialens.services import Services
 from medialens.settings import Profile, Settings, get_settings
@@ -77,6 +74,8 @@ WaitFunction = Callable[..., list[Asset]]
 
 def _wait_with_progress(wait: WaitFunction, asset_ids: list[str], timeout_s: float) -> list[Asset]:
     """Shows one bar of assets reaching a terminal state while ``wait`` blocks."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
     with Progress(
         TextColumn("[bold]analysing"),
         BarColumn(),
@@ -155,6 +154,10 @@ def ingest(
 ) -> None:
     """Upload files to the drop bucket and analyse them (exit code 1 if any file failed or could
     not be uploaded)."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from medialens.local.uploads import Skipped, plan_uploads, upload
+
     settings = _settings()
     try:
         options = UploadOptions(narrate=narrate, language=language.strip().lower() if language else None)
@@ -529,6 +532,8 @@ def status(
     as_json: Annotated[bool, typer.Option("--json", help="Print as JSON.")] = False,
 ) -> None:
     """Every asset with its source, media type, status, error reason and timings."""
+    from medialens.operations import stall_reason
+
     settings = _settings()
     services = local_services(settings)
     if asset_id:
@@ -647,6 +652,8 @@ def models_build(
     ] = None,
 ) -> None:
     """Build models from packaged weights into the model cache (skipped when already verified)."""
+    from medialens.ml.store.store import ModelStore
+
     settings = _settings()
     store = ModelStore(settings.models_dir)
     configured = [
@@ -679,6 +686,7 @@ def models_import(
 ) -> None:
     """Add a model you supply (e.g. CLIP-style image/text encoders) to the store, checked by running it."""
     from medialens.ml.store.importing import import_model_folder
+    from medialens.ml.store.store import ModelStore
 
     store = ModelStore(_settings().models_dir)
     if name is None and not (folder / "manifest.json").is_file():
@@ -690,6 +698,8 @@ def models_import(
 @models_app.command("list")
 def models_list(as_json: Annotated[bool, typer.Option("--json", help="Print manifests as JSON.")] = False) -> None:
     """Models in the cache, with their manifests (name, version, quantization, sha256)."""
+    from medialens.ml.store.store import ModelStore
+
     manifests = ModelStore(_settings().models_dir).list()
     if as_json:
         print(json.dumps([m.model_dump(mode="json") for m in manifests], indent=2))

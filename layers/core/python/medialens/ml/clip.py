@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import threading
 from abc import abstractmethod
 from collections.abc import Sequence
 from pathlib import Path
@@ -49,7 +50,14 @@ from medialens.errors import ConfigurationError
 from medialens.media.pixels import ImageInput, as_rgb_array
 from medialens.ml.base import FloatMatrix, InferenceModel, cached_model
 from medialens.ml.onnx import create_session
-from medialens.ml.store.manifest import MANIFEST_FILE, MODEL_FILE, TOKENIZER_FILE, ModelArtifact, check_quantization
+from medialens.ml.store.manifest import (
+    MANIFEST_FILE,
+    MODEL_FILE,
+    TOKENIZER_FILE,
+    ModelArtifact,
+    ModelManifest,
+    check_quantization,
+)
 from medialens.ml.store.store import ModelStore, store_for
 from medialens.settings import Settings, get_settings
 
@@ -143,7 +151,9 @@ class OnnxClipEmbedder(ImageTextEmbedder):
     """A CLIP-style pair of ONNX encoders from the model store (see the module docstring).
 
     Loads lazily on first use; safe to call from several threads (onnxruntime sessions are, and
-    the tokenizer is only configured during load).
+    the tokenizer is only configured during load). ``load`` verifies the files and builds the text
+    encoder; the image encoder (the larger graph) is built on the first ``embed_images``, so a
+    process that only asks questions (a search) never builds it.
     """
 
     def __init__(
@@ -170,10 +180,27 @@ class OnnxClipEmbedder(ImageTextEmbedder):
         self._mask_input: str | None = None
         self._image_one_at_a_time = False
         self._text_one_at_a_time = False
+        self._image_lock = threading.Lock()
 
     @property
     def dimensions(self) -> int:
-        return self.artifact.manifest.dimensions
+        """From the manifest, without loading: a process that needs only the width (opening the
+        index for a keyword search) neither hashes nor loads the encoders; ``load`` verifies them."""
+        if self._artifact is not None:
+            return self._artifact.manifest.dimensions
+        assert self.store is not None  # the constructor takes one
+        folder = self.store.folder(self.name, self.requested_version, self.quantization)
+        try:
+            manifest = ModelManifest.model_validate_json((folder / MANIFEST_FILE).read_bytes())
+        except (OSError, ValueError):  # not cached (or unreadable): resolving says why, or pulls it
+            return self.artifact.manifest.dimensions
+        if (manifest.name, manifest.version, manifest.quantization) != (
+            folder.parent.parent.name,
+            folder.parent.name,
+            folder.name,
+        ):
+            return self.artifact.manifest.dimensions
+        return manifest.dimensions
 
     @property
     def config(self) -> ClipConfig:
@@ -197,14 +224,11 @@ class OnnxClipEmbedder(ImageTextEmbedder):
         return super()._resolve()
 
     def _load_from(self, artifact: ModelArtifact) -> None:
+        """The text side: the tokenizer and the text encoder (``_image_encoder`` builds the other)."""
         config = clip_config(artifact)
         if TEXT_MODEL_FILE not in artifact.manifest.files:
             raise ConfigurationError(f"model {artifact.manifest.model_id} has no {TEXT_MODEL_FILE}: not a CLIP model")
-        image_session = self._session(artifact.model_path)
         text_session = self._session(artifact.path / TEXT_MODEL_FILE)
-        floats = [node for node in image_session.get_inputs() if node.type == "tensor(float)"]
-        if len(floats) != 1:
-            raise ConfigurationError(f"{artifact.model_path} must take one float32 image tensor")
         integers = [node for node in text_session.get_inputs() if node.type in ("tensor(int64)", "tensor(int32)")]
         ids = [node for node in integers if node.name != "attention_mask"]
         if len(ids) != 1:
@@ -215,28 +239,42 @@ class OnnxClipEmbedder(ImageTextEmbedder):
             tokenizer.enable_padding(length=config.context_length, pad_id=config.pad_id)
         else:
             tokenizer.enable_padding(pad_id=config.pad_id)  # to each batch's longest text
-        self._image_input = floats[0].name
         self._ids_input = ids[0].name
         self._ids_dtype = np.int32 if ids[0].type == "tensor(int32)" else np.int64
         self._mask_input = "attention_mask" if any(node.name == "attention_mask" for node in integers) else None
-        self._image_one_at_a_time = _fixed_batch(image_session)
         self._text_one_at_a_time = _fixed_batch(text_session)
         self._tokenizer, self._config = tokenizer, config
-        self._image_session, self._text_session = image_session, text_session
-        self._active_providers = list(image_session.get_providers())
+        self._text_session = text_session
+        self._active_providers = list(text_session.get_providers())
+
+    def _image_encoder(self) -> ort.InferenceSession:
+        """The image encoder's session, built on first use (after ``load``)."""
+        self.load()
+        if self._image_session is None:
+            with self._image_lock:
+                if self._image_session is None:
+                    assert self._artifact is not None
+                    session = self._session(self._artifact.model_path)
+                    floats = [node for node in session.get_inputs() if node.type == "tensor(float)"]
+                    if len(floats) != 1:
+                        raise ConfigurationError(f"{self._artifact.model_path} must take one float32 image tensor")
+                    self._image_input = floats[0].name
+                    self._image_one_at_a_time = _fixed_batch(session)
+                    self._image_session = session
+        return self._image_session
 
     def embed_images(self, images: Sequence[ImageInput], batch_size: int = 16) -> FloatMatrix:
         if batch_size < 1:
             raise ValueError(f"batch_size must be positive, got {batch_size}")
-        self.load()
-        assert self._image_session is not None and self._config is not None
+        session = self._image_encoder()
+        assert self._config is not None
         if not images:
             return np.zeros((0, self.dimensions), dtype=np.float32)
         step = 1 if self._image_one_at_a_time else batch_size
         out = []
         for begin in range(0, len(images), step):
             pixels = preprocess_images(images[begin : begin + step], self._config)
-            (vectors,) = self._image_session.run(None, {self._image_input: pixels})[:1]
+            (vectors,) = session.run(None, {self._image_input: pixels})[:1]
             out.append(_normalised(vectors))
         return np.concatenate(out)
 

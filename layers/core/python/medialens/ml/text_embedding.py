@@ -1,19 +1,24 @@
-"""Sentence embeddings on onnxruntime, from a model in the model store (no torch)."""
+"""Sentence embeddings on onnxruntime, from a model in the model store (no torch).
+
+onnxruntime and the tokenizer are imported when a model loads: a process that builds an embedder
+only for its dimensions (a keyword search) never imports them."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
-import onnxruntime as ort
-from tokenizers import Tokenizer
 
 from medialens.ml.base import FloatMatrix, TextEmbedder, cached_model
-from medialens.ml.onnx import create_session
 from medialens.ml.store.catalog import PACKAGED_MODELS
 from medialens.ml.store.manifest import ModelArtifact, check_quantization
 from medialens.ml.store.store import ModelStore, store_for
 from medialens.settings import Settings, get_settings
+
+if TYPE_CHECKING:
+    import onnxruntime as ort
+    from tokenizers import Tokenizer
 
 
 class OnnxTextEmbedder(TextEmbedder):
@@ -55,6 +60,10 @@ class OnnxTextEmbedder(TextEmbedder):
         return self.artifact.manifest.dimensions
 
     def _load_from(self, artifact: ModelArtifact) -> None:
+        from tokenizers import Tokenizer
+
+        from medialens.ml.onnx import create_session
+
         tokenizer = Tokenizer.from_file(str(artifact.tokenizer_path))
         # The packaged tokenizer.json carries an export's settings (truncate at 128, pad every
         # sequence to 128): use the model's window instead, and no fixed padding.

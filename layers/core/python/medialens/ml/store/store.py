@@ -27,10 +27,8 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from botocore.exceptions import ClientError
 from pydantic import ValidationError
 
-from medialens import aws
 from medialens.errors import ConfigurationError
 from medialens.ml.store.catalog import PACKAGED_MODELS, PackagedModel
 from medialens.ml.store.manifest import (
@@ -47,7 +45,7 @@ from medialens.ml.store.manifest import (
     sha256_file,
 )
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # boto3 loads where a remote store is used: a cached model needs none of it
     from mypy_boto3_s3 import S3Client
 
     from medialens.settings import Settings
@@ -164,6 +162,8 @@ class ModelStore:
         if artifact is not None:
             return artifact
         if self.remote_root is not None and self.s3_client is not None:
+            from botocore.exceptions import ClientError
+
             uri = model_uri(self.remote_root, name, version, quant)
             try:
                 pulled = self.pull(uri)
@@ -383,5 +383,7 @@ class ModelStore:
 def store_for(settings: Settings) -> ModelStore:
     """The store a runtime loads from: the local cache, backed by the S3 prefix when one is set."""
     if settings.model_store_uri:
+        from medialens import aws
+
         return ModelStore(settings.models_dir, s3_client=aws.s3(settings), remote_root=settings.model_store_uri)
     return ModelStore(settings.models_dir)
