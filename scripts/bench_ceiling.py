@@ -13,6 +13,7 @@ passages came out, so a ceiling that silently skipped work would show.
 from __future__ import annotations
 
 import tempfile
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -73,15 +74,22 @@ class DirectAnalysis:
     def analyse(self, path: Path) -> int:
         head = path.read_bytes()[:SNIFF_BYTES]
         detected = detect_media_type(path.name, head, path.stat().st_size)
+        began = time.perf_counter()
         if detected.media_type in (MediaType.VIDEO, MediaType.AUDIO):
             passages = self._timeline(path)
         elif detected.media_type is MediaType.IMAGE:
             passages = self._image(path)
         else:
             passages = self._document(path, detected)
+        analysed = time.perf_counter()
         self._embed(passages)
+        self._add(detected.media_type.value, analysed - began)
+        self._add("embedding", time.perf_counter() - analysed)
         self.passages += len(passages)
         return len(passages)
+
+    def _add(self, part: str, seconds: float) -> None:
+        self.seconds_by_kind[part] = round(self.seconds_by_kind.get(part, 0.0) + seconds, 3)
 
     def _document(self, path: Path, detected: DetectedType) -> list[Passage]:
         document = extract_document(path.read_bytes(), detected)

@@ -126,6 +126,7 @@ def main() -> None:
     parser.add_argument("--corpus-dir", type=Path, default=Path(".bench/corpus"), help="where --mixed keeps its corpus")
     parser.add_argument("--no-ceiling", action="store_true", help="--mixed/--folder: the pipeline alone")
     parser.add_argument("--no-copies", action="store_true", help="--mixed/--folder: skip the same-bytes re-upload")
+    parser.add_argument("--home", type=Path, default=None, help="--mixed/--folder: keep the analysed home here")
     args = parser.parse_args()
     command = shlex.join([".venv/bin/python", "scripts/bench_pipeline.py", *sys.argv[1:]])
     if args.mixed or args.folder is not None:

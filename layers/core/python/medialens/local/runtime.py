@@ -8,6 +8,7 @@ Either way the handlers are the Lambda handlers and the heavy worker is the cont
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import socket
@@ -76,6 +77,37 @@ def configure_local_process(settings: Settings) -> None:
         logging.getLogger(noisy).setLevel(logging.CRITICAL)
     # EMF is off locally, so Powertools' "no metrics to publish" warning says nothing useful.
     warnings.filterwarnings("ignore", message="No application metrics to publish")
+
+
+def _spare_moto_per_request_setup() -> None:
+    """Two costs moto's in-process server pays on every request, measured as a sixth of the
+    embedded pipeline's CPU (py-spy, scripts/bench_pipeline.py --mixed): its interpreter builds a new
+    boto3 client (and connection pool) for each task it sends to a queue, and its request router
+    lists moto's package folder to find the service. Both are the same answer every time: cached.
+    Local only; versions of moto without these functions are left as they are."""
+    import moto.backends
+    import moto.settings
+    from moto.stepfunctions.parser.asl.component.state.exec.state_task.service import state_task_service_sqs
+
+    modules = getattr(moto.backends, "list_of_moto_modules", None)
+    if modules is not None and not hasattr(modules, "cache_info"):
+        moto.backends.list_of_moto_modules = functools.cache(lambda: tuple(modules()))
+    build = getattr(state_task_service_sqs, "boto_client_for", None)
+    if build is not None and not getattr(build, "medialens_shared", False):
+        clients: dict[tuple[str, str, str], Any] = {}
+        lock = threading.Lock()
+
+        def shared_client(region: str, service: str, state_credentials: Any = None) -> Any:
+            # boto3 clients are thread-safe; the credentials are moto's own fixed ones. Per port:
+            # a later runtime in the same process listens on another.
+            key = (region, service, moto.settings.moto_server_port())
+            with lock:
+                if key not in clients:
+                    clients[key] = build(region, service)
+                return clients[key]
+
+        shared_client.medialens_shared = True  # type: ignore[attr-defined]
+        state_task_service_sqs.boto_client_for = shared_client  # type: ignore[attr-defined]
 
 
 def _free_port() -> int:
@@ -178,6 +210,7 @@ class LocalRuntime:
     def _start_moto(self) -> None:
         from moto.server import ThreadedMotoServer
 
+        _spare_moto_per_request_setup()
         port = _free_port()
         # moto's Step Functions interpreter calls SQS on its own server: it must know the port.
         os.environ["MOTO_PORT"] = str(port)
