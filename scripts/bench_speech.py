@@ -12,8 +12,16 @@ Part 2, end to end in a child process (so its peak RSS is its own): synthesise N
 passages, as the steps do, reporting media minutes per wall minute per stage and overall, peak
 RSS (the kernel's VmHWM; VmRSS sampled every 0.1 s per stage) and the WER.
 
+Part 3 (``--cascade``, instead of parts 1 and 2), the English cascade against its two models:
+a few minutes of espeak-ng speech per condition, clean and under white noise at the given SNRs,
+cut into chunks as PrepareAudio cuts them, transcribed by whisper-base alone, whisper-tiny-en
+alone, and the cascade (tiny.en first, base over the segments whose mean word probability is
+under each threshold), stitched; per condition and over all of them: WER, multiples of real time
+and the fallback rate (the share of the audio base re-ran; the segments it replaced).
+
     .venv/bin/python scripts/bench_speech.py --quick              # ~4 min on 2 cores
     .venv/bin/python scripts/bench_speech.py --json bench.json    # ~10-15 min on 2 cores
+    .venv/bin/python scripts/bench_speech.py --cascade            # ~10 min on 2 cores
 
 Timings are wall-clock: on a shared machine, read them with the load average printed first.
 """
@@ -47,8 +55,14 @@ from medialens.media.audio.decode import load_audio
 from medialens.media.audio.prepare import prepare_speech_audio
 from medialens.media.audio.samples import SAMPLE_RATE
 from medialens.media.audio.vad import detect_speech
-from medialens.media.transcript import ChunkTranscript, Transcript, speech_passages, stitch, to_webvtt
-from medialens.ml.asr import FasterWhisperRecognizer, available_cpus
+from medialens.media.transcript import ChunkTranscript, Fallback, Transcript, speech_passages, stitch, to_webvtt
+from medialens.ml.asr import (
+    FALLBACK_MARGIN_S,
+    WHOLE_CHUNK_SHARE,
+    FasterWhisperRecognizer,
+    SpeechCascade,
+    available_cpus,
+)
 from medialens.ml.store.store import ModelStore
 from medialens.settings import get_settings
 from sample_audio import Spoken, synthesise_speech  # a sibling script
@@ -73,6 +87,12 @@ def _edits(reference: Sequence[str], hypothesis: Sequence[str]) -> int:
 def word_error_rate(script: Sequence[Spoken], transcript: Transcript) -> float:
     """WER over blocks of about a minute, split in the pauses between sentences (a full
     alignment of an hour's 9,000 words would take minutes in pure Python)."""
+    errors, total = word_errors(script, transcript)
+    return errors / max(1, total)
+
+
+def word_errors(script: Sequence[Spoken], transcript: Transcript) -> tuple[int, int]:
+    """Edits and reference words of :func:`word_error_rate` (to pool several recordings)."""
     words = transcript.words
     errors = total = 0
     block: list[Spoken] = []
@@ -88,7 +108,7 @@ def word_error_rate(script: Sequence[Spoken], transcript: Transcript) -> float:
         errors += _edits(reference, hypothesis)
         total += len(reference)
         block, low = [], high
-    return errors / max(1, total)
+    return errors, total
 
 
 # --- resource sampling ----------------------------------------------------------------------------
@@ -224,6 +244,131 @@ def recognition_matrix(
     return rows
 
 
+# --- part 3: the English cascade -------------------------------------------------------------------
+
+
+def with_noise(audio: np.ndarray, snr_db: float | None, seed: int) -> np.ndarray:
+    """``audio`` plus white noise ``snr_db`` under its mean power (None: as it is)."""
+    if snr_db is None:
+        return audio
+    power = float(np.mean(audio**2))
+    noise = np.random.default_rng(seed).normal(0.0, np.sqrt(power / 10 ** (snr_db / 10)), audio.shape)
+    return (audio + noise).astype(np.float32)
+
+
+def _condition(snr: str) -> float | None:
+    return None if snr == "clean" else float(snr)
+
+
+def cascade_comparison(
+    store: ModelStore,
+    minutes: float,
+    snrs: Sequence[str],
+    thresholds: Sequence[float],
+    whole_share: float,
+    seed: int = 100,
+) -> list[dict[str, Any]]:
+    """Base alone, tiny.en alone and the cascade at each threshold over the same chunks of each
+    condition: one row per (condition, configuration), then the conditions pooled."""
+    settings = get_settings()
+    chunking = ChunkingParams(target_s=settings.speech_chunk_seconds, overlap_s=settings.speech_chunk_overlap_seconds)
+
+    def recognizer(name: str) -> FasterWhisperRecognizer:
+        model = FasterWhisperRecognizer(store, name, device="cpu", batch_size=settings.speech_batch_size)
+        model.load()
+        model.transcribe(np.zeros(5 * SAMPLE_RATE, dtype=np.float32) + 1e-4, language="en")  # warm-up
+        return model
+
+    base, tiny = recognizer(settings.speech_model), recognizer(settings.speech_fast_model or "whisper-tiny-en")
+    configurations: list[tuple[str, Any]] = [("base", base), ("tiny.en", tiny)]
+    configurations += [
+        (f"cascade@{t:g}", SpeechCascade(tiny, base, t, margin_s=FALLBACK_MARGIN_S, whole_chunk_share=whole_share))
+        for t in thresholds
+    ]
+    rows: list[dict[str, Any]] = []
+    for n, snr in enumerate(snrs):
+        with tempfile.TemporaryDirectory() as tmp:
+            source = Path(tmp) / "speech.mp3"
+            script = synthesise_speech(source, minutes, seed=seed + n)
+            audio = with_noise(load_audio(source), _condition(snr), seed=n)
+        duration = len(audio) / SAMPLE_RATE
+        chunks = plan_chunks(duration, detect_speech([audio]), chunking)
+        for name, model in configurations:
+            started, cpu_started = time.perf_counter(), time.process_time()
+            parts = [
+                model.transcribe(
+                    audio[round(c.start * SAMPLE_RATE) : round(c.end * SAMPLE_RATE)], offset_s=c.start, language="en"
+                )
+                if c.has_speech
+                else ChunkTranscript(offset_s=c.start, duration_s=c.duration)
+                for c in chunks
+            ]
+            wall, cpu = time.perf_counter() - started, time.process_time() - cpu_started
+            transcript = stitch(parts, chunks)
+            errors, total = word_errors(script, transcript)
+            fallback = _summed(transcript.fallbacks)
+            row = {
+                "condition": snr if snr == "clean" else f"{snr} dB",
+                "model": name,
+                "audio_s": round(duration, 1),
+                "wall_s": round(wall, 1),
+                "x_realtime": round(duration / wall, 1),
+                "cpu_s": round(cpu, 1),
+                # Audio seconds per CPU second (all threads): what a busy shared machine distorts least.
+                "x_realtime_per_cpu": round(duration / cpu, 2),
+                "wer": round(errors / max(1, total), 3),
+                "errors": errors,
+                "words": total,
+                "versions": transcript.model_version,
+            }
+            if fallback is not None:
+                row |= _fallback_figures(fallback)
+            print(json.dumps(row), flush=True)
+            rows.append(row)
+    for name, _ in configurations:
+        mine = [r for r in rows if r["model"] == name]
+        pooled: dict[str, Any] = {"condition": "all", "model": name}
+        audio_s, wall_s = sum(r["audio_s"] for r in mine), sum(r["wall_s"] for r in mine)
+        errors, total = sum(r["errors"] for r in mine), sum(r["words"] for r in mine)
+        cpu_s = sum(r["cpu_s"] for r in mine)
+        pooled |= {"audio_s": round(audio_s, 1), "wall_s": round(wall_s, 1), "x_realtime": round(audio_s / wall_s, 1)}
+        pooled |= {"cpu_s": round(cpu_s, 1), "x_realtime_per_cpu": round(audio_s / cpu_s, 2)}
+        pooled |= {"wer": round(errors / max(1, total), 3), "errors": errors, "words": total}
+        records = [r["fallback"] for r in mine if "fallback" in r]
+        if records:
+            pooled |= _fallback_figures(
+                Fallback.model_validate(records[0]).plus(*map(Fallback.model_validate, records[1:]))
+            )
+        rows.append(pooled)
+    return rows
+
+
+def _summed(fallbacks: Sequence[Fallback]) -> Fallback | None:
+    return fallbacks[0].plus(*fallbacks[1:]) if fallbacks else None
+
+
+def _fallback_figures(fallback: Fallback) -> dict[str, Any]:
+    return {
+        "fallback_rate": round(fallback.rate, 3),  # share of the audio re-run
+        "rerun_segments": f"{fallback.rerun_segments}/{fallback.segments}",
+        "unheard_s": round(fallback.unheard_seconds, 1),
+        "whole_chunks": fallback.whole_chunks,
+        "fallback": fallback.model_dump(mode="json", exclude={"spans"}),
+    }
+
+
+def print_cascade_table(rows: Sequence[dict[str, Any]]) -> None:
+    print("\n| condition | model | WER | x real time (wall) | per CPU s | fallback rate (audio) | segments re-run |")
+    print("|---|---|---|---|---|---|---|")
+    for r in rows:
+        rate = detail = ""
+        if "fallback_rate" in r:
+            rate = f"{r['fallback_rate']:.0%}"
+            detail = r["rerun_segments"] + (f" + {r['unheard_s']:g} s skipped" if r["unheard_s"] else "")
+        speed = f"{r['x_realtime']:g} | {r['x_realtime_per_cpu']:g}"
+        print(f"| {r['condition']} | {r['model']} | {r['wer']:.1%} | {speed} | {rate} | {detail} |")
+
+
 # --- part 2: end to end ---------------------------------------------------------------------------
 
 
@@ -317,6 +462,22 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--threads", type=int, default=available_cpus())
     parser.add_argument("--json", type=Path, help="also write the results here")
+    parser.add_argument("--cascade", action="store_true", help="part 3 only: base, tiny.en and the cascade")
+    parser.add_argument("--cascade-minutes", type=float, default=3.0, help="speech per condition (default 3)")
+    parser.add_argument(
+        "--cascade-snr", nargs="+", default=["clean", "10", "0", "-6"], help="conditions: clean or an SNR in dB"
+    )
+    parser.add_argument(
+        "--cascade-thresholds",
+        nargs="+",
+        type=float,
+        default=[0.7, 0.8, 0.85],
+        help="minimum mean word probability of a kept segment",
+    )
+    parser.add_argument(
+        "--cascade-whole-share", type=float, default=WHOLE_CHUNK_SHARE, help="re-run a chunk whole from this share"
+    )
+    parser.add_argument("--cascade-seed", type=int, default=100, help="the sentences' order (per condition: + n)")
     parser.add_argument(
         "--e2e-child", nargs=4, metavar=("SOURCE", "SCRIPT", "MODEL", "WORKERS"), help=argparse.SUPPRESS
     )
@@ -328,6 +489,23 @@ def main(argv: list[str] | None = None) -> int:
             Path(source), Path(script_path), model, int(workers), args.threads, args.e2e_batch_size
         )
         print(json.dumps(result))
+        return 0
+
+    if args.cascade:
+        store = ModelStore(get_settings().models_dir)
+        print(f"load average {os.getloadavg()[0]:.2f}; {args.cascade_minutes} min per condition", flush=True)
+        rows = cascade_comparison(
+            store,
+            args.cascade_minutes,
+            args.cascade_snr,
+            args.cascade_thresholds,
+            args.cascade_whole_share,
+            args.cascade_seed,
+        )
+        print_cascade_table(rows)
+        if args.json:
+            command = " ".join(shlex.quote(a) for a in [Path(sys.executable).name, *sys.argv])
+            args.json.write_text(json.dumps({"command": command, "cascade": rows}, indent=2) + "\n", encoding="utf-8")
         return 0
 
     default_matrix = 2.0 if args.quick else 3.0

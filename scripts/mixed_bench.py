@@ -119,17 +119,14 @@ HEAVY_STAGES = {spec.name.value for spec in CATALOG.values() if spec.worker is W
 
 
 def _fallback(assets: Sequence[Asset]) -> dict[str, Any]:
-    """The speech cascade: seconds of speech the fast model heard, and how many went to the full one."""
-    heard = rerun = 0.0
+    """The speech cascade (when configured): chunks the fast model transcribed and the mean share
+    of their audio the full model transcribed again (the asr_fallback quality signal)."""
+    chunks, total = 0, 0.0
     for asset in assets:
-        cascade = asset.metadata.get("speech_cascade") or {}
-        heard += float(cascade.get("fast_seconds", 0.0))
-        rerun += float(cascade.get("fallback_seconds", 0.0))
-    return {
-        "fast_seconds": round(heard, 1),
-        "fallback_seconds": round(rerun, 1),
-        "fallback_rate": round(rerun / heard, 4) if heard else None,
-    }
+        for sample in getattr(asset.quality, "samples", []):
+            if sample.signal == "asr_fallback":
+                chunks, total = chunks + sample.n, total + sample.total
+    return {"chunks": chunks, "fallback_rate": round(total / chunks, 4) if chunks else None}
 
 
 def worker_seconds(assets: Sequence[Asset]) -> dict[str, float]:
@@ -249,7 +246,10 @@ def run(args: argparse.Namespace, command: str) -> dict[str, Any]:
         "cpu_count": os.cpu_count(),
         "machine": platform.machine(),
         "corpus": {"folder": folder.name, **inventory},
-        "settings": {"speech_model": settings.speech_model},
+        "settings": {
+            "speech_model": settings.speech_model,
+            "speech_fast_model": getattr(settings, "speech_fast_model", None),
+        },
     }
     console.print(f"[dim]{len(files)} files, {inventory['media_seconds']} s of media in {folder}[/]")
     if not args.no_ceiling:
@@ -297,8 +297,8 @@ def print_results(results: dict[str, Any]) -> None:
         console.print(f"[bold]pipeline overhead over the ceiling[/]: {results['overhead'] * 100:+.1f} %")
     cascade = pipeline["speech_cascade"]
     console.print(
-        f"[bold]speech cascade[/]: {cascade['fast_seconds']} s heard by the fast model, "
-        f"{cascade['fallback_seconds']} s re-run by the full one (fallback rate {cascade['fallback_rate']})"
+        f"[bold]speech cascade[/] ({results['settings']['speech_fast_model'] or 'off'}): "
+        f"{cascade['chunks']} chunks through the fast model, fallback rate {cascade['fallback_rate']}"
     )
     cost = pipeline["cost"]
     console.print(

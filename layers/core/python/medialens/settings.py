@@ -156,6 +156,28 @@ class Settings(BaseSettings):
         default=8, ge=0, description="0: one 30 s window at a time; > 0: batches (BatchedInferencePipeline)."
     )
     speech_language: str | None = Field(default=None, description="Force a language (e.g. en); default: detect.")
+    # The cascade (medialens.ml.asr.SpeechCascade): a chunk whose decided language is English is
+    # transcribed by speech_fast_model first, and only the segments whose mean word probability is
+    # under speech_fast_min_word_probability (or that loop, or speech it wrote nothing for) are
+    # transcribed again by speech_model (the whole chunk when they would cover most of it). Other
+    # languages and undecided chunks go to speech_model alone. None (or the full model's name)
+    # turns the cascade off; the heavy worker then loads one Whisper model, not two. Off by
+    # default: measured below, at a threshold that keeps the WER near base's it saved no time on
+    # clean speech and took 1.3-1.7x base's time under noise, and on the sample media tiny.en's
+    # confident "our only locker is" (base: "blocker") lost a search the sample queries expect to
+    # find. whisper-tiny-en turns it on.
+    speech_fast_model: str | None = None
+    # Measured with scripts/bench_speech.py --cascade (espeak-ng speech in five voices, clean and
+    # under white noise; speed as audio seconds per CPU second, 2 cores). Of tiny.en's segment
+    # signals the mean word probability told its bad segments best (AUC 0.97 for a segment WER over
+    # 15 %; avg_logprob 0.97, segment confidence 0.91, no-speech probability 0.72); repetition loops
+    # and skipped speech, which it does not see, are re-run as well (media.transcript.plan_fallback).
+    # On 20 min of clean speech (two samples) base alone made 8.8 % WER, tiny.en alone 12.3 % at
+    # 1.8x base's speed; the cascade at 0.85 made 10.3 % at base's speed (it re-ran 25-51 % of the
+    # audio), at 0.8 11.9 % at 1.6x, at 0.88 9.2 % at 0.67x. 0.85 is the lowest threshold within
+    # ~1.5 points of base: no threshold was both within a point and faster on this speech. Noise
+    # (white, 20 dB SNR or worse) takes most segments under it: base's words at 0.6-0.8x its speed.
+    speech_fast_min_word_probability: float = Field(default=0.85, ge=0.0, le=1.0)
     # Language identification per asset, before the chunks are transcribed: this many windows of
     # speech spread over the recording (not only its first 30 s), their probabilities averaged.
     language_windows: int = Field(default=4, ge=1, le=16)

@@ -24,6 +24,10 @@ class Signal(StrEnum):
     OCR_CONFIDENCE = "ocr_confidence"  # per line read (video keyframes, images, scanned pages)
     LABEL_CONFIDENCE = "label_confidence"  # per visual label or sound class kept
     NARRATION_WER = "narration_wer"  # per narration: word error rate of its round trip (capped at 1)
+    # Per chunk a speech cascade transcribed: the share of its audio the full model transcribed
+    # again (0: the fast model's words kept, 1: the whole chunk re-run). Recorded under the fast
+    # model: its mean is that model's fallback rate.
+    ASR_FALLBACK = "asr_fallback"
 
 
 def bin_of(value: float) -> int:

@@ -32,8 +32,9 @@ Z_999 = 3.0902  # the standard normal's 99.9th percentile
 # only with the audio: two clean windows of the same speakers, the sentences in another order, gave
 # segment-confidence PSI 0.83 and no-speech PSI 1.60 at ~70 segments, while per-word probability
 # gave 0.03 (and 2.15 for the same speech under noise). They are charted and scored; the alarm is
-# the word probability's.
-WATCH_ONLY = frozenset({"asr_confidence", "no_speech_probability"})
+# the word probability's. So is a speech cascade's fallback rate: mostly a threshold on its fast
+# model's word probability, it moves when that signal does, which raises the alarm already.
+WATCH_ONLY = frozenset({"asr_confidence", "no_speech_probability", "asr_fallback"})
 
 Statistic = Literal["psi", "js", "cosine"]
 

@@ -163,6 +163,15 @@ METRICS: tuple[MetricSpec, ...] = (
         emitted_by="medialens.insight.metrics",
     ),
     MetricSpec(
+        name="SpeechFallbackRate",
+        unit=MetricUnit.Percent,
+        description="Share of the audio a speech cascade's full model transcribed again over the last day (the "
+        "mean over chunks of Signal.ASR_FALLBACK), per fast model.",
+        search_dimension="model",
+        statistic="Average",
+        emitted_by="medialens.insight.metrics",
+    ),
+    MetricSpec(
         name="MediaMinutesPerWallMinute",
         unit=MetricUnit.NoUnit,
         description="Media minutes analysed per wall minute over the last day.",
@@ -215,6 +224,14 @@ def report_metrics(report: OperationsReport) -> Iterator[tuple[str, float, dict[
     for signal, (total, n) in sorted(sums.items()):
         if n:
             yield "ConfidenceMean", round(total / n, 4), {"signal": signal}
+    fallbacks: dict[str, tuple[float, int]] = {}  # per fast model, over its languages
+    for view in report.quality:
+        if view.signal == Signal.ASR_FALLBACK.value:
+            total, n = fallbacks.get(view.model, (0.0, 0))
+            fallbacks[view.model] = (total + (view.mean or 0.0) * view.n, n + view.n)
+    for model, (total, n) in sorted(fallbacks.items()):
+        if n:
+            yield "SpeechFallbackRate", round(100 * total / n, 3), {"model": model}
     if report.media_minutes_per_wall_minute is not None:
         yield "MediaMinutesPerWallMinute", report.media_minutes_per_wall_minute, {}
     if report.end_to_end_s is not None:

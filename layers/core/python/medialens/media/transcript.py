@@ -18,7 +18,7 @@ import html
 import math
 import re
 import unicodedata
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
 from pydantic import BaseModel, Field
@@ -56,10 +56,66 @@ class Segment(BaseModel):
     compression_ratio: float | None = None
     temperature: float | None = None
     words: list[Word] = Field(default_factory=list)
+    model: str | None = Field(
+        default=None,
+        description="The recognizer that made this segment where a transcript mixes models (a cascade: the fast "
+        "model's segments and the full model's re-runs); None: the transcript's model_version.",
+    )
 
     @property
     def confidence(self) -> float:
         return segment_confidence(self.avg_logprob, self.no_speech_prob)
+
+    @property
+    def word_probability(self) -> float:
+        """The mean probability of the segment's words: the signal a cascade routes on (see
+        :func:`plan_fallback`); ``exp(avg_logprob)`` for a segment Whisper could not align."""
+        if self.words:
+            return sum(word.probability for word in self.words) / len(self.words)
+        return math.exp(min(self.avg_logprob, 0.0))
+
+
+class Fallback(BaseModel):
+    """What a cascade sent from its fast model to its full model in one chunk (or, ``plus``, in
+    several). The fallback rate is the share of the audio the full model transcribed again
+    (``rerun_seconds / seconds``): what the fallback cost, whether it re-ran unsure segments or
+    speech the fast model wrote nothing for."""
+
+    fast_model: str
+    full_model: str
+    min_word_probability: float = Field(description="Segments whose mean word probability is below this were re-run.")
+    segments: int = Field(default=0, ge=0, description="Segments with text the fast model made.")
+    rerun_segments: int = Field(default=0, ge=0, description="Of those, the ones the full model transcribed again.")
+    unheard: int = Field(default=0, ge=0, description="Stretches of detected speech the fast model wrote nothing for.")
+    unheard_seconds: float = Field(default=0.0, ge=0, description="Their length: the full model transcribed them.")
+    seconds: float = Field(default=0.0, ge=0, description="Audio the fast model transcribed.")
+    rerun_seconds: float = Field(
+        default=0.0, ge=0, description="Audio the full model transcribed again (the margins included)."
+    )
+    whole_chunks: int = Field(default=0, ge=0, description="Chunks re-run whole: too much of them was unsure.")
+    spans: list[tuple[float, float]] = Field(
+        default_factory=list, description="What the full model heard: absolute (start, end) seconds."
+    )
+
+    @property
+    def rate(self) -> float:
+        return min(1.0, self.rerun_seconds / self.seconds) if self.seconds else 0.0
+
+    def plus(self, *others: Fallback) -> Fallback:
+        """This record and ``others`` summed (several chunks' figures; the first one's models)."""
+        every = (self, *others)
+        return self.model_copy(
+            update={
+                "segments": sum(f.segments for f in every),
+                "rerun_segments": sum(f.rerun_segments for f in every),
+                "unheard": sum(f.unheard for f in every),
+                "unheard_seconds": round(sum(f.unheard_seconds for f in every), 3),
+                "seconds": round(sum(f.seconds for f in every), 3),
+                "rerun_seconds": round(sum(f.rerun_seconds for f in every), 3),
+                "whole_chunks": sum(f.whole_chunks for f in every),
+                "spans": [span for f in every for span in f.spans],
+            }
+        )
 
 
 class ChunkTranscript(BaseModel):
@@ -70,7 +126,10 @@ class ChunkTranscript(BaseModel):
     language: str | None = None
     language_probability: float | None = None
     segments: list[Segment] = Field(default_factory=list)
-    model_version: str = ""
+    model_version: str = Field(
+        default="", description="The recognizers that made its segments (name@version+compute type), comma-separated."
+    )
+    fallback: Fallback | None = Field(default=None, description="A cascade's record: what it re-ran, and how much.")
 
     @property
     def words(self) -> list[Word]:
@@ -83,8 +142,14 @@ class Transcript(BaseModel):
     language: str | None = None
     language_probability: float | None = None
     duration_s: float = Field(default=0.0, ge=0)
-    model_version: str = Field(description="Recognizer that produced it (name@version+compute type).")
+    model_version: str = Field(
+        description="The recognizers that produced it (name@version+compute type), comma-separated: a cascade's "
+        "fast model first, its full model when it re-ran anything."
+    )
     segments: list[Segment] = Field(default_factory=list)
+    fallbacks: list[Fallback] = Field(
+        default_factory=list, description="The cascade's record of each chunk it transcribed, in chunk order."
+    )
 
     @property
     def words(self) -> list[Word]:
@@ -215,6 +280,57 @@ def stitch(chunk_transcripts: Sequence[ChunkTranscript], chunks: Sequence[AudioC
             placed = placed[:tail_from] + [p for p in placed[tail_from:] if p.word.middle < cut]
             placed.extend(p for p in words if p.word.middle >= cut)
 
+    segments = _rebuilt([t.segments for t in chunk_transcripts], placed)
+
+    # The recording's language: the one most words were heard in, weighted by how sure each
+    # chunk's detection was (a chunk of music may "detect" anything).
+    votes: dict[str, float] = {}
+    for transcript in chunk_transcripts:
+        if transcript.language:
+            weight = len(transcript.words) * (transcript.language_probability or 0.0)
+            votes[transcript.language] = votes.get(transcript.language, 0.0) + weight + 1e-9
+    language = max(votes, key=lambda lang: votes[lang]) if votes else None
+    probabilities = [
+        t.language_probability
+        for t in chunk_transcripts
+        if t.language == language and t.language_probability is not None and t.words
+    ]
+    # The models that made a segment kept: a cascade's fast model first, then in the order the
+    # chunks name them; with no segment at all, every model the chunks name.
+    used = {
+        model
+        for c, segment in _sources(chunk_transcripts, placed)
+        for model in (segment.model or chunk_transcripts[c].model_version).split(",")
+    }
+    fast = [t.fallback.fast_model for t in chunk_transcripts if t.fallback is not None]
+    named = _unique([*fast, *(m for t in chunk_transcripts for m in t.model_version.split(",") if m)])
+    versions = [m for m in named if m in used] or named
+    return Transcript(
+        language=language,
+        language_probability=round(sum(probabilities) / len(probabilities), 4) if probabilities else None,
+        duration_s=max((chunk.end for chunk in chunks), default=0.0),
+        model_version=",".join(versions),
+        segments=segments,
+        fallbacks=[t.fallback for t in chunk_transcripts if t.fallback is not None],
+    )
+
+
+def _unique(items: Iterable[str]) -> list[str]:
+    return list(dict.fromkeys(items))
+
+
+def _sources(chunk_transcripts: Sequence[ChunkTranscript], placed: Sequence[_Placed]) -> Iterator[tuple[int, Segment]]:
+    """(chunk, segment) of every segment that kept a word."""
+    for chunk, segment in dict.fromkeys((p.chunk, p.segment) for p in placed):
+        yield chunk, chunk_transcripts[chunk].segments[segment]
+
+
+def _rebuilt(sources: Sequence[Sequence[Segment]], placed: Sequence[_Placed]) -> list[Segment]:
+    """Segments from the words kept, in order: each run of words from one source segment
+    (``sources[p.chunk][p.segment]``) becomes a copy of it holding those words. A segment kept
+    whole keeps its span; one cut keeps its confidence figures and the span of its words, its text
+    rebuilt from them. Starts are made monotonic, whatever the sources' alignments said where
+    they meet."""
     segments: list[Segment] = []
     last_start = 0.0
     i = 0
@@ -223,10 +339,9 @@ def stitch(chunk_transcripts: Sequence[ChunkTranscript], chunks: Sequence[AudioC
         j = i
         while j < len(placed) and (placed[j].chunk, placed[j].segment) == key:
             j += 1
-        source = chunk_transcripts[key[0]].segments[key[1]]
+        source = sources[key[0]][key[1]]
         kept: list[Word] = []
         for p in placed[i:j]:
-            # Monotonic starts, whatever the chunks' alignments said at a junction.
             word = p.word if p.word.start >= last_start else p.word.model_copy(update={"start": last_start})
             word = word if word.end >= word.start else word.model_copy(update={"end": word.start})
             last_start = word.start
@@ -243,28 +358,285 @@ def stitch(chunk_transcripts: Sequence[ChunkTranscript], chunks: Sequence[AudioC
             )
         )
         i = j
+    return segments
 
-    # The recording's language: the one most words were heard in, weighted by how sure each
-    # chunk's detection was (a chunk of music may "detect" anything).
-    votes: dict[str, float] = {}
-    for transcript in chunk_transcripts:
-        if transcript.language:
-            weight = len(transcript.words) * (transcript.language_probability or 0.0)
-            votes[transcript.language] = votes.get(transcript.language, 0.0) + weight + 1e-9
-    language = max(votes, key=lambda lang: votes[lang]) if votes else None
-    probabilities = [
-        t.language_probability
-        for t in chunk_transcripts
-        if t.language == language and t.language_probability is not None and t.words
+
+# --- cascade: a fast model's unsure segments re-run by the full model ------------------------------
+
+
+@dataclass(frozen=True)
+class FallbackSpan:
+    """A run of the fast model's unsure segments (``first``..``last``, indices into its chunk
+    transcript's segments; ``last < first`` when the run is only speech it wrote nothing for, whose
+    words go before segment ``first``), the stretch whose words the full model's replace
+    (``start``..``end``: from mid-pause to mid-pause with the kept neighbours, or the chunk's edge),
+    and the audio the full model hears for it (``window_start``..``window_end``: the stretch with a
+    margin on each side, within the chunk), all in absolute seconds. ``unheard``/``unheard_s``:
+    the stretches of detected speech with no word of the fast model's it covers."""
+
+    first: int
+    last: int
+    start: float
+    end: float
+    window_start: float
+    window_end: float
+    unheard: int = 0
+    unheard_s: float = 0.0
+
+    @property
+    def window_s(self) -> float:
+        return self.window_end - self.window_start
+
+
+def _extent(segment: Segment) -> tuple[float, float]:
+    words = _segment_words(segment)
+    return words[0].start, words[-1].end
+
+
+# Whisper hears 30 s at a time: a window a second longer costs a second encoder pass.
+WHISPER_WINDOW_S = 30.0
+# Whisper's own sign of a failed decode (its compression_ratio_threshold): text that zlib squeezes
+# this much repeats itself. A repetition loop keeps a high word probability (tiny.en looping on
+# speech under -6 dB white noise: 0.85), so it is caught by this, not by the probability; no
+# segment that was not a loop came above 2.2 in scripts/bench_speech.py's clean and noisy speech.
+WHISPER_MAX_COMPRESSION_RATIO = 2.4
+# Detected speech with no word within UNHEARD_PAD_S of it, this long or longer, is speech the fast
+# model skipped: tiny.en's batched decoding can end a 30 s window early, confidently, after a long
+# pause (two sentences of six after a change of voice in the cascade's integration test), and
+# drops whole sentences under heavy noise. A word's timestamps are rough to a few tenths of a second.
+MIN_UNHEARD_S = 1.0
+UNHEARD_PAD_S = 0.3
+
+
+def unheard(
+    transcript: ChunkTranscript,
+    speech: Sequence[tuple[float, float]],
+    *,
+    min_s: float = MIN_UNHEARD_S,
+    pad_s: float = UNHEARD_PAD_S,
+) -> list[tuple[float, float]]:
+    """The stretches of ``speech`` (absolute (start, end) seconds, from a voice detector) at least
+    ``min_s`` long with no word of ``transcript`` within ``pad_s`` of them."""
+    covered = sorted((w.start - pad_s, w.end + pad_s) for s in transcript.segments for w in _segment_words(s))
+    found = []
+    for start, end in speech:
+        cursor = start
+        for low, high in covered:
+            if high <= cursor or low >= end:
+                continue
+            if low - cursor >= min_s:
+                found.append((round(cursor, 3), round(low, 3)))
+            cursor = max(cursor, high)
+        if end - cursor >= min_s:
+            found.append((round(cursor, 3), round(end, 3)))
+    return found
+
+
+@dataclass(frozen=True)
+class _Item:
+    """A segment with words (``segment`` its index) or a stretch of unheard speech (None)."""
+
+    start: float
+    end: float
+    segment: int | None
+    unsure: bool
+
+
+def plan_fallback(
+    transcript: ChunkTranscript,
+    min_word_probability: float,
+    *,
+    margin_s: float,
+    whole_chunk_share: float,
+    speech: Sequence[tuple[float, float]] = (),
+    max_window_s: float = WHISPER_WINDOW_S,
+    max_compression_ratio: float = WHISPER_MAX_COMPRESSION_RATIO,
+) -> list[FallbackSpan]:
+    """What the full model should re-transcribe of the fast model's ``transcript`` of one chunk.
+
+    A segment (with text) is unsure when its mean word probability is below
+    ``min_word_probability`` (:attr:`Segment.word_probability`), when its text repeats itself (its
+    compression ratio is above ``max_compression_ratio``), or when :func:`unheard` speech of
+    ``speech`` lies within it; unheard speech between segments is unsure on its own. Consecutive
+    unsure ones make one span. Its window has ``margin_s`` on each side, less where that would take
+    a stretch that fits in ``max_window_s`` past it. When the spans' windows would cover
+    ``whole_chunk_share`` of the chunk or more, the whole chunk is one span instead: it costs about
+    as much, and the full model hears every word in its context with no junction to make. Empty
+    when everything is sure.
+    """
+    low, high = transcript.offset_s, transcript.offset_s + transcript.duration_s
+    segments = transcript.segments
+    items = []
+    for i, segment in enumerate(segments):
+        if _segment_words(segment):
+            unsure = segment.word_probability < min_word_probability
+            unsure = unsure or (segment.compression_ratio or 0.0) > max_compression_ratio
+            items.append(_Item(*_extent(segment), segment=i, unsure=unsure))
+    gaps: list[tuple[float, float]] = []
+    for start, end in unheard(transcript, speech):
+        middle = (start + end) / 2
+        inside = next((k for k, item in enumerate(items) if item.start <= middle <= item.end), None)
+        if inside is None:
+            gaps.append((start, end))
+        else:
+            items[inside] = _Item(items[inside].start, items[inside].end, items[inside].segment, unsure=True)
+    items = sorted([*items, *(_Item(start, end, None, True) for start, end in gaps)], key=lambda item: item.start)
+    if not any(item.unsure for item in items):
+        return []
+    runs: list[list[int]] = []
+    for k, item in enumerate(items):
+        if item.unsure:
+            if runs and runs[-1][-1] == k - 1:
+                runs[-1].append(k)
+            else:
+                runs.append([k])
+    spans = []
+    for run in runs:
+        first_item, last_item = items[run[0]], items[run[-1]]
+        start = (items[run[0] - 1].end + first_item.start) / 2 if run[0] > 0 else low
+        end = (last_item.end + items[run[-1] + 1].start) / 2 if run[-1] < len(items) - 1 else high
+        start, end = min(max(start, low), high), max(min(end, high), low)
+        end = max(end, start)
+        margin = min(margin_s, max(0.0, (max_window_s - (end - start)) / 2))
+        indices = [index for k in run if (index := items[k].segment) is not None]
+        after = [index for item in items[run[-1] + 1 :] if (index := item.segment) is not None]
+        following = after[0] if after else len(segments)
+        first, last = (min(indices), max(indices)) if indices else (following, following - 1)
+        missed = [items[k] for k in run if items[k].segment is None]
+        spans.append(
+            FallbackSpan(
+                first=first,
+                last=last,
+                start=round(start, 3),
+                end=round(end, 3),
+                window_start=round(max(low, start - margin), 3),
+                window_end=round(min(high, end + margin), 3),
+                unheard=len(missed),
+                unheard_s=round(sum(item.end - item.start for item in missed), 3),
+            )
+        )
+    if sum(span.window_s for span in spans) >= whole_chunk_share * transcript.duration_s - 1e-6:
+        spoken = [index for item in items if (index := item.segment) is not None]
+        first, last = (spoken[0], spoken[-1]) if spoken else (len(segments), len(segments) - 1)
+        unheard_s = round(sum(span.unheard_s for span in spans), 3)
+        return [FallbackSpan(first, last, low, high, low, high, sum(span.unheard for span in spans), unheard_s)]
+    return spans
+
+
+def splice(
+    fast: ChunkTranscript,
+    spans: Sequence[FallbackSpan],
+    reruns: Sequence[ChunkTranscript],
+    *,
+    full_model: str,
+    min_word_probability: float,
+    margin_s: float,
+) -> ChunkTranscript:
+    """The fast model's chunk transcript with each span's segments replaced by what the full model
+    (``full_model``) heard in the span's window (``reruns[k]`` for ``spans[k]``, in time order,
+    absolute times).
+
+    Of a re-run, the words whose middle lies in the span's stretch replace the fast model's
+    segments there. At each edge, where the window's margin let both models hear the same words,
+    those words are aligned as the chunk stitch aligns them (:func:`_junction`) and each is kept
+    once, the shared word from the kept segment; with nothing to align, the cut is the stretch's
+    edge (mid-pause). Every segment names the model that made it, ``model_version`` the models
+    that made any, and ``fallback`` records what was re-run.
+    """
+    if len(spans) != len(reruns):
+        raise ValueError(f"{len(reruns)} re-runs for {len(spans)} spans")
+    fast_model = fast.model_version
+    sources: list[list[Segment]] = [fast.segments, *(r.segments for r in reruns)]
+    placed: list[_Placed] = []
+    taken: set[tuple[int, int]] = set()  # (segment, word) of the fast model's kept words a junction replaced
+    s = k = 0
+    while s < len(fast.segments) or k < len(spans):
+        if k == len(spans) or s < spans[k].first:
+            placed.extend(
+                _Placed(word, 0, s) for w, word in enumerate(_segment_words(fast.segments[s])) if (s, w) not in taken
+            )
+            s += 1
+            continue
+        span = spans[k]
+        heard = [
+            _Placed(word, k + 1, n) for n, segment in enumerate(reruns[k].segments) for word in _segment_words(segment)
+        ]
+        # The left edge: the fast model's kept words in the window's margin against the re-run's first words.
+        begin = next((i for i, p in enumerate(heard) if p.word.middle >= span.start), len(heard))
+        tail_from = len(placed)
+        while tail_from > 0 and placed[tail_from - 1].word.end > span.window_start:
+            tail_from -= 1
+        head_to = next((i for i, p in enumerate(heard) if p.word.start >= span.start + margin_s), len(heard))
+        joint = _junction(placed[tail_from:], heard[:head_to], span.start) if tail_from < len(placed) else None
+        if joint is not None:
+            placed = placed[: tail_from + joint[0] + 1]
+            begin = joint[1] + 1
+        # The right edge: the re-run's last words against the fast model's kept words that follow
+        # (up to the next span).
+        end = next((i for i, p in enumerate(heard) if i >= begin and p.word.middle >= span.end), len(heard))
+        following: list[tuple[int, int, _Placed]] = []
+        bound = spans[k + 1].first if k + 1 < len(spans) else len(fast.segments)
+        for n in range(span.last + 1, bound):
+            words = _segment_words(fast.segments[n])
+            following.extend(
+                (n, w, _Placed(word, 0, n)) for w, word in enumerate(words) if word.start < span.window_end
+            )
+        tail_from = begin
+        while tail_from < len(heard) and heard[tail_from].word.end <= span.end - margin_s:
+            tail_from += 1
+        joint = _junction(heard[tail_from:], [p for *_, p in following], span.end) if following else None
+        if joint is not None:  # the shared word stays the kept segment's
+            end = max(begin, tail_from + joint[0])
+            taken.update((n, w) for n, w, _ in following[: joint[1]])
+        placed.extend(heard[begin:end])
+        s = max(s, span.last + 1)
+        k += 1
+
+    segments = _rebuilt(sources, placed)
+    models = [fast_model, full_model]
+    segments = [
+        segment.model_copy(update={"model": models[min(p.chunk, 1)]}) for segment, p in _firsts(segments, placed)
     ]
-    versions = sorted({t.model_version for t in chunk_transcripts if t.model_version})
-    return Transcript(
-        language=language,
-        language_probability=round(sum(probabilities) / len(probabilities), 4) if probabilities else None,
-        duration_s=max((chunk.end for chunk in chunks), default=0.0),
-        model_version=",".join(versions),
-        segments=segments,
+    used = [m for m in models if m and any(segment.model == m for segment in segments)]
+    spoken = [segment for segment in fast.segments if _segment_words(segment)]
+    whole = len(spans) == 1 and spans[0].window_s >= fast.duration_s - 1e-6 and fast.duration_s > 0
+    fallback = Fallback(
+        fast_model=fast_model,
+        full_model=full_model,
+        min_word_probability=min_word_probability,
+        segments=len(spoken),
+        rerun_segments=sum(
+            1 for span in spans for n in range(span.first, span.last + 1) if _segment_words(fast.segments[n])
+        ),
+        unheard=sum(span.unheard for span in spans),
+        unheard_seconds=round(sum(span.unheard_s for span in spans), 3),
+        seconds=round(fast.duration_s, 3),
+        rerun_seconds=round(sum(span.window_s for span in spans), 3),
+        whole_chunks=int(whole),
+        spans=[(span.window_start, span.window_end) for span in spans],
     )
+    return fast.model_copy(
+        update={"segments": segments, "model_version": ",".join(used) or fast_model, "fallback": fallback}
+    )
+
+
+def _firsts(segments: Sequence[Segment], placed: Sequence[_Placed]) -> Iterator[tuple[Segment, _Placed]]:
+    """Each rebuilt segment with the first placed word it holds (which tells its source)."""
+    i = 0
+    for segment in segments:
+        yield segment, placed[i]
+        i += len(segment.words)
+
+
+def models_between(transcript: Transcript, start: float, end: float) -> str:
+    """The recognizers that made the words in [start, end] (a speech passage), in the order the
+    transcript names them; the transcript's ``model_version`` when its segments do not say."""
+    inside = [s for s in transcript.segments if any(start <= w.middle <= end for w in _segment_words(s))]
+    if not inside or any(s.model is None for s in inside):
+        return transcript.model_version
+    used = {s.model for s in inside}
+    named = [m for m in transcript.model_version.split(",") if m in used]
+    return ",".join(named + sorted(m for m in used if m and m not in named))
 
 
 # --- subtitles -------------------------------------------------------------------------------------

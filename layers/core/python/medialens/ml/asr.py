@@ -8,6 +8,9 @@ quantizes them as it loads them); ``version`` records which, and goes on every a
 
     recognizer = get_speech_recognizer(settings)
     chunk_transcript = recognizer.transcribe(read_wav(chunk_wav), offset_s=chunk.start)
+
+English speech may instead go through a :class:`SpeechCascade`: a smaller, faster model first, and
+the full model only over the segments it was unsure of (``chunk_recognizer`` chooses).
 """
 
 from __future__ import annotations
@@ -17,14 +20,15 @@ import os
 from abc import abstractmethod
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 
 from medialens.errors import ConfigurationError
 from medialens.media.audio.samples import SAMPLE_RATE, FloatAudio
+from medialens.media.audio.vad import detect_speech
 from medialens.media.audio.wav import read_wav
-from medialens.media.transcript import ChunkTranscript, Segment, Word
+from medialens.media.transcript import ChunkTranscript, Segment, Word, plan_fallback, splice
 from medialens.ml.base import InferenceModel, cached_model
 from medialens.ml.store.manifest import ModelArtifact
 from medialens.ml.store.store import ModelStore, store_for
@@ -267,11 +271,13 @@ def _segment(segment: Any, offset_s: float) -> Segment:
     )
 
 
-def get_speech_recognizer(settings: Settings | None = None) -> SpeechRecognizer:
-    """The process-wide recognizer for the configured speech model and runtime options."""
+def get_speech_recognizer(settings: Settings | None = None, model: str | None = None) -> SpeechRecognizer:
+    """The process-wide recognizer for ``model`` (default: the configured speech model) and the
+    configured runtime options."""
     settings = settings or get_settings()
+    name = model or settings.speech_model
     key = (
-        settings.speech_model,
+        name,
         settings.speech_device,
         settings.speech_compute_type,
         settings.speech_cpu_threads,
@@ -286,7 +292,7 @@ def get_speech_recognizer(settings: Settings | None = None) -> SpeechRecognizer:
         key,
         lambda: FasterWhisperRecognizer(
             store_for(settings),
-            settings.speech_model,
+            name,
             device=settings.speech_device,
             compute_type=settings.speech_compute_type,
             cpu_threads=settings.speech_cpu_threads,
@@ -295,3 +301,112 @@ def get_speech_recognizer(settings: Settings | None = None) -> SpeechRecognizer:
             batch_size=settings.speech_batch_size,
         ),
     )
+
+
+# --- the cascade: English to a smaller model first --------------------------------------------------
+
+# The fast model's language: whisper-tiny-en and its kind are English-only.
+CASCADE_LANGUAGE = "en"
+# Seconds of audio on each side of an unsure stretch that the full model also hears: context for
+# its first and last words, and the words both models hear, where the splice joins them.
+FALLBACK_MARGIN_S = 1.0
+# Spans covering this share of a chunk or more: the whole chunk is re-run instead (as costly,
+# and every word heard in context).
+WHOLE_CHUNK_SHARE = 0.6
+
+
+class ChunkRecognizer(Protocol):
+    """What TranscribeChunk calls: a recognizer, or a cascade of two."""
+
+    @property
+    def version(self) -> str: ...
+
+    def transcribe(self, audio: FloatAudio, offset_s: float = 0.0, language: str | None = None) -> ChunkTranscript: ...
+
+    def transcribe_wav(self, path: Path, offset_s: float = 0.0, language: str | None = None) -> ChunkTranscript: ...
+
+
+class SpeechCascade:
+    """A fast model's transcript, with the segments it was unsure of (and the speech it wrote
+    nothing for) re-transcribed by the full model (:func:`medialens.media.transcript.plan_fallback`
+    chooses them, ``splice`` puts the full model's words in their place). ``version`` names both
+    models: it keys the chunk artifacts. Each transcript's segments name the model that made them
+    and its ``fallback`` what was re-run.
+    """
+
+    def __init__(
+        self,
+        fast: SpeechRecognizer,
+        full: SpeechRecognizer,
+        min_word_probability: float,
+        *,
+        margin_s: float = FALLBACK_MARGIN_S,
+        whole_chunk_share: float = WHOLE_CHUNK_SHARE,
+    ) -> None:
+        if not 0.0 <= min_word_probability <= 1.0:
+            raise ValueError(f"min_word_probability must be in [0, 1], not {min_word_probability}")
+        self.fast = fast
+        self.full = full
+        self.min_word_probability = min_word_probability
+        self.margin_s = margin_s
+        self.whole_chunk_share = whole_chunk_share
+
+    @property
+    def version(self) -> str:
+        return f"{self.fast.version},{self.full.version}"
+
+    def transcribe(self, audio: FloatAudio, offset_s: float = 0.0, language: str | None = None) -> ChunkTranscript:
+        """``audio`` in English (the fast model's language) through the cascade; in any other
+        language, or undecided (None: the language is identified), by the full model alone."""
+        if language != CASCADE_LANGUAGE:
+            return self.full.transcribe(audio, offset_s=offset_s, language=language)
+        samples = np.ascontiguousarray(audio, dtype=np.float32).reshape(-1)
+        first = self.fast.transcribe(samples, offset_s=offset_s, language=CASCADE_LANGUAGE)
+        # Where there is speech, to find what the fast model skipped (Silero VAD: ~1.5 CPU-s per
+        # 10 min of audio, a few % of tiny.en's time; PrepareAudio's regions do not reach this step).
+        speech = [(offset_s + r.start, offset_s + r.end) for r in detect_speech([samples])] if len(samples) else []
+        spans = plan_fallback(
+            first,
+            self.min_word_probability,
+            margin_s=self.margin_s,
+            whole_chunk_share=self.whole_chunk_share,
+            speech=speech,
+        )
+        reruns = []
+        for span in spans:
+            low = max(0, round((span.window_start - offset_s) * SAMPLE_RATE))
+            high = min(len(samples), round((span.window_end - offset_s) * SAMPLE_RATE))
+            piece = samples[low:high]
+            reruns.append(self.full.transcribe(piece, offset_s=offset_s + low / SAMPLE_RATE, language=CASCADE_LANGUAGE))
+        return splice(
+            first,
+            spans,
+            reruns,
+            full_model=self.full.version,
+            min_word_probability=self.min_word_probability,
+            margin_s=self.margin_s,
+        )
+
+    def transcribe_wav(self, path: Path, offset_s: float = 0.0, language: str | None = None) -> ChunkTranscript:
+        return self.transcribe(read_wav(path), offset_s=offset_s, language=language)
+
+
+def get_speech_cascade(settings: Settings | None = None) -> SpeechCascade | None:
+    """The configured cascade (``speech_fast_model`` then ``speech_model``); None when there is no
+    fast model or it is the full model itself."""
+    settings = settings or get_settings()
+    fast = settings.speech_fast_model
+    if not fast or fast == settings.speech_model:
+        return None
+    return SpeechCascade(
+        get_speech_recognizer(settings, fast),
+        get_speech_recognizer(settings),
+        settings.speech_fast_min_word_probability,
+    )
+
+
+def chunk_recognizer(settings: Settings, language: str | None) -> ChunkRecognizer:
+    """What transcribes a chunk in ``language``: the cascade for English when one is configured;
+    the full model for any other language and for undecided chunks (they identify their own)."""
+    cascade = get_speech_cascade(settings) if language == CASCADE_LANGUAGE else None
+    return cascade or get_speech_recognizer(settings)

@@ -26,8 +26,15 @@ from medialens.domain.steps import (
 from medialens.media.audio.chunking import ChunkingParams
 from medialens.media.audio.prepare import PreparedAudio, prepare_speech_audio
 from medialens.media.audio.wav import read_wav
-from medialens.media.transcript import ChunkTranscript, speech_passages, stitch, to_srt, to_webvtt
-from medialens.ml.asr import get_speech_recognizer, most_likely
+from medialens.media.transcript import (
+    ChunkTranscript,
+    models_between,
+    speech_passages,
+    stitch,
+    to_srt,
+    to_webvtt,
+)
+from medialens.ml.asr import chunk_recognizer, get_speech_recognizer, most_likely
 from medialens.pipeline.artifacts import artifact_uri, with_passed_on, write_passage_batches
 from medialens.pipeline.quality import record_transcript_quality
 from medialens.services import Services
@@ -128,10 +135,12 @@ def identify_language(services: Services, asset: AssetRef, request: IdentifyLang
 
 
 def transcribe_chunk(services: Services, asset: AssetRef, request: TranscribeChunkInput) -> TranscribeResult:
+    """One chunk in the asset's language: English through the cascade when one is configured (the
+    fast model, and the full model over what it was unsure of), any other language and an
+    undecided chunk (which identifies its own) by the full model."""
     chunk = request.chunk
-    recognizer = get_speech_recognizer(services.settings)
-    # The asset's language when one was decided; otherwise the chunk identifies its own.
     language = request.language or services.settings.speech_language
+    recognizer = chunk_recognizer(services.settings, language)
     with services.blobs.local_file(chunk.uri) as wav:
         transcript = recognizer.transcribe_wav(wav, offset_s=chunk.start, language=language)
     name = f"chunk-{chunk.index:04d}.json"
@@ -186,10 +195,17 @@ def build_speech_segments(services: Services, asset: AssetRef, request: BuildSpe
     services.registry.add_artifacts(asset.asset_id, artifacts)
     record_transcript_quality(services, asset.asset_id, transcript)
     settings = services.settings
-    versions = {"speech": transcript.model_version, "vad": prepared.vad_model}
+    # Each moment names the recognizers that made its words: with a cascade, the fast model, the
+    # full model where it re-ran an unsure stretch, or both.
     passages = [
         passage.model_copy(
-            update={"model_versions": versions, "language": _language_at(transcripts, passage) or transcript.language}
+            update={
+                "model_versions": {
+                    "speech": models_between(transcript, passage.start or 0.0, passage.end or 0.0),
+                    "vad": prepared.vad_model,
+                },
+                "language": _language_at(transcripts, passage) or transcript.language,
+            }
         )
         for passage in speech_passages(
             transcript, min_s=settings.speech_passage_min_seconds, max_s=settings.speech_passage_max_seconds

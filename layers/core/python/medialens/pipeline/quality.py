@@ -11,7 +11,7 @@ from collections.abc import Iterable, Sequence
 from medialens.domain.quality import EmbeddingSummary, QualitySample, Signal
 from medialens.domain.steps import StepName
 from medialens.media.ocr_lines import OcrLine
-from medialens.media.transcript import Transcript
+from medialens.media.transcript import Segment, Transcript
 from medialens.observability import get_logger
 from medialens.services import Services
 
@@ -32,18 +32,31 @@ def _add(
 
 
 def record_transcript_quality(services: Services, asset_id: str, transcript: Transcript) -> None:
+    """Segment confidence, no-speech probability and word probability per model that made the
+    segments (a cascade's fast and full models apart), and a cascade's fallback: per chunk it
+    transcribed, the share of the audio its full model transcribed again (``Signal.ASR_FALLBACK``)."""
     segments = [segment for segment in transcript.segments if segment.text.strip()]
-    if not segments:
-        return
-    stage, model, language = StepName.TRANSCRIBE_CHUNK.value, transcript.model_version, transcript.language
-    samples = [
-        QualitySample.of(Signal.ASR_CONFIDENCE, stage, model, (s.confidence for s in segments), language),
-        QualitySample.of(Signal.NO_SPEECH, stage, model, (s.no_speech_prob for s in segments), language),
-        QualitySample.of(
-            Signal.ASR_WORD_PROBABILITY, stage, model, (w.probability for s in segments for w in s.words), language
-        ),
-    ]
-    _add(services, asset_id, samples, language=language)
+    stage, language = StepName.TRANSCRIBE_CHUNK.value, transcript.language
+    by_model: dict[str, list[Segment]] = {}
+    for segment in segments:
+        by_model.setdefault(segment.model or transcript.model_version, []).append(segment)
+    samples = []
+    for model, made in by_model.items():
+        samples += [
+            QualitySample.of(Signal.ASR_CONFIDENCE, stage, model, (s.confidence for s in made), language),
+            QualitySample.of(Signal.NO_SPEECH, stage, model, (s.no_speech_prob for s in made), language),
+            QualitySample.of(
+                Signal.ASR_WORD_PROBABILITY, stage, model, (w.probability for s in made for w in s.words), language
+            ),
+        ]
+    shares: dict[str, list[float]] = {}  # per fast model: each chunk's share of audio re-run
+    for fallback in transcript.fallbacks:
+        if fallback.seconds:
+            shares.setdefault(fallback.fast_model, []).append(fallback.rate)
+    for model, values in shares.items():
+        samples.append(QualitySample.of(Signal.ASR_FALLBACK, stage, model, values, language))
+    if any(sample.n for sample in samples):
+        _add(services, asset_id, samples, language=language)
 
 
 def record_ocr_quality(
