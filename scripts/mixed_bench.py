@@ -160,6 +160,15 @@ def _upload_and_wait(runtime: LocalRuntime, plan: Sequence[PlannedUpload]) -> tu
     return assets, time.perf_counter() - began
 
 
+def _answers(hit: Any, answer: dict[str, Any], label: str) -> bool:
+    """Whether ``hit`` is a moment of the answer's file, at the answer's time for sound and pictures."""
+    if not hit.source.endswith(f"/{label}/{answer['file']}"):
+        return False
+    if answer["start"] is None or hit.start is None or hit.end is None:
+        return True
+    return bool(hit.start <= answer["end"] + 1 and hit.end >= answer["start"] - 1)
+
+
 def _recall(runtime: LocalRuntime, answers_file: Path, label: str) -> dict[str, Any]:
     """Recall@5 (hybrid) of known answers: a hit counts when it is a moment of a file that says
     or shows the text (at the time it does, for sound and pictures)."""
@@ -170,24 +179,15 @@ def _recall(runtime: LocalRuntime, answers_file: Path, label: str) -> dict[str, 
         where.setdefault(answer["text"], []).append(answer)
     texts = sorted(where)
     asked = texts[:: max(1, len(texts) // QUESTIONS)][:QUESTIONS]
-    found = 0
+    found, missed = 0, []
     for text in asked:
         hits = runtime.services.search.search(SearchQuery(text=text, k=5, mode=SearchMode.HYBRID)).hits
-        for hit in hits:
-            for answer in where[text]:
-                if not hit.source.endswith(f"/{label}/{answer['file']}"):
-                    continue
-                if answer["start"] is None or hit.start is None or hit.end is None:
-                    found += 1
-                    break
-                if hit.start <= answer["end"] + 1 and hit.end >= answer["start"] - 1:
-                    found += 1
-                    break
-            else:
-                continue
-            break
+        if any(_answers(hit, answer, label) for hit in hits for answer in where[text]):
+            found += 1
+        else:
+            missed.append(text)
     recall = round(found / len(asked), 3) if asked else None
-    return {"questions": len(asked), "found_at_5": found, "recall_at_5": recall}
+    return {"questions": len(asked), "found_at_5": found, "recall_at_5": recall, "missed": missed}
 
 
 def run_pipeline(
