@@ -125,6 +125,7 @@ def test_other_options_or_a_broken_donor_mean_a_full_analysis(
     assert StepName.TRANSCRIBE_CHUNK in again["memo.wav"].stage_seconds()
     events = [e.detail for e in registry.events(again["memo.wav"].asset_id) if e.kind == "reuse"]
     assert events and "cannot be copied" in events[0]
+    assert all(blobs.head(uri) is not None for a in again.values() for uri in a.artifacts.values())
 
 
 def test_the_key_follows_what_the_analysis_depends_on() -> None:

@@ -87,27 +87,32 @@ def _copy_analysis(services: Services, donor: Asset, asset: AssetRef) -> list[li
     moment_files = {result.uri for output in indexed.embedded for result in output}
     bucket = services.settings.artifacts_bucket
     own = {f"s3://{bucket}/{key}" for key in services.blobs.list_keys(own_prefix)}  # what Probe wrote stays
-    copied = 0
-    for key in list(services.blobs.list_keys(donor_prefix)):
-        source = f"s3://{bucket}/{key}"
-        target = own_prefix + source.removeprefix(donor_prefix)
-        if target in own:
-            continue
-        if source in moment_files:
-            moments = [
-                _rekeyed(Moment.model_validate_json(line), donor, asset)
-                for line in services.blobs.get_text(source).splitlines()
-                if line
-            ]
-            services.blobs.put_text(
-                target, "".join(m.model_dump_json() + "\n" for m in moments), "application/x-ndjson"
-            )
-        elif source.endswith(_TEXT_SUFFIXES):
-            services.blobs.put_text(target, services.blobs.get_text(source).replace(donor.asset_id, asset.asset_id))
-        else:
-            services.blobs.copy(source, target)
-        copied += 1
-    log.info("reused %d artifacts of %s for %s", copied, donor.asset_id, asset.asset_id)
+    written: list[str] = []
+    try:
+        for key in list(services.blobs.list_keys(donor_prefix)):
+            source = f"s3://{bucket}/{key}"
+            target = own_prefix + source.removeprefix(donor_prefix)
+            if target in own:
+                continue
+            if source in moment_files:
+                moments = [
+                    _rekeyed(Moment.model_validate_json(line), donor, asset)
+                    for line in services.blobs.get_text(source).splitlines()
+                    if line
+                ]
+                body = "".join(m.model_dump_json() + "\n" for m in moments)
+                services.blobs.put_text(target, body, "application/x-ndjson")
+            elif source.endswith(_TEXT_SUFFIXES):
+                text = services.blobs.get_text(source).replace(donor.asset_id, asset.asset_id)
+                services.blobs.put_text(target, text)
+            else:
+                services.blobs.copy(source, target)
+            written.append(target)
+    except Exception:
+        for target in written:  # no half copy left beside what this asset's own steps wrote
+            services.blobs.delete(target)
+        raise
+    log.info("reused %d artifacts of %s for %s", len(written), donor.asset_id, asset.asset_id)
     return [
         [result.model_copy(update={"uri": result.uri.replace(donor_prefix, own_prefix, 1)}) for result in output]
         for output in indexed.embedded
@@ -140,7 +145,6 @@ def reuse_analysis(services: Services, asset: AssetRef, _: ReuseAnalysisInput) -
         except (LookupError, FileNotFoundError, ValueError) as error:
             detail = f"{donor.asset_id} has the same bytes but its analysis cannot be copied ({error}); analysing"
             services.registry.add_event(AuditEvent(asset_id=asset.asset_id, kind="reuse", detail=detail))
-            services.blobs.delete_prefix(services.artifact_uri(asset.asset_id) + "/")  # no half copy left
             continue
 
         def record_reuse(stored: Asset, donor: Asset = donor) -> None:
