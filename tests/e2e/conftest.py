@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from medialens.domain.assets import Asset
+from medialens.domain.assets import Asset, UploadOptions
 from medialens.ids import asset_id_for
 from medialens.local.runtime import LocalRuntime
 from medialens.local.uploads import UploadedFile, plan_uploads, upload
@@ -51,11 +51,11 @@ def start_runtime() -> Iterator[Callable[..., LocalRuntime]]:
 
 
 def ingest_and_wait(
-    runtime: LocalRuntime, paths: list[Path], timeout_s: float = 240
+    runtime: LocalRuntime, paths: list[Path], timeout_s: float = 240, options: UploadOptions | None = None
 ) -> tuple[list[UploadedFile], dict[str, Asset]]:
     assert runtime.services is not None
     plan, _ = plan_uploads(paths, runtime.settings.drop_prefix)
-    uploaded = upload(runtime.services, plan)
+    uploaded = upload(runtime.services, plan, options=options)
     assets = runtime.wait_for([u.asset_id for u in uploaded], timeout_s=timeout_s)
     return uploaded, {a.asset_id: a for a in assets}
 

@@ -14,11 +14,10 @@ from medialens.domain.assets import Asset, AssetStatus, UploadOptions
 from medialens.domain.search import SearchMode, SearchQuery
 from medialens.domain.steps import StepName
 from medialens.local.runtime import LocalRuntime
-from medialens.local.uploads import plan_uploads, upload
 from medialens.pipeline.catalog import CATALOG, WorkerClass
 from medialens.pipeline.reuse import analysis_key, analysis_settings
 
-from .conftest import fast_settings
+from .conftest import assets_by_file_name, fast_settings, ingest_and_wait
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
@@ -46,11 +45,7 @@ def _folder(tmp_path: Path, name: str) -> Path:
 
 
 def _ingest(runtime: LocalRuntime, folder: Path, options: UploadOptions | None = None) -> dict[str, Asset]:
-    assert runtime.services is not None
-    plan, _ = plan_uploads([folder], runtime.settings.drop_prefix)
-    uploaded = upload(runtime.services, plan, options=options)
-    assets = runtime.wait_for([u.asset_id for u in uploaded], timeout_s=300)
-    return {a.source.key.rsplit("/", 1)[1]: a for a in assets}
+    return assets_by_file_name(*ingest_and_wait(runtime, [folder], timeout_s=300, options=options))
 
 
 def _hits(runtime: LocalRuntime, text: str) -> list[str]:
