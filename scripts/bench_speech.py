@@ -29,6 +29,7 @@ Timings are wall-clock: on a shared machine, read them with the load average pri
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import os
 import platform
@@ -185,7 +186,14 @@ def _chunks_of(audio: np.ndarray) -> list[AudioChunk]:
 
 
 def _run(
-    store: ModelStore, model: str, compute: str, mode: str, audio: np.ndarray, chunks: list[AudioChunk], threads: int
+    store: ModelStore,
+    model: str,
+    compute: str,
+    mode: str,
+    audio: np.ndarray,
+    chunks: list[AudioChunk],
+    threads: int,
+    beam: int = 5,
 ) -> tuple[float, float, Transcript, str]:
     """One configuration over ``chunks``: wall seconds, CPU seconds (all threads), transcript."""
     parallel = 2 if mode == "parallel" else 1
@@ -197,6 +205,7 @@ def _run(
         cpu_threads=max(1, threads // parallel),
         num_workers=parallel,
         batch_size=8 if mode == "batched" else 0,
+        beam_size=beam,
     )
     recognizer.load()  # loading is not recognition: time it apart
     recognizer.transcribe(audio[: 5 * SAMPLE_RATE], language="en")  # warm-up
@@ -216,7 +225,12 @@ def _run(
 
 
 def recognition_matrix(
-    store: ModelStore, minutes: float, models: Sequence[str], modes: Sequence[tuple[str, str]], threads: int
+    store: ModelStore,
+    minutes: float,
+    models: Sequence[str],
+    modes: Sequence[tuple[str, str]],
+    threads: int,
+    beams: Sequence[int] = (5,),
 ) -> list[dict[str, Any]]:
     with tempfile.TemporaryDirectory() as tmp:
         source = Path(tmp) / "matrix.mp3"
@@ -226,11 +240,12 @@ def recognition_matrix(
     chunks = _chunks_of(audio)
     rows = []
     for model in models:
-        for compute, mode in modes:
-            wall, cpu, transcript, version = _run(store, model, compute, mode, audio, chunks, threads)
+        for (compute, mode), beam in itertools.product(modes, beams):
+            wall, cpu, transcript, version = _run(store, model, compute, mode, audio, chunks, threads, beam)
             row = {
                 "model": version,
                 "mode": mode,
+                "beam": beam,
                 "audio_s": round(duration, 1),
                 "chunks": len(chunks),
                 "wall_s": round(wall, 1),
@@ -461,6 +476,11 @@ def main(argv: list[str] | None = None) -> int:
         "--e2e-batch-size", type=int, default=get_settings().speech_batch_size, help="0: one window at a time"
     )
     parser.add_argument("--threads", type=int, default=available_cpus())
+    parser.add_argument("--models", nargs="+", default=["whisper-tiny-en", "whisper-base"], help="part 1's models")
+    parser.add_argument(
+        "--modes", nargs="+", help="part 1's COMPUTE:MODE pairs (e.g. int8:batched); MODE sequential, batched, parallel"
+    )
+    parser.add_argument("--beams", nargs="+", type=int, default=[5], help="part 1's beam sizes (1: greedy)")
     parser.add_argument("--json", type=Path, help="also write the results here")
     parser.add_argument("--cascade", action="store_true", help="part 3 only: base, tiny.en and the cascade")
     parser.add_argument("--cascade-minutes", type=float, default=3.0, help="speech per condition (default 3)")
@@ -514,6 +534,8 @@ def main(argv: list[str] | None = None) -> int:
     modes = [("int8", "sequential"), ("float32", "sequential"), ("int8", "batched"), ("int8", "parallel")]
     if args.quick:
         modes = [("int8", "sequential"), ("float32", "sequential"), ("int8", "parallel")]
+    if args.modes:
+        modes = [(pair.split(":", 1)[0], pair.split(":", 1)[1]) for pair in args.modes]
     store = ModelStore(get_settings().models_dir)
     report: dict[str, Any] = {
         "command": " ".join(shlex.quote(a) for a in [Path(sys.executable).name, *sys.argv]),
@@ -523,9 +545,7 @@ def main(argv: list[str] | None = None) -> int:
     }
     if matrix_minutes > 0:
         print(f"part 1: recognition on {matrix_minutes} min of speech, {args.threads} threads", flush=True)
-        report["recognition"] = recognition_matrix(
-            store, matrix_minutes, ("whisper-tiny-en", "whisper-base"), modes, args.threads
-        )
+        report["recognition"] = recognition_matrix(store, matrix_minutes, args.models, modes, args.threads, args.beams)
     if e2e_minutes > 0:
         print(f"part 2: {e2e_minutes} min end to end with {args.e2e_model}", flush=True)
         report["end_to_end"] = end_to_end(

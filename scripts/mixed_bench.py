@@ -35,11 +35,15 @@ console = Console()
 QUESTIONS = 60  # known answers asked of the index (spread over the corpus)
 
 
-class PeakRss:
-    """The highest resident set size of this process while a phase runs (sampled every 0.2 s)."""
+class PhaseUsage:
+    """What a phase used: the highest resident set size of this process (sampled every 0.2 s) and
+    CPU seconds, this process's threads and the programs it ran (ffmpeg, espeak-ng) apart. CPU
+    over wall x cores says whether a slower phase did more work or left the cores idle."""
 
     def __init__(self) -> None:
         self.peak_bytes = 0
+        self.cpu_s = 0.0
+        self.children_cpu_s = 0.0
         self._stop = threading.Event()
 
     @staticmethod
@@ -48,9 +52,10 @@ class PeakRss:
         return int(pages) * os.sysconf("SC_PAGE_SIZE")
 
     @contextmanager
-    def watching(self) -> Iterator[PeakRss]:
+    def watching(self) -> Iterator[PhaseUsage]:
         self._stop.clear()
         self.peak_bytes = self.current()
+        before = os.times()
 
         def sample() -> None:
             while not self._stop.wait(0.2):
@@ -64,10 +69,25 @@ class PeakRss:
             self._stop.set()
             thread.join()
             self.peak_bytes = max(self.peak_bytes, self.current())
+            after = os.times()
+            self.cpu_s = after.user + after.system - before.user - before.system
+            self.children_cpu_s = (
+                after.children_user + after.children_system - before.children_user - before.children_system
+            )
 
     @property
     def megabytes(self) -> int:
         return round(self.peak_bytes / 2**20)
+
+    def report(self, wall_s: float) -> dict[str, Any]:
+        cores = len(os.sched_getaffinity(0))
+        used = self.cpu_s + self.children_cpu_s
+        return {
+            "peak_rss_mb": self.megabytes,
+            "cpu_s": round(self.cpu_s, 1),
+            "children_cpu_s": round(self.children_cpu_s, 1),
+            "cores_busy": round(used / (wall_s * cores), 3) if wall_s else None,
+        }
 
 
 def corpus_files(folder: Path) -> list[Path]:
@@ -98,7 +118,7 @@ def run_ceiling(files: Sequence[Path], settings: Settings) -> dict[str, Any]:
     direct.load()
     loaded = time.perf_counter()
     failed = 0
-    with PeakRss().watching() as rss:
+    with PhaseUsage().watching() as usage:
         for path in files:
             try:
                 direct.analyse(path)
@@ -111,7 +131,7 @@ def run_ceiling(files: Sequence[Path], settings: Settings) -> dict[str, Any]:
         "passages": direct.passages,
         "seconds_by_part": direct.seconds_by_kind,
         "failed_files": failed,
-        "peak_rss_mb": rss.megabytes,
+        **usage.report(wall),
     }
 
 
@@ -200,7 +220,7 @@ def run_pipeline(
         try:
             plan, _ = plan_uploads([folder], home_settings.drop_prefix)
             plan = [p for p in plan if p.path.name != "answers.json"]
-            with PeakRss().watching() as rss:
+            with PhaseUsage().watching() as usage:
                 assets, wall = _upload_and_wait(runtime, plan)
             console.print(f"[dim]pipeline: {wall:.1f} s[/]")
             result: dict[str, Any] = {
@@ -208,7 +228,7 @@ def run_pipeline(
                 "succeeded": sum(a.status is AssetStatus.SUCCEEDED for a in assets),
                 "failed": sum(a.status is AssetStatus.FAILED for a in assets),
                 "moments": sum(a.moment_count for a in assets),
-                "peak_rss_mb": rss.megabytes,
+                **usage.report(wall),
                 "stages": summary(assets)["stages"],
                 "worker_seconds": worker_seconds(assets),
                 "speech_cascade": _fallback(assets),
@@ -274,6 +294,13 @@ def run(args: argparse.Namespace, command: str) -> dict[str, Any]:
     return results
 
 
+def _cpu(phase: dict[str, Any]) -> str:
+    return (
+        f"CPU {phase['cpu_s']} s + {phase['children_cpu_s']} s in programs it ran "
+        f"({phase['cores_busy'] * 100:.0f} % of the cores busy)"
+    )
+
+
 def print_results(results: dict[str, Any]) -> None:
     corpus, pipeline = results["corpus"], results["pipeline"]
     console.print(
@@ -285,13 +312,13 @@ def print_results(results: dict[str, Any]) -> None:
         console.print(
             f"[bold]ceiling[/] (models called directly, one file after another): {ceiling['wall_s']} s → "
             f"{ceiling.get('times_real_time')}x real time, {ceiling['passages']} passages, "
-            f"{ceiling['failed_files']} files refused, peak RSS {ceiling['peak_rss_mb']} MB; "
+            f"{ceiling['failed_files']} files refused, peak RSS {ceiling['peak_rss_mb']} MB, {_cpu(ceiling)}; "
             f"seconds by part: {ceiling['seconds_by_part']}"
         )
     console.print(
         f"[bold]pipeline[/]: {pipeline['wall_s']} s → [bold green]{pipeline.get('times_real_time')}x real time[/], "
         f"{pipeline['succeeded']} succeeded, {pipeline['failed']} failed, {pipeline['moments']} moments, "
-        f"peak RSS {pipeline['peak_rss_mb']} MB"
+        f"peak RSS {pipeline['peak_rss_mb']} MB, {_cpu(pipeline)}"
     )
     if "overhead" in results:
         console.print(f"[bold]pipeline overhead over the ceiling[/]: {results['overhead'] * 100:+.1f} %")

@@ -11,6 +11,9 @@ from typing import Any
 
 import pytest
 
+from medialens.local.server import LocalServer
+from medialens.settings import get_settings
+
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 CLI = str(Path(sys.executable).with_name("medialens"))
@@ -56,6 +59,17 @@ def test_ingest_then_search_then_status_in_separate_processes(
     assert hits[0]["language"] == "en"
     assert hits[0]["source"].endswith("/batch/employee-handbook.pdf") and hits[0]["page"] == 2
     assert "25 vacation days" in hits[0]["text"]
+    assert json.loads(search.stdout)["answered_by"] == "this process"
+
+    # With `medialens serve` running for the home, a search asks it (warm index and models) and
+    # prints the same hits; once it has stopped, the command answers itself again.
+    with LocalServer(get_settings(), port=0, run_pipeline=False) as server:
+        served = medialens("search", "how many vacation days do employees get", "-k", "3", "--json")
+        assert served.returncode == 0, served.stderr
+        assert json.loads(served.stdout)["answered_by"] == server.url
+        assert json.loads(served.stdout)["hits"] == hits
+    alone = medialens("search", "how many vacation days do employees get", "-k", "3", "--json")
+    assert json.loads(alone.stdout)["answered_by"] == "this process" and json.loads(alone.stdout)["hits"] == hits
 
     status = medialens("status", "--json")
     report = json.loads(status.stdout)

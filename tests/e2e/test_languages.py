@@ -117,6 +117,8 @@ def test_the_spoken_language_is_identified_once_per_asset_and_a_hint_overrides_i
     media = tmp_path / "media"
     media.mkdir()
     _speak(media / "robots-es.wav", "es", SPANISH)
+    # Speech that fits in one chunk: the chunk identifies it as it is transcribed (no extra pass).
+    _speak(media / "short-en.wav", "en-us", "The robots carry the shelves.")
     # Two languages, one after the other, in chunks of about 10 s: windows that disagree leave the
     # language to each chunk (code-switching), so both languages are transcribed as spoken.
     _speak(tmp_path / "en.wav", "en-us", ENGLISH)
@@ -157,9 +159,15 @@ def test_the_spoken_language_is_identified_once_per_asset_and_a_hint_overrides_i
         return {m.language for m in services.index.asset_moments(by_name[name].asset_id, 50)}
 
     spanish = spoken("robots-es.wav")
-    assert (spanish["language"], spanish["source"]) == ("es", "detected") and spanish["probability"] >= 0.6
+    assert spanish["language"] == "es" and spanish["source"] in ("detected", "chunk") and spanish["probability"] >= 0.6
     assert spanish["windows"] and all(w["language"] == "es" for w in spanish["windows"])
     assert languages("robots-es.wav") == {"es"}
+
+    short = spoken("short-en.wav")
+    assert (short["language"], short["source"], len(short["windows"])) == ("en", "chunk", 1)
+    assert short["probability"] >= 0.5 and languages("short-en.wav") == {"en"}
+    told = [e.detail for e in services.registry.events(by_name["short-en.wav"].asset_id) if e.kind == "language"]
+    assert len(told) == 1 and told[0].startswith("en (chunk, p=")
 
     mixed = spoken("mixed-en-es.wav")
     assert len(mixed["windows"]) >= 2 and {w["language"] for w in mixed["windows"]} == {"en", "es"}
@@ -168,7 +176,7 @@ def test_the_spoken_language_is_identified_once_per_asset_and_a_hint_overrides_i
 
     for name in ("silence.wav", "tone.wav"):
         quiet = spoken(name)
-        assert quiet["language"] is None and quiet["source"] in ("no speech", "undecided"), name
+        assert quiet["language"] is None and quiet["source"] in ("no speech", "undecided", "chunk"), name
     assert spoken("silence.wav")["source"] == "no speech" and languages("silence.wav") == set()
 
     # Whisper alone hears espeak's Swedish voice as another language; the uploader's hint decides.

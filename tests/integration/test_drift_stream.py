@@ -61,38 +61,55 @@ def with_noise(audio: np.ndarray, snr_db: float, seed: int) -> np.ndarray:
     return (audio + noise).astype(np.float32)
 
 
-def analyse(services: Services, recognizer: FasterWhisperRecognizer, audio: np.ndarray, n: int) -> None:
-    """An asset as the audio branch leaves it: its transcript's quality recorded by the step's recorder."""
-    asset = Asset(
-        asset_id=f"a{n:023d}",
-        source=SourceObject(bucket="drop", key=f"incoming/clip-{n}.wav", etag=f"e{n}", size=len(audio) * 2),
-        pipeline_version="1",
-        media_type=MediaType.AUDIO,
-        status=AssetStatus.SUCCEEDED,
-        created_at=utcnow() - timedelta(minutes=30 - n),
-    )
-    services.registry.create_if_absent(asset)
+def transcribe(recognizer: FasterWhisperRecognizer, audio: np.ndarray) -> Transcript:
     chunk = recognizer.transcribe(audio, language="en")
-    transcript = Transcript(
+    return Transcript(
         language=chunk.language,
         language_probability=chunk.language_probability,
         duration_s=chunk.duration_s,
         model_version=chunk.model_version,
         segments=chunk.segments,
     )
+
+
+@pytest.fixture(scope="module")
+def clean_clips(
+    recognizer: FasterWhisperRecognizer, tmp_path_factory: pytest.TempPathFactory
+) -> list[tuple[np.ndarray, Transcript]]:
+    """Six clean clips and their transcripts, made once: both cases start from the same reference
+    (the first three) and the clean case goes on with the other three."""
+    folder = tmp_path_factory.mktemp("drift-speech")
+    clips = [speech(folder, voice, 0) for voice in VOICES] + [speech(folder, voice, 5) for voice in VOICES]
+    return [(audio, transcribe(recognizer, audio)) for audio in clips]
+
+
+def analyse(services: Services, transcript: Transcript, size: int, n: int) -> None:
+    """An asset as the audio branch leaves it: its transcript's quality recorded by the step's recorder."""
+    asset = Asset(
+        asset_id=f"a{n:023d}",
+        source=SourceObject(bucket="drop", key=f"incoming/clip-{n}.wav", etag=f"e{n}", size=size),
+        pipeline_version="1",
+        media_type=MediaType.AUDIO,
+        status=AssetStatus.SUCCEEDED,
+        created_at=utcnow() - timedelta(minutes=30 - n),
+    )
+    services.registry.create_if_absent(asset)
     record_transcript_quality(services, asset.asset_id, transcript)
 
 
 @pytest.mark.parametrize("noisy", [False, True], ids=["clean-after-clean", "noisy-after-clean"])
 def test_asr_confidence_drift_raises_an_alarm_only_when_the_audio_degrades(
-    recognizer: FasterWhisperRecognizer, tmp_path: Path, noisy: bool
+    recognizer: FasterWhisperRecognizer,
+    clean_clips: list[tuple[np.ndarray, Transcript]],
+    tmp_path: Path,
+    noisy: bool,
 ) -> None:
     services = Services(Settings(home=tmp_path))
-    clips = [speech(tmp_path, voice, 0) for voice in VOICES] + [speech(tmp_path, voice, 5) for voice in VOICES]
-    for n, audio in enumerate(clips[:3]):  # the reference: the first assets the model saw
-        analyse(services, recognizer, audio, n)
-    for n, audio in enumerate(clips[3:], start=3):
-        analyse(services, recognizer, with_noise(audio, -6.0, n) if noisy else audio, n)
+    for n, (audio, transcript) in enumerate(clean_clips[:3]):  # the reference: the first assets the model saw
+        analyse(services, transcript, len(audio) * 2, n)
+    for n, (audio, transcript) in enumerate(clean_clips[3:], start=3):
+        heard = transcribe(recognizer, with_noise(audio, -6.0, n)) if noisy else transcript
+        analyse(services, heard, len(audio) * 2, n)
 
     report = build_report(services.registry.iter_all(), utcnow() - timedelta(hours=1), reference_assets=3)
     for d in report.drift:

@@ -273,11 +273,13 @@ class LanguageWindow(BaseModel):
 
 class SpokenLanguage(BaseModel):
     """The language an asset's speech is transcribed in: the uploader's hint, what several windows
-    of speech agree on, or undecided (each chunk then identifies its own: mixed languages)."""
+    of speech agree on, or undecided (each chunk then identifies its own: mixed languages). Speech
+    in one chunk is identified as that chunk is transcribed (source "chunk"): a window of its own
+    would read the same first 30 s twice."""
 
     language: str | None = Field(description="ISO 639-1; None: undecided, each chunk identifies its own.")
     probability: float = Field(description="Mean probability of ``language`` over the windows (1.0 for a hint).")
-    source: Literal["hint", "detected", "undecided", "no speech"]
+    source: Literal["hint", "detected", "undecided", "chunk", "no speech"]
     windows: list[LanguageWindow] = Field(default_factory=list)
 
 

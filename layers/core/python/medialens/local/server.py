@@ -41,6 +41,7 @@ from medialens.domain.assets import utcnow
 from medialens.errors import MediaLensError
 from medialens.insight.html import render_html
 from medialens.insight.report import build_report
+from medialens.local.announce import announce, withdraw
 from medialens.local.api_gateway import LocalApiGateway
 from medialens.local.metric_store import MetricStore, metric_store_path, sampled
 from medialens.local.runtime import LocalRuntime, RuntimeBusyError, configure_local_process
@@ -163,9 +164,11 @@ class LocalServer:
         self._httpd.daemon_threads = True
         self._thread = threading.Thread(target=self._httpd.serve_forever, name="medialens-serve", daemon=True)
         self._thread.start()
+        announce(self.settings.home, self.url)  # `medialens search` in another process asks here
         return self
 
     def stop(self) -> None:
+        withdraw(self.settings.home)
         if self._httpd is not None:
             self._httpd.shutdown()
             self._httpd.server_close()

@@ -391,12 +391,18 @@ class SpeechCascade:
         return self.transcribe(read_wav(path), offset_s=offset_s, language=language)
 
 
+def cascade_configured(settings: Settings) -> bool:
+    """Whether English goes through a cascade: a fast model other than the full one is set."""
+    fast = settings.speech_fast_model
+    return bool(fast) and fast != settings.speech_model
+
+
 def get_speech_cascade(settings: Settings | None = None) -> SpeechCascade | None:
     """The configured cascade (``speech_fast_model`` then ``speech_model``); None when there is no
     fast model or it is the full model itself."""
     settings = settings or get_settings()
     fast = settings.speech_fast_model
-    if not fast or fast == settings.speech_model:
+    if not fast or not cascade_configured(settings):
         return None
     return SpeechCascade(
         get_speech_recognizer(settings, fast),

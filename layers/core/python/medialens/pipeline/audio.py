@@ -34,7 +34,7 @@ from medialens.media.transcript import (
     to_srt,
     to_webvtt,
 )
-from medialens.ml.asr import chunk_recognizer, get_speech_recognizer, most_likely
+from medialens.ml.asr import cascade_configured, chunk_recognizer, get_speech_recognizer, most_likely
 from medialens.pipeline.artifacts import artifact_uri, with_passed_on, write_passage_batches
 from medialens.pipeline.quality import record_transcript_quality
 from medialens.services import Services
@@ -104,11 +104,17 @@ def decide_language(
 def identify_language(services: Services, asset: AssetRef, request: IdentifyLanguageInput) -> SpokenLanguage:
     """The asset's spoken language, once, before its chunks are transcribed: the uploader's hint,
     or what several windows of speech spread over the recording say (the first 30 s of a
-    recording often are music, a jingle or another speaker)."""
+    recording often are music, a jingle or another speaker); speech that fits in one chunk is
+    left to that chunk."""
     settings = services.settings
     hint = asset.source.options.language or settings.speech_language
     if hint:
         spoken = SpokenLanguage(language=hint, probability=1.0, source="hint")
+    elif len(request.audio.chunks) == 1 and not cascade_configured(settings):
+        # Its chunk detects the language from the same first 30 s of speech a window would read
+        # (one encoder pass instead of two); BuildSpeechSegments records what it found. With a
+        # cascade the decision must come first: it picks the chunk's model.
+        spoken = SpokenLanguage(language=None, probability=0.0, source="chunk")
     else:
         recognizer = get_speech_recognizer(settings)
         windows: list[LanguageWindow] = []
@@ -127,11 +133,40 @@ def identify_language(services: Services, asset: AssetRef, request: IdentifyLang
         stored.metadata["spoken_language"] = spoken.model_dump(mode="json")
 
     services.registry.mutate(asset.asset_id, record)
+    if spoken.source != "chunk":  # that one is told once the chunk has said it
+        _tell_language(services, asset.asset_id, spoken)
+    return spoken
+
+
+def _tell_language(services: Services, asset_id: str, spoken: SpokenLanguage) -> None:
     detail = (
         f"{spoken.language or 'undecided'} ({spoken.source}, p={spoken.probability:.2f}, {len(spoken.windows)} windows)"
     )
-    services.registry.add_event(AuditEvent(asset_id=asset.asset_id, kind="language", detail=detail))
-    return spoken
+    services.registry.add_event(AuditEvent(asset_id=asset_id, kind="language", detail=detail))
+
+
+def _record_chunk_language(services: Services, asset_id: str, transcripts: list[ChunkTranscript]) -> None:
+    """Where the one chunk identified the asset's language (source "chunk"), what it found; once
+    (a retried step finds it recorded)."""
+    stored = services.registry.get(asset_id)
+    earlier = (stored.metadata.get("spoken_language") or {}) if stored else {}
+    heard = next((chunk for chunk in transcripts if chunk.language), None)
+    if earlier.get("source") != "chunk" or earlier.get("windows") or heard is None or heard.language is None:
+        return
+    probability = round(heard.language_probability or 0.0, 4)
+    window = LanguageWindow(
+        start=heard.offset_s,
+        end=heard.offset_s + min(heard.duration_s, services.settings.language_window_seconds),
+        language=heard.language,
+        probability=probability,
+    )
+    spoken = SpokenLanguage(language=heard.language, probability=probability, source="chunk", windows=[window])
+
+    def record(asset: Asset) -> None:
+        asset.metadata["spoken_language"] = spoken.model_dump(mode="json")
+
+    services.registry.mutate(asset_id, record)
+    _tell_language(services, asset_id, spoken)
 
 
 def transcribe_chunk(services: Services, asset: AssetRef, request: TranscribeChunkInput) -> TranscribeResult:
@@ -182,6 +217,7 @@ def build_speech_segments(services: Services, asset: AssetRef, request: BuildSpe
     }
     transcripts = [by_index.get(chunk.index) or silent[chunk.index] for chunk in prepared.chunks]
     transcript = stitch(transcripts, prepared.chunks)
+    _record_chunk_language(services, asset.asset_id, transcripts)
     step = StepName.BUILD_SPEECH_SEGMENTS
     artifacts = {}
     for name, body, kind in (
