@@ -63,6 +63,20 @@ def test_create_is_idempotent(registry: AssetRegistry) -> None:
     assert registry.get("missing") is None
 
 
+def test_statuses_answer_for_the_assets_that_exist(registry: AssetRegistry) -> None:
+    for n in range(1, 4):
+        registry.create_if_absent(_asset(n))
+    registry.start_stage("a0002", "probe")
+    registry.mark_failed("a0003", "MediaLens.InvalidMedia", "corrupt")
+    wanted = ["a0001", "a0002", "a0003", "missing"]
+    assert registry.statuses(wanted) == {
+        "a0001": AssetStatus.QUEUED,
+        "a0002": AssetStatus.RUNNING,
+        "a0003": AssetStatus.FAILED,
+    }
+    assert registry.statuses([]) == {}
+
+
 def test_stage_timings_and_success(registry: AssetRegistry) -> None:
     registry.create_if_absent(_asset(1))
     registry.start_stage("a0001", "probe")

@@ -8,6 +8,7 @@ Either way the handlers are the Lambda handlers and the heavy worker is the cont
 
 from __future__ import annotations
 
+import copy
 import functools
 import logging
 import os
@@ -63,6 +64,11 @@ def work_pending(services: Services, outbox: DropNotifications) -> bool:
 
 
 QUEUE_SAMPLE_S = 10.0
+# A progress display is refreshed this often while waiting (it reads the unfinished assets whole).
+PROGRESS_EVERY_S = 0.5
+# The execution watcher's round: each round reads every unfinished asset and asks the emulator
+# about its execution, which competes with the pipeline for the interpreter.
+WATCH_EXECUTIONS_S = 5.0
 
 
 def configure_local_process(settings: Settings) -> None:
@@ -79,19 +85,47 @@ def configure_local_process(settings: Settings) -> None:
     warnings.filterwarnings("ignore", message="No application metrics to publish")
 
 
-def _spare_moto_per_request_setup() -> None:
-    """Two costs moto's in-process server pays on every request, measured as a sixth of the
-    embedded pipeline's CPU (py-spy, scripts/bench_pipeline.py --mixed): its interpreter builds a new
-    boto3 client (and connection pool) for each task it sends to a queue, and its request router
-    lists moto's package folder to find the service. Both are the same answer every time: cached.
-    Local only; versions of moto without these functions are left as they are."""
+def _spare_moto_repeated_work() -> None:
+    """Work moto's in-process server repeats with the same answer every time, measured in the
+    embedded pipeline (py-spy, scripts/bench_pipeline.py --mixed) and cached, for the local runtime
+    only (versions of moto without these functions are left as they are):
+
+    - its Step Functions interpreter parses the state machine's definition with ANTLR for every
+      execution (0.23 s of interpreter time each, holding the GIL the models' threads need): the
+      parsed program is kept per definition and each execution gets a deep copy (8 ms), so no
+      state is shared between executions;
+    - it compiles every JSONPath again (a new PLY parser each time): compiled paths are kept;
+    - it builds a new boto3 client (and connection pool) for each task it sends to a queue;
+    - its request router lists moto's package folder on every request to find the service.
+    """
     import moto.backends
     import moto.settings
+    from moto.stepfunctions.parser.asl.component.common.path import result_path
     from moto.stepfunctions.parser.asl.component.state.exec.state_task.service import state_task_service_sqs
+    from moto.stepfunctions.parser.asl.utils import json_path
+    from moto.stepfunctions.parser.backend.execution_worker import ExecutionWorker
 
     modules = getattr(moto.backends, "list_of_moto_modules", None)
     if modules is not None and not hasattr(modules, "cache_info"):
         moto.backends.list_of_moto_modules = functools.cache(lambda: tuple(modules()))
+    for module in (json_path, result_path):
+        compile_path = getattr(module, "parse", None)
+        if compile_path is not None and not hasattr(compile_path, "cache_info"):
+            module.parse = functools.lru_cache(maxsize=4096)(compile_path)  # type: ignore[attr-defined]
+    entrypoint = getattr(ExecutionWorker, "_get_evaluation_entrypoint", None)
+    if entrypoint is not None and not getattr(entrypoint, "medialens_cached", False):
+        programs: dict[str, Any] = {}
+        programs_lock = threading.Lock()
+
+        def cached_entrypoint(worker: Any) -> Any:
+            definition = worker._evaluation_details.state_machine_details.definition
+            with programs_lock:
+                if definition not in programs:
+                    programs[definition] = entrypoint(worker)
+                return copy.deepcopy(programs[definition])
+
+        cached_entrypoint.medialens_cached = True  # type: ignore[attr-defined]
+        ExecutionWorker._get_evaluation_entrypoint = cached_entrypoint  # type: ignore[method-assign,assignment]
     build = getattr(state_task_service_sqs, "boto_client_for", None)
     if build is not None and not getattr(build, "medialens_shared", False):
         clients: dict[tuple[str, str, str], Any] = {}
@@ -210,7 +244,7 @@ class LocalRuntime:
     def _start_moto(self) -> None:
         from moto.server import ThreadedMotoServer
 
-        _spare_moto_per_request_setup()
+        _spare_moto_repeated_work()
         port = _free_port()
         # moto's Step Functions interpreter calls SQS on its own server: it must know the port.
         os.environ["MOTO_PORT"] = str(port)
@@ -400,7 +434,7 @@ class LocalRuntime:
         assert self.services is not None
         services = self.services
         sfn = aws.stepfunctions(self.settings)
-        while not self.stop_event.wait(1.0):
+        while not self.stop_event.wait(WATCH_EXECUTIONS_S):
             try:
                 for status in (AssetStatus.QUEUED, AssetStatus.RUNNING):
                     for asset in services.registry.iter_all(status=status):
@@ -462,16 +496,32 @@ class LocalRuntime:
         timeout_s: float = 3600,
         on_progress: Callable[[list[Asset]], None] | None = None,
     ) -> list[Asset]:
-        """Blocks until every asset is SUCCEEDED or FAILED (or the timeout passes)."""
+        """Blocks until every asset is SUCCEEDED or FAILED (or the timeout passes). Polls the
+        statuses alone (a whole asset is read once it has finished), so a wait on hundreds of
+        assets takes no CPU from the pipeline it waits for."""
         assert self.services is not None
+        registry = self.services.registry
         wanted = list(dict.fromkeys(asset_ids))
+        finished: dict[str, Asset] = {}
         deadline = time.monotonic() + timeout_s
+        last_progress = 0.0
         while True:
-            assets = [a for a in (self.services.registry.get(i) for i in wanted) if a is not None]
-            if on_progress is not None:
-                on_progress(assets)
-            if len(assets) == len(wanted) and all(a.status.terminal for a in assets):
-                return assets
-            if time.monotonic() > deadline:
-                return assets
+            unfinished = [asset_id for asset_id in wanted if asset_id not in finished]
+            for asset_id, status in registry.statuses(unfinished).items():
+                asset = registry.get(asset_id) if status.terminal else None
+                if asset is not None and asset.status.terminal:
+                    finished[asset_id] = asset
+            done = len(finished) == len(wanted)
+            if on_progress is not None and (done or time.monotonic() - last_progress >= PROGRESS_EVERY_S):
+                on_progress(self._in_order(wanted, finished))
+                last_progress = time.monotonic()
+            if done or time.monotonic() > deadline:
+                return self._in_order(wanted, finished)
             time.sleep(0.2)
+
+    def _in_order(self, wanted: list[str], finished: dict[str, Asset]) -> list[Asset]:
+        """Every wanted asset that exists, in the order asked: finished ones as read, the rest now."""
+        assert self.services is not None
+        registry = self.services.registry
+        found = (finished.get(asset_id) or registry.get(asset_id) for asset_id in wanted)
+        return [asset for asset in found if asset is not None]

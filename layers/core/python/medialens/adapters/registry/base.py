@@ -77,6 +77,12 @@ class AssetRegistry(ABC):
         """Assets in one status (backends with an index answer without reading them)."""
         return len(self.iter_all(status=status))
 
+    def statuses(self, asset_ids: Sequence[str]) -> dict[str, AssetStatus]:
+        """The status of each asset that exists (backends that can answer without reading whole
+        assets do: a waiter asks this many times a second)."""
+        found = (self.get(asset_id) for asset_id in asset_ids)
+        return {asset.asset_id: asset.status for asset in found if asset is not None}
+
     def iter_all(self, status: AssetStatus | None = None) -> list[Asset]:
         assets: list[Asset] = []
         cursor: str | None = None

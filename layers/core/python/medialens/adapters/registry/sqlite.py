@@ -7,12 +7,14 @@ import base64
 import json
 import sqlite3
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
 from medialens.adapters.registry.base import AssetRegistry
 from medialens.domain.assets import Asset, AssetStatus, AuditEvent
+
+STATUS_QUERY_IDS = 500  # ids per IN (...) query: under SQLite's limit on bound parameters
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS assets (
@@ -101,6 +103,16 @@ class SqliteAssetRegistry(AssetRegistry):
     def get(self, asset_id: str) -> Asset | None:
         row = self._connection().execute("SELECT body FROM assets WHERE asset_id = ?", (asset_id,)).fetchone()
         return Asset.model_validate_json(row[0]) if row else None
+
+    def statuses(self, asset_ids: Sequence[str]) -> dict[str, AssetStatus]:
+        found: dict[str, AssetStatus] = {}
+        connection = self._connection()
+        for start in range(0, len(asset_ids), STATUS_QUERY_IDS):
+            chunk = list(asset_ids[start : start + STATUS_QUERY_IDS])
+            marks = ",".join("?" * len(chunk))
+            query = f"SELECT asset_id, status FROM assets WHERE asset_id IN ({marks})"
+            found |= {row[0]: AssetStatus(row[1]) for row in connection.execute(query, chunk)}
+        return found
 
     def _compare_and_set(self, asset: Asset, expected_version: int) -> bool:
         with self._connect(write=True) as db:
