@@ -46,6 +46,22 @@ from medialens.settings import Settings
 BATCH = 32  # keyframes per model call, as the pipeline's keyframe batches
 
 
+def load_models(s: Settings) -> None:
+    """Loads every model an analysis with these settings uses."""
+    for model in (
+        get_speech_recognizer(s),
+        get_text_recognizer(s),
+        get_text_recognizer(s, keyframes=True),
+        get_image_labeler(s),
+        get_text_embedder(s),
+        get_english_embedder(s),
+        get_image_embedder(s),
+        get_sound_event_detector(s) if s.sound_event_model else None,
+    ):
+        if model is not None:
+            model.load()
+
+
 @dataclass
 class DirectAnalysis:
     """The models a user would load once, and what analysing with them produced."""
@@ -55,21 +71,14 @@ class DirectAnalysis:
     media_seconds: float = 0.0
     seconds_by_kind: dict[str, float] = field(default_factory=dict)
 
+    def __post_init__(self) -> None:
+        # Called in sequence, as a user of the library would: one transcription at a time with
+        # every core, where the pipeline's heavy worker runs a transcription per core.
+        self.settings = self.settings.model_copy(update={"speech_num_workers": 1})
+
     def load(self) -> None:
         """Loads every model (its time is not the analysis's)."""
-        s = self.settings
-        for model in (
-            get_speech_recognizer(s),
-            get_text_recognizer(s),
-            get_text_recognizer(s, keyframes=True),
-            get_image_labeler(s),
-            get_text_embedder(s),
-            get_english_embedder(s),
-            get_image_embedder(s),
-            get_sound_event_detector(s) if s.sound_event_model else None,
-        ):
-            if model is not None:
-                model.load()
+        load_models(self.settings)
 
     def analyse(self, path: Path) -> int:
         head = path.read_bytes()[:SNIFF_BYTES]
@@ -166,7 +175,8 @@ class DirectAnalysis:
                     )
                 ]
             language = s.speech_language
-            if language is None and chunks:
+            # As the pipeline: speech in one chunk is identified as it is transcribed.
+            if language is None and len(chunks) > 1:
                 probabilities = [
                     recognizer.language_probabilities(read_wav(work / str(c.file), 0.0, s.language_window_seconds))
                     for c in language_windows(chunks, s.language_windows)  # type: ignore[arg-type]

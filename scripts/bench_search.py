@@ -61,6 +61,7 @@ from medialens.api.app import app
 from medialens.domain.assets import MediaType
 from medialens.domain.moments import Modality, Moment
 from medialens.domain.search import SearchFilters, SearchMode, SearchQuery
+from medialens.local.announce import running_server
 from medialens.services import Services, set_services
 from medialens.settings import Settings, get_settings
 
@@ -391,6 +392,7 @@ def bench_cold(runs: int, home: Path | None, queries: list[str]) -> dict[str, An
         imports.append(run_cold([sys.executable, "-c", "import medialens.cli.main"], env)[:2])
         bare.append(run_cold([sys.executable, "-c", "pass"], env)[:2])
     phases = json.loads(run_cold([sys.executable, "-c", PHASES_SCRIPT, queries[0]], env)[2])
+    via_serve = bench_cold_via_serve(runs, searches, env, settings.home)
     return {
         "command": shlex.join([*command, "search", "QUESTION", "--mode", "MODE", "--json"]),
         "home": str(settings.home),
@@ -401,6 +403,7 @@ def bench_cold(runs: int, home: Path | None, queries: list[str]) -> dict[str, An
         "import_cli": wall_figures(imports),
         "python_start": wall_figures(bare),
         "phases_ms_one_at_a_time": phases,
+        "modes_via_serve": via_serve,
         "machine": {
             "cpus": os.cpu_count(),
             "platform": platform.platform(),
@@ -409,6 +412,38 @@ def bench_cold(runs: int, home: Path | None, queries: list[str]) -> dict[str, An
             "load_end": round(os.getloadavg()[0], 2),
         },
     }
+
+
+def bench_cold_via_serve(
+    runs: int, searches: dict[SearchMode, list[list[str]]], env: dict[str, str], home: Path
+) -> dict[str, dict[str, float]]:
+    """The same cold ``medialens search`` processes while a ``medialens serve`` (no pipeline) runs
+    for the home: the command asks it. Each answer must say the server gave it."""
+    server = subprocess.Popen(
+        [*cli_command(), "serve", "--port", "0", "--no-pipeline"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 120
+        while running_server(home) is None:
+            if time.monotonic() > deadline or server.poll() is not None:
+                raise RuntimeError("medialens serve did not start")
+            time.sleep(0.2)
+        url = running_server(home)
+        samples: dict[str, list[tuple[float, float]]] = {mode.value: [] for mode in searches}
+        for commands in searches.values():  # the server's first question per mode loads its models
+            for line in commands:
+                if json.loads(run_cold(line, env)[2])["answered_by"] != url:
+                    raise RuntimeError(f"{shlex.join(line)} was not answered by the server")
+        for round_number in range(runs):
+            for mode, commands in searches.items():
+                samples[mode.value].append(run_cold(commands[round_number % len(commands)], env)[:2])
+    finally:
+        server.terminate()
+        server.wait(timeout=60)
+    return {mode: wall_figures(runs_of_mode) for mode, runs_of_mode in samples.items()}
 
 
 def print_cold(results: dict[str, Any]) -> None:
@@ -421,6 +456,7 @@ def print_cold(results: dict[str, Any]) -> None:
     print(f"{'cold process':<24} {'p50 s':>7} {'max s':>7} {'min s':>7} {'CPU p50 s':>10} {'n':>4}")
     rows = [(f"search --mode {mode}", figures) for mode, figures in results["modes"].items()]
     rows += [("import medialens.cli", results["import_cli"]), ("python -c pass", results["python_start"])]
+    rows += [(f"  via serve: --mode {mode}", figures) for mode, figures in results["modes_via_serve"].items()]
     for label, figures in rows:
         print(
             f"{label:<24} {figures['p50_s']:>7.3f} {figures['max_s']:>7.3f} {figures['min_s']:>7.3f} "

@@ -18,7 +18,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from bench_ceiling import DirectAnalysis
+from bench_ceiling import DirectAnalysis, load_models
 from bench_corpus import Mix, make_corpus
 from medialens.domain.assets import Asset, AssetStatus
 from medialens.domain.search import SearchMode, SearchQuery
@@ -27,6 +27,7 @@ from medialens.local.runtime import LocalRuntime
 from medialens.local.uploads import PlannedUpload, plan_uploads, upload
 from medialens.media.detection import SNIFF_BYTES, detect_media_type
 from medialens.media.probe import probe_media
+from medialens.ml.base import reset_models
 from medialens.pipeline.catalog import CATALOG, WorkerClass
 from medialens.reporting import summary
 from medialens.settings import Settings, get_settings
@@ -280,8 +281,8 @@ def run(args: argparse.Namespace, command: str) -> dict[str, Any]:
     if not args.no_ceiling:
         results["ceiling"] = run_ceiling(files, settings)
         console.print(f"[dim]ceiling: {results['ceiling']['wall_s']} s[/]")
-    else:
-        DirectAnalysis(settings).load()  # warm models, as the ceiling leaves them
+        reset_models()  # the ceiling's own speech model (one transcription at a time) goes
+    load_models(settings)  # the pipeline's models start loaded, as the ceiling's did
     if args.home is not None and args.home.exists() and any(args.home.iterdir()):
         raise SystemExit(f"--home {args.home} is not empty: the benchmark needs a fresh home")
     results["pipeline"] = run_pipeline(folder, settings, args.light_workers, copies=not args.no_copies, home=args.home)

@@ -3,7 +3,9 @@ the dead-letter handler turning dead messages into FAILED assets."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import threading
 from collections.abc import Iterator
 from typing import Any
 
@@ -12,12 +14,12 @@ from moto import mock_aws
 
 from medialens.adapters.storage.base import ObjectInfo
 from medialens.domain.assets import Asset, AssetStatus, SourceObject
-from medialens.domain.steps import StepMessage, StepName
+from medialens.domain.steps import AssetRef, StepMessage, StepName, TranscribeChunkInput, TranscribeResult
 from medialens.handlers import dlq
 from medialens.ids import asset_id_for, execution_name_for
 from medialens.local.lambda_context import LocalLambdaContext
 from medialens.local.notifications import object_event
-from medialens.pipeline.catalog import StepSpec
+from medialens.pipeline.catalog import CATALOG, StepSpec
 from medialens.services import Services, set_services
 from medialens.settings import Settings
 from medialens.worker.tasks import TaskRunner
@@ -169,3 +171,38 @@ def test_a_resumed_execution_reuses_what_its_steps_answered(
     services.registry.mutate(asset.asset_id, lambda a: setattr(a, "execution_name", f"{a.execution_name}-r1"))
     runner.run(probe)
     assert computed == ["probe", "probe"]
+
+
+def test_a_step_whose_model_serves_two_at_once_runs_two_messages_side_by_side(
+    services: Services, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each call waits for the other at a barrier: one after another, both would time out."""
+    meeting = threading.Barrier(2, timeout=20)
+
+    def transcribe(_: Services, asset: AssetRef, request: TranscribeChunkInput) -> TranscribeResult:
+        meeting.wait()
+        return TranscribeResult(index=request.chunk.index, uri=f"s3://x/{asset.asset_id}.json", words=1, model="m")
+
+    spec = dataclasses.replace(CATALOG[StepName.TRANSCRIBE_CHUNK], run=transcribe, concurrency=lambda _: 2)
+    monkeypatch.setitem(CATALOG, StepName.TRANSCRIBE_CHUNK, spec)
+    assets = [_asset(services, f"incoming/{n}.wav") for n in range(2)]
+    chunk = {"index": 0, "uri": "s3://x/chunk.wav", "start": 0.0, "end": 5.0}
+    answered: list[object] = []
+    runner = TaskRunner(services)
+    runner.answer.success = lambda token, outcome: answered.append(outcome)  # type: ignore[method-assign]
+    runner.answer.failure = lambda token, error, cause: answered.append(error)  # type: ignore[method-assign]
+    runner.run_heavy([_message(asset, StepName.TRANSCRIBE_CHUNK, {"chunk": chunk}) for asset in assets])
+    assert sorted(getattr(outcome, "uri", str(outcome)) for outcome in answered) == sorted(
+        f"s3://x/{asset.asset_id}.json" for asset in assets
+    )
+    for asset in assets:
+        stored = services.registry.get(asset.asset_id)
+        assert stored is not None and "transcribe_chunk" in stored.stage_seconds()
+
+
+def test_only_per_message_heavy_steps_run_side_by_side() -> None:
+    batching = CATALOG[StepName.EMBED_TEXT]
+    with pytest.raises(ValueError, match="side by side"):
+        dataclasses.replace(batching, concurrency=lambda _: 2)
+    assert CATALOG[StepName.TRANSCRIBE_CHUNK].concurrency is not None
+    assert CATALOG[StepName.ANALYZE_IMAGE].side_by_side(Settings()) == 1

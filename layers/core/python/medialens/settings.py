@@ -150,7 +150,16 @@ class Settings(BaseSettings):
         default=None, description="int8, int8_float16, float16 or float32; default float16 on CUDA, int8 on CPU."
     )
     speech_cpu_threads: int = Field(default=0, ge=0, description="Per model; 0: the CPUs this process may use.")
-    speech_num_workers: int = Field(default=1, ge=1, description="Concurrent transcriptions per loaded model.")
+    speech_num_workers: int = Field(
+        default=0,
+        ge=0,
+        description="Concurrent transcriptions per loaded model; 0: one per CPU core (at most 4, one thread "
+        "each) on CPU, 1 on CUDA. The heavy worker runs that many collected chunks side by side.",
+    )
+    # Measured (scripts/bench_speech.py --matrix-minutes 6 --e2e-minutes 0 --models whisper-base
+    # --modes int8:batched --beams 5 3 2 1; espeak-ng speech, 2 cores): beam 5 17.6x real time at
+    # 9.2 % WER, 3 18.0x 9.5 %, 2 19.9x 9.6 %, greedy 22.3x 10.3 %: greedy buys a fifth of the
+    # speech time for an eighth more word errors, so beam 5 stays.
     speech_beam_size: int = Field(default=5, ge=1)
     speech_batch_size: int = Field(
         default=8, ge=0, description="0: one 30 s window at a time; > 0: batches (BatchedInferencePipeline)."

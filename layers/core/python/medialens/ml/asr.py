@@ -86,6 +86,24 @@ def available_cpus() -> int:
         return os.cpu_count() or 1
 
 
+# Transcriptions at once on CPU by default (one thread each): more replicas buy little on a
+# small machine and cost ~130 MB each.
+MAX_AUTO_SPEECH_WORKERS = 4
+
+
+def speech_workers(settings: Settings) -> int:
+    """Transcriptions one loaded model runs at once: ``speech_num_workers``, or by default one
+    per CPU core (at most four, one thread each) on CPU and one on CUDA, which batching fills.
+    Measured on 2 cores (eight 25-s recordings, whisper-base int8): two side by side with one
+    thread each 22.4x real time and 17.8 CPU s, one at a time with two threads 10.9x and 25.8 CPU
+    s, the same words; CTranslate2's second thread does little for one short window."""
+    if settings.speech_num_workers:
+        return settings.speech_num_workers
+    if select_device(settings.speech_device) == "cuda":
+        return 1
+    return max(1, min(available_cpus(), MAX_AUTO_SPEECH_WORKERS))
+
+
 def select_device(device: str = "auto") -> str:
     """``cuda`` when asked, or on auto when CTranslate2 sees a CUDA device; else ``cpu``."""
     import ctranslate2  # type: ignore[import-untyped]
@@ -296,7 +314,7 @@ def get_speech_recognizer(settings: Settings | None = None, model: str | None = 
             device=settings.speech_device,
             compute_type=settings.speech_compute_type,
             cpu_threads=settings.speech_cpu_threads,
-            num_workers=settings.speech_num_workers,
+            num_workers=speech_workers(settings),
             beam_size=settings.speech_beam_size,
             batch_size=settings.speech_batch_size,
         ),

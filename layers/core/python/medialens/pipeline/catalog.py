@@ -68,6 +68,7 @@ from medialens.domain.steps import (
     TranscribeResult,
 )
 from medialens.errors import StepInputError
+from medialens.ml.asr import speech_workers
 from medialens.pipeline import (
     audio,
     documents,
@@ -83,6 +84,7 @@ from medialens.pipeline import (
     visual,
 )
 from medialens.services import Services
+from medialens.settings import Settings
 
 Input = TypeVar("Input", bound=StepInput)
 Output = TypeVar("Output", bound=BaseModel)
@@ -119,12 +121,21 @@ class StepSpec(Generic[Input, Output]):
     # A bookkeeping step (mark_failed) is not a stage: it gets no timing and records no error of
     # its own, so the stage and the reason an asset failed with stay the ones shown.
     bookkeeping: bool = False
+    # A per-message heavy step whose model serves several calls at once: the worker runs up to
+    # this many of the messages it collected side by side (None: one after another).
+    concurrency: Callable[[Settings], int] | None = None
 
     def __post_init__(self) -> None:
         if (self.run is None) == (self.run_batch is None):
             raise ValueError(f"step {self.name} needs exactly one of run and run_batch")
         if self.run_batch is not None and self.worker is not WorkerClass.HEAVY:
             raise ValueError(f"step {self.name}: only heavy workers collect messages to batch")
+        if self.concurrency is not None and (self.run is None or self.worker is not WorkerClass.HEAVY):
+            raise ValueError(f"step {self.name}: only per-message heavy steps run messages side by side")
+
+    def side_by_side(self, settings: Settings) -> int:
+        """How many of a collected group's messages the worker runs at once."""
+        return max(1, self.concurrency(settings)) if self.concurrency is not None else 1
 
     @property
     def batching(self) -> Batching:
@@ -197,7 +208,14 @@ CATALOG: dict[StepName, StepSpec[Any, Any]] = {
         StepSpec(StepName.PREPARE_AUDIO, PrepareAudioInput, AudioPlan, LIGHT, run=audio.prepare_audio),
         StepSpec(StepName.CLASSIFY_SOUNDS, ClassifySoundsInput, SoundsResult, HEAVY, run=sounds.classify_sounds),
         StepSpec(StepName.IDENTIFY_LANGUAGE, IdentifyLanguageInput, SpokenLanguage, HEAVY, run=audio.identify_language),
-        StepSpec(StepName.TRANSCRIBE_CHUNK, TranscribeChunkInput, TranscribeResult, HEAVY, run=audio.transcribe_chunk),
+        StepSpec(
+            StepName.TRANSCRIBE_CHUNK,
+            TranscribeChunkInput,
+            TranscribeResult,
+            HEAVY,
+            run=audio.transcribe_chunk,
+            concurrency=speech_workers,
+        ),
         StepSpec(
             StepName.BUILD_SPEECH_SEGMENTS, BuildSpeechInput, SegmentsResult, LIGHT, run=audio.build_speech_segments
         ),

@@ -5,6 +5,7 @@ reuses what the same execution's step already answered (``step_outputs``)."""
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractContextManager
 from typing import Any
 
@@ -186,8 +187,9 @@ class TaskRunner:
     def run_heavy(self, messages: Sequence[StepMessage]) -> None:
         """Heavy messages grouped by step. A batching step's group is one call of its batch
         function (a model serves every message and asset at once); a per-message step's
-        messages run, are timed and are answered one after another, while the group's remaining
-        tasks keep heartbeating."""
+        messages run, are timed and are answered one after another, or as many side by side as
+        its model serves at once (``StepSpec.concurrency``), while the group's remaining tasks
+        keep heartbeating."""
         groups: dict[StepSpec[Any, Any], list[StepMessage]] = {}
         for message in messages:
             spec = self._spec(message, WorkerClass.HEAVY)
@@ -196,9 +198,23 @@ class TaskRunner:
         for spec, group in groups.items():
             with self.answer.heartbeats([m.task_token for m in group], self.heartbeat_every_s):
                 calls = self._calls(spec, group)
-                batches = [calls] if spec.run_batch is not None else [[c] for c in calls]
-                for batch in batches:
-                    executions = [self._start_stage(spec, message, len(batch)) for message, _ in batch]
-                    outcomes = self._execute(spec, list(zip(executions, [call for _, call in batch], strict=True)))
-                    for (message, _), outcome in zip(batch, outcomes, strict=True):
-                        self._answer(spec, message, outcome)
+                if spec.run_batch is not None:
+                    self._run_calls(spec, calls)
+                    continue
+                at_once = min(len(calls), spec.side_by_side(self.services.settings))
+                if at_once <= 1:
+                    for call in calls:
+                        self._run_calls(spec, [call])
+                    continue
+                with ThreadPoolExecutor(at_once, thread_name_prefix=f"heavy-{spec.name.value}") as pool:
+                    runs = [pool.submit(self._run_calls, spec, [call]) for call in calls]
+                for run in runs:
+                    run.result()  # what went wrong outside a step (it answers its own failures)
+
+    def _run_calls(self, spec: StepSpec[Any, Any], batch: Sequence[tuple[StepMessage, StepCall[Any]]]) -> None:
+        """One call of the step for ``batch`` (one message, or a batching step's whole group):
+        timed on each asset, each message answered."""
+        executions = [self._start_stage(spec, message, len(batch)) for message, _ in batch]
+        outcomes = self._execute(spec, list(zip(executions, [call for _, call in batch], strict=True)))
+        for (message, _), outcome in zip(batch, outcomes, strict=True):
+            self._answer(spec, message, outcome)
