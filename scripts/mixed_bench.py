@@ -152,12 +152,14 @@ def _fallback(assets: Sequence[Asset]) -> dict[str, Any]:
 
 def worker_seconds(assets: Sequence[Asset]) -> dict[str, float]:
     """Seconds each stage kept a worker busy: a batched call serving n messages (each asset
-    records the whole call) counts once, as n shares of 1/n."""
+    records the whole call) counts once, as n shares of 1/n, and calls run side by side share
+    the worker's time the same way (``StageTiming.worker_seconds``)."""
     busy: dict[str, float] = {}
     for asset in assets:
         for timing in asset.timings:
-            if timing.seconds is not None:
-                busy[timing.stage] = busy.get(timing.stage, 0.0) + timing.seconds / timing.batch_size
+            share = timing.worker_seconds
+            if share is not None:
+                busy[timing.stage] = busy.get(timing.stage, 0.0) + share
     return {stage: round(seconds, 2) for stage, seconds in sorted(busy.items(), key=lambda item: -item[1])}
 
 

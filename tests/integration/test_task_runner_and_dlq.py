@@ -198,6 +198,7 @@ def test_a_step_whose_model_serves_two_at_once_runs_two_messages_side_by_side(
     for asset in assets:
         stored = services.registry.get(asset.asset_id)
         assert stored is not None and "transcribe_chunk" in stored.stage_seconds()
+        assert [t.shared_by for t in stored.timings if t.stage == "transcribe_chunk"] == [2]
 
 
 def test_only_per_message_heavy_steps_run_side_by_side() -> None:

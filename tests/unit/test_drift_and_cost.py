@@ -127,6 +127,10 @@ def test_cost_of_an_asset_from_its_stage_times_and_the_price_table() -> None:
     assert cost.breakdown.lambda_usd == pytest.approx((1.0 + 0.3) * 2.0)
     assert cost.breakdown.gpu_usd == pytest.approx(8.0 / 4)
     assert cost.total_usd == pytest.approx(2.6 + 2.0)
+    # Two transcriptions side by side share the instance's seconds as a batch does.
+    beside = _asset(MediaType.AUDIO, [("transcribe_chunk", 8.0, 1)], duration=1800)
+    beside.timings[0].shared_by = 2
+    assert asset_cost(beside, prices).breakdown.gpu_usd == pytest.approx(8.0 / 2)
     summary = summarize_costs([asset, asset], prices)
     assert summary.media_hours == pytest.approx(1.0)
     assert summary.per_media_hour_usd == pytest.approx(2 * 4.6 / 1.0)

@@ -103,6 +103,9 @@ class SourceObject(BaseModel):
 class StageTiming(BaseModel):
     stage: str
     batch_size: int = Field(default=1, ge=1, description="Messages the call served (heavy steps batch across assets).")
+    shared_by: int = Field(
+        default=1, ge=1, description="Calls of the step the worker ran side by side, this one included (they share it)."
+    )
     started_at: datetime
     ended_at: datetime | None = None
 
@@ -111,6 +114,13 @@ class StageTiming(BaseModel):
         if self.ended_at is None:
             return None
         return (self.ended_at - self.started_at).total_seconds()
+
+    @property
+    def worker_seconds(self) -> float | None:
+        """This asset's share of the worker's time: the call's seconds over the messages it
+        served and the calls that ran beside it."""
+        seconds = self.seconds
+        return None if seconds is None else seconds / (self.batch_size * self.shared_by)
 
 
 class Asset(BaseModel):

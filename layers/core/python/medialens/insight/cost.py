@@ -77,7 +77,7 @@ def asset_cost(asset: Asset, prices: Prices = DEFAULT_PRICES) -> AssetCost:
             continue
         steps += 1
         if timing.stage in _HEAVY:
-            gpu_seconds += seconds / max(1, timing.batch_size)
+            gpu_seconds += timing.worker_seconds or 0.0
         else:
             light_seconds += seconds
             light_requests += 1

@@ -94,13 +94,19 @@ class TaskRunner:
             return None
         return spec
 
-    def _start_stage(self, spec: StepSpec[Any, Any], message: StepMessage, batch_size: int = 1) -> str | None:
-        """Opens the stage's timing (with the batch the call serves); the name of the execution
-        the asset runs in (None for a bookkeeping step, whose output is never kept)."""
+    def _start_stage(
+        self, spec: StepSpec[Any, Any], message: StepMessage, batch_size: int = 1, shared_by: int = 1
+    ) -> str | None:
+        """Opens the stage's timing (with the batch the call serves and the calls beside it); the
+        name of the execution the asset runs in (None for a bookkeeping step, whose output is
+        never kept)."""
         if spec.bookkeeping:
             return None
         registry = self.services.registry
-        return registry.start_stage(message.asset.asset_id, spec.name.value, batch_size=batch_size).execution_name
+        started = registry.start_stage(
+            message.asset.asset_id, spec.name.value, batch_size=batch_size, shared_by=shared_by
+        )
+        return started.execution_name
 
     def _execute(
         self, spec: StepSpec[Any, Any], calls: Sequence[tuple[str | None, StepCall[Any]]]
@@ -207,14 +213,16 @@ class TaskRunner:
                         self._run_calls(spec, [call])
                     continue
                 with ThreadPoolExecutor(at_once, thread_name_prefix=f"heavy-{spec.name.value}") as pool:
-                    runs = [pool.submit(self._run_calls, spec, [call]) for call in calls]
+                    runs = [pool.submit(self._run_calls, spec, [call], at_once) for call in calls]
                 for run in runs:
                     run.result()  # what went wrong outside a step (it answers its own failures)
 
-    def _run_calls(self, spec: StepSpec[Any, Any], batch: Sequence[tuple[StepMessage, StepCall[Any]]]) -> None:
+    def _run_calls(
+        self, spec: StepSpec[Any, Any], batch: Sequence[tuple[StepMessage, StepCall[Any]]], shared_by: int = 1
+    ) -> None:
         """One call of the step for ``batch`` (one message, or a batching step's whole group):
-        timed on each asset, each message answered."""
-        executions = [self._start_stage(spec, message, len(batch)) for message, _ in batch]
+        timed on each asset (with the calls it ran beside), each message answered."""
+        executions = [self._start_stage(spec, message, len(batch), shared_by) for message, _ in batch]
         outcomes = self._execute(spec, list(zip(executions, [call for _, call in batch], strict=True)))
         for (message, _), outcome in zip(batch, outcomes, strict=True):
             self._answer(spec, message, outcome)

@@ -92,12 +92,15 @@ class AssetRegistry(ABC):
             if cursor is None:
                 return assets
 
-    def start_stage(self, asset_id: str, stage: str, at: datetime | None = None, batch_size: int = 1) -> Asset:
+    def start_stage(
+        self, asset_id: str, stage: str, at: datetime | None = None, batch_size: int = 1, shared_by: int = 1
+    ) -> Asset:
         def change(asset: Asset) -> None:
             if asset.status is AssetStatus.QUEUED:
                 asset.status = AssetStatus.RUNNING
             asset.stage = stage
-            asset.timings.append(StageTiming(stage=stage, started_at=at or utcnow(), batch_size=batch_size))
+            timing = StageTiming(stage=stage, started_at=at or utcnow(), batch_size=batch_size, shared_by=shared_by)
+            asset.timings.append(timing)
 
         return self.mutate(asset_id, change)
 
