@@ -31,6 +31,7 @@ from medialens.ml.base import reset_models
 from medialens.pipeline.catalog import CATALOG, WorkerClass
 from medialens.reporting import summary
 from medialens.settings import Settings, get_settings
+from medialens.worker.memory import cap_malloc_arenas
 
 console = Console()
 QUESTIONS = 60  # known answers asked of the index (spread over the corpus)
@@ -265,6 +266,7 @@ def run_pipeline(
 
 
 def run(args: argparse.Namespace, command: str) -> dict[str, Any]:
+    cap_malloc_arenas()  # as the workers do at start, before any model's threads
     folder = args.folder if args.folder is not None else make_corpus(args.corpus_dir, Mix(seed=args.seed))
     files = corpus_files(folder)
     settings = get_settings()

@@ -46,6 +46,7 @@ from medialens.revisions import settle_revisions
 from medialens.services import Services, set_services
 from medialens.settings import Profile, Settings
 from medialens.worker.heavy import HeavyWorker, HeavyWorkerConfig
+from medialens.worker.memory import cap_malloc_arenas
 
 # How often an unsettled outbox row's object is read to see whether it is gone or replaced.
 SUPERSEDED_CHECK_S = 5.0
@@ -72,7 +73,9 @@ WATCH_EXECUTIONS_S = 5.0
 
 
 def configure_local_process(settings: Settings) -> None:
-    """Logs to a file instead of the terminal; no X-Ray or EMF stdout locally."""
+    """Logs to a file instead of the terminal; no X-Ray or EMF stdout locally; malloc arenas
+    capped before the workers' threads start (medialens.worker.memory)."""
+    cap_malloc_arenas()
     logs = settings.home / "logs"
     logs.mkdir(parents=True, exist_ok=True)
     os.environ.setdefault("MEDIALENS_LOG_FILE", str(logs / "pipeline.log"))

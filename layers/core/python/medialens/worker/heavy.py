@@ -22,6 +22,7 @@ from medialens.domain.steps import StepMessage
 from medialens.observability import get_logger
 from medialens.services import Services, get_services
 from medialens.worker.gpu import watch_gpus
+from medialens.worker.memory import cap_malloc_arenas
 from medialens.worker.periodic import repeating
 from medialens.worker.tasks import TaskRunner
 
@@ -126,6 +127,7 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description="medialens heavy inference worker")
     parser.add_argument("--exit-when-idle-s", type=float, default=0.0, help="exit after this long with no work")
     args = parser.parse_args(argv)
+    cap_malloc_arenas()  # before any model or worker thread starts
     services = get_services()
     worker = HeavyWorker(services, aws.queue_url(services.settings.heavy_queue, services.settings))
     stop = threading.Event()

@@ -22,6 +22,7 @@ from medialens.errors import MediaLensError
 from medialens.observability import get_logger
 from medialens.pipeline.catalog import CATALOG, WorkerClass
 from medialens.services import Services, get_services
+from medialens.worker.memory import cap_malloc_arenas
 from medialens.worker.tasks import TaskRunner
 
 logger = get_logger("medialens-serve")
@@ -109,6 +110,7 @@ def make_server(services: Services, host: str = "0.0.0.0", port: int = 8080) -> 
 
 
 def main() -> None:
+    cap_malloc_arenas()  # before the server's and the models' threads start
     server = make_server(get_services())
     logger.info("serving the SageMaker contract", extra={"port": server.server_port})
     thread = threading.Thread(target=server.serve_forever, daemon=True)
