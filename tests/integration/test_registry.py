@@ -77,6 +77,27 @@ def test_statuses_answer_for_the_assets_that_exist(registry: AssetRegistry) -> N
     assert registry.statuses([]) == {}
 
 
+def test_a_wait_returns_once_every_asset_has_finished_in_the_order_asked(registry: AssetRegistry) -> None:
+    for n in (1, 2):
+        registry.create_if_absent(_asset(n))
+    registry.mark_failed("a0002", "MediaLens.InvalidMedia", "corrupt")
+    seen: list[list[str]] = []
+    finisher = threading.Timer(0.3, lambda: registry.mark_succeeded("a0001", moment_count=3))
+    finisher.start()
+    assets = registry.wait_until_finished(
+        ["a0002", "a0001"],
+        timeout_s=30,
+        on_progress=lambda now: seen.append([a.status.value for a in now]),
+        poll_s=0.05,
+        progress_every_s=0.0,
+    )
+    finisher.join()
+    assert [(a.asset_id, a.status) for a in assets] == [("a0002", AssetStatus.FAILED), ("a0001", AssetStatus.SUCCEEDED)]
+    assert seen[0] == ["FAILED", "QUEUED"] and seen[-1] == ["FAILED", "SUCCEEDED"]
+    # One that never comes: the deadline ends the wait with the ones that exist.
+    assert [a.moment_count for a in registry.wait_until_finished(["a0001", "missing"], timeout_s=0.2)] == [3]
+
+
 def test_stage_timings_and_success(registry: AssetRegistry) -> None:
     registry.create_if_absent(_asset(1))
     registry.start_stage("a0001", "probe")

@@ -8,6 +8,7 @@ than it needs.
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 import subprocess
@@ -101,19 +102,7 @@ def _wait_with_progress(wait: WaitFunction, asset_ids: list[str], timeout_s: flo
 
 def _poll_registry(services: Services) -> WaitFunction:
     """Waiting when the pipeline runs elsewhere (a background runner, AWS): read the registry."""
-
-    def wait_for(asset_ids: list[str], timeout_s: float, on_progress: Callable[[list[Asset]], None]) -> list[Asset]:
-        deadline = time.monotonic() + timeout_s
-        while True:
-            assets = [a for a in (services.registry.get(i) for i in asset_ids) if a is not None]
-            on_progress(assets)
-            if (
-                len(assets) == len(asset_ids) and all(a.status.terminal for a in assets)
-            ) or time.monotonic() > deadline:
-                return assets
-            time.sleep(0.5)
-
-    return wait_for
+    return functools.partial(services.registry.wait_until_finished, poll_s=0.5)
 
 
 def _spawn_background_runner(settings: Settings) -> None:

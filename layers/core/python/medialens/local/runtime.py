@@ -65,8 +65,6 @@ def work_pending(services: Services, outbox: DropNotifications) -> bool:
 
 
 QUEUE_SAMPLE_S = 10.0
-# A progress display is refreshed this often while waiting (it reads the unfinished assets whole).
-PROGRESS_EVERY_S = 0.5
 # The execution watcher's round: each round reads every unfinished asset and asks the emulator
 # about its execution, which competes with the pipeline for the interpreter.
 WATCH_EXECUTIONS_S = 5.0
@@ -499,32 +497,6 @@ class LocalRuntime:
         timeout_s: float = 3600,
         on_progress: Callable[[list[Asset]], None] | None = None,
     ) -> list[Asset]:
-        """Blocks until every asset is SUCCEEDED or FAILED (or the timeout passes). Polls the
-        statuses alone (a whole asset is read once it has finished), so a wait on hundreds of
-        assets takes no CPU from the pipeline it waits for."""
+        """Blocks until every asset is SUCCEEDED or FAILED (or the timeout passes)."""
         assert self.services is not None
-        registry = self.services.registry
-        wanted = list(dict.fromkeys(asset_ids))
-        finished: dict[str, Asset] = {}
-        deadline = time.monotonic() + timeout_s
-        last_progress = 0.0
-        while True:
-            unfinished = [asset_id for asset_id in wanted if asset_id not in finished]
-            for asset_id, status in registry.statuses(unfinished).items():
-                asset = registry.get(asset_id) if status.terminal else None
-                if asset is not None and asset.status.terminal:
-                    finished[asset_id] = asset
-            done = len(finished) == len(wanted)
-            if on_progress is not None and (done or time.monotonic() - last_progress >= PROGRESS_EVERY_S):
-                on_progress(self._in_order(wanted, finished))
-                last_progress = time.monotonic()
-            if done or time.monotonic() > deadline:
-                return self._in_order(wanted, finished)
-            time.sleep(0.2)
-
-    def _in_order(self, wanted: list[str], finished: dict[str, Asset]) -> list[Asset]:
-        """Every wanted asset that exists, in the order asked: finished ones as read, the rest now."""
-        assert self.services is not None
-        registry = self.services.registry
-        found = (finished.get(asset_id) or registry.get(asset_id) for asset_id in wanted)
-        return [asset for asset in found if asset is not None]
+        return self.services.registry.wait_until_finished(asset_ids, timeout_s, on_progress)

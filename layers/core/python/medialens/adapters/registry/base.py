@@ -7,7 +7,7 @@ from __future__ import annotations
 import random
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
 
 from medialens.domain.assets import Asset, AssetStatus, AuditEvent, MediaType, StageTiming, utcnow
@@ -82,6 +82,42 @@ class AssetRegistry(ABC):
         assets do: a waiter asks this many times a second)."""
         found = (self.get(asset_id) for asset_id in asset_ids)
         return {asset.asset_id: asset.status for asset in found if asset is not None}
+
+    def wait_until_finished(
+        self,
+        asset_ids: Iterable[str],
+        timeout_s: float,
+        on_progress: Callable[[list[Asset]], None] | None = None,
+        poll_s: float = 0.2,
+        progress_every_s: float = 0.5,
+    ) -> list[Asset]:
+        """Blocks until every asset is SUCCEEDED or FAILED (or the timeout passes); returns the
+        ones that exist, in the order asked. Polls the statuses alone and reads an asset whole once
+        it has finished, so a wait on hundreds of assets takes little from the pipeline it waits
+        for; ``on_progress`` (which gets the unfinished ones read whole too) every
+        ``progress_every_s``."""
+        wanted = list(dict.fromkeys(asset_ids))
+        finished: dict[str, Asset] = {}
+        deadline = time.monotonic() + timeout_s
+        last_progress = 0.0
+
+        def in_order() -> list[Asset]:
+            found = (finished.get(asset_id) or self.get(asset_id) for asset_id in wanted)
+            return [asset for asset in found if asset is not None]
+
+        while True:
+            unfinished = [asset_id for asset_id in wanted if asset_id not in finished]
+            for asset_id, status in self.statuses(unfinished).items():
+                asset = self.get(asset_id) if status.terminal else None
+                if asset is not None and asset.status.terminal:
+                    finished[asset_id] = asset
+            done = len(finished) == len(wanted)
+            if on_progress is not None and (done or time.monotonic() - last_progress >= progress_every_s):
+                on_progress(in_order())
+                last_progress = time.monotonic()
+            if done or time.monotonic() > deadline:
+                return in_order()
+            time.sleep(poll_s)
 
     def iter_all(self, status: AssetStatus | None = None) -> list[Asset]:
         assets: list[Asset] = []
