@@ -262,8 +262,37 @@ def test_whisper_base_identifies_the_language(
     detected, probability = base.detect_language(audio)
     assert detected == language and probability > 0.5
     result = base.transcribe(audio)
-    assert result.language == language and result.language_probability == pytest.approx(probability, abs=0.05)
+    # The transcript reads its language from the window it decodes (which drops the features'
+    # last frame): on these 5-s sentences up to 0.05 from detect_language's reading.
+    assert result.language == language and result.language_probability == pytest.approx(probability, abs=0.1)
     assert word in _tokens(" ".join(w.text for w in result.words))
+
+
+def test_unknown_language_costs_no_second_encoder_pass(
+    base: FasterWhisperRecognizer, audio_samples: ModuleType, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from faster_whisper import WhisperModel  # type: ignore[import-untyped]
+
+    text, word = SPOKEN_LANGUAGES["es"]
+    pcm = np.frombuffer(audio_samples.speak(text, "es", 150), dtype="<i2")
+    times = np.arange(0, len(pcm) / audio_samples.RATE, 1 / SAMPLE_RATE)
+    audio = np.interp(times, np.arange(len(pcm)) / audio_samples.RATE, pcm / 32768.0).astype(np.float32)
+    passes: list[tuple[int, ...]] = []
+    encode = WhisperModel.encode
+
+    def counted(model: object, features: np.ndarray) -> object:
+        passes.append(features.shape)
+        return encode(model, features)
+
+    monkeypatch.setattr(WhisperModel, "encode", counted)
+    identified = base.transcribe(audio)
+    assert len(passes) == 1, "the language is read from the batch's own encoder output"
+    told = base.transcribe(audio, language="es")
+    assert len(passes) == 2
+    assert identified.language == "es" and identified.language_probability is not None
+    assert identified.language_probability > 0.5
+    assert [(w.text, w.start, w.end) for w in identified.words] == [(w.text, w.start, w.end) for w in told.words]
+    assert word in _tokens(" ".join(w.text for w in identified.words))
 
 
 def test_get_speech_recognizer_is_cached_per_configuration(
