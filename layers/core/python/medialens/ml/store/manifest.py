@@ -20,6 +20,8 @@ ONNX_QUANTIZATIONS: tuple[Quantization, ...] = ("fp32", "int8")
 ModelFormat = Literal["onnx", "onnx_image", "ctranslate2", "piper"]
 MODEL_FILE = "model.onnx"
 TOKENIZER_FILE = "tokenizer.json"
+# A large Unigram vocabulary as SentencePiece loads it (ml.sentencepiece_tokenizer); optional.
+SENTENCEPIECE_FILE = "sentencepiece.model"
 LABELS_FILE = "labels.json"  # an image classifier's class names, in output order
 MANIFEST_FILE = "manifest.json"
 CT2_MODEL_FILE = "model.bin"
