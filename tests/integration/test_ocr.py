@@ -186,5 +186,11 @@ def test_keyframes_get_the_gated_recogniser_images_the_full_one() -> None:
         assert full.text_gate_side is None and gated.text_gate_side == settings.ocr_keyframe_text_gate == 320
         off = settings.model_copy(update={"ocr_keyframe_text_gate": None})
         assert get_text_recognizer(off, keyframes=True).version == full.version
+        # One copy of the networks: the gated reader loads the full one's engine, not its own.
+        gated.load()
+        assert full.loaded and gated._engine is full._engine and gated.model_files == full.model_files
+        assert gated.version != full.version and gated.providers == full.providers
+        with pytest.raises(ValueError, match="engine_of"):
+            RapidOcrRecognizer(text_gate_side=320, min_confidence=0.9, engine_of=full)
     finally:
         reset_models()

@@ -73,12 +73,16 @@ class RapidOcrRecognizer(TextRecognizer):
         rec_model_path: Path | None = None,
         quantization: str = "fp32",
         text_gate_side: int | None = None,
+        engine_of: RapidOcrRecognizer | None = None,
     ) -> None:
         """Batch sizes None: by provider (see the module docstring). ``det_model_path`` and
         ``rec_model_path`` replace the packaged ONNX models (e.g. a quantized copy, then say so with
         ``quantization``); ``intra_op_threads`` 0 is onnxruntime's default (one per core).
         ``text_gate_side``: first run the detector on the image scaled to this longer side, and
-        read only the images where it finds any text (see ``has_text``); None reads every image."""
+        read only the images where it finds any text (see ``has_text``); None reads every image.
+        ``engine_of``: a recogniser with the same settings but the gate, whose loaded networks this
+        one uses instead of loading its own copy (~70 MB): the keyframe reader is the image reader
+        with a gate in front."""
         if (det_batch_size is not None and det_batch_size < 1) or (rec_batch_size is not None and rec_batch_size < 1):
             raise ValueError("batch sizes must be positive")
         if text_gate_side is not None and not 32 <= text_gate_side < det_limit_side_len:
@@ -97,6 +101,23 @@ class RapidOcrRecognizer(TextRecognizer):
         self._rec_model_path = rec_model_path
         self._engine: Any = None
         self.model_files: dict[str, str] = {}  # file name -> sha256, filled by load()
+        if engine_of is not None and self._engine_settings() != engine_of._engine_settings():
+            raise ValueError("engine_of must have the same detector, recogniser, threads and providers")
+        self._engine_of = engine_of
+
+    def _engine_settings(self) -> tuple[Any, ...]:
+        """What the loaded networks depend on (everything but the gate)."""
+        return (
+            self.min_confidence,
+            self.det_limit_side_len,
+            self.det_batch_size,
+            self.rec_batch_size,
+            self._intra_op_threads,
+            self._requested_providers,
+            self._det_model_path,
+            self._rec_model_path,
+            self.quantization,
+        )
 
     @property
     def requested_version(self) -> str:
@@ -105,6 +126,12 @@ class RapidOcrRecognizer(TextRecognizer):
         return f"{package_version('rapidocr')}-det{self.det_limit_side_len}{gate}"
 
     def _load(self) -> None:
+        if self._engine_of is not None:
+            self._engine_of.load()
+            self.model_files = dict(self._engine_of.model_files)
+            self._active_providers = self._engine_of.providers
+            self._engine = self._engine_of._engine
+            return
         from rapidocr import RapidOCR
 
         assert self._requested_providers is not None  # the constructor chose them
@@ -262,6 +289,8 @@ def get_text_recognizer(settings: Settings | None = None, *, keyframes: bool = F
     text (``ocr_keyframe_text_gate``); images and scanned pages are always read in full."""
     settings = settings or get_settings()
     gate = settings.ocr_keyframe_text_gate if keyframes else None
+    # The gated reader shares the ungated one's networks: one copy of the weights per process.
+    engine_of = get_text_recognizer(settings) if gate else None
     key = (settings.ocr_min_confidence, settings.ocr_det_limit_side_len, settings.ocr_batch_size, gate)
     return cached_model(
         "text_recognizer",
@@ -271,5 +300,6 @@ def get_text_recognizer(settings: Settings | None = None, *, keyframes: bool = F
             det_limit_side_len=settings.ocr_det_limit_side_len,
             det_batch_size=settings.ocr_batch_size,
             text_gate_side=gate,
+            engine_of=engine_of if isinstance(engine_of, RapidOcrRecognizer) else None,
         ),
     )
