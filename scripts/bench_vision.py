@@ -28,6 +28,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from functools import partial
 from importlib.metadata import version as package_version
 from pathlib import Path
 from typing import Any
@@ -164,8 +165,11 @@ def bench_ocr(frames: list[bytes], threads: int, captions: list[str], repeat: in
 
     variants: list[tuple[str, Any]] = [
         ("rapidocr_call_per_image", one_at_a_time),
-        ("recognize_cpu_defaults_det1_rec6", lambda: cpu_default.recognize_bgr(images)),
+        ("recognize_cpu_defaults", lambda: cpu_default.recognize_bgr(images)),
     ]
+    for rec_batch in (1, 6):  # text lines per recognition run on CPU (wider lines pad the rest)
+        per_run = RapidOcrRecognizer(intra_op_threads=threads, det_batch_size=1, rec_batch_size=rec_batch)
+        variants.append((f"recognize_cpu_det1_rec{rec_batch}", partial(per_run.recognize_bgr, images)))
     gpu_sized = RapidOcrRecognizer(intra_op_threads=threads, det_batch_size=8, rec_batch_size=32)
     variants.append(("recognize_batched_det8_rec32", lambda: gpu_sized.recognize_bgr(images)))
     # What the keyframe step runs: a detector pass at 320 px first, full reading only where it finds text.
