@@ -60,7 +60,7 @@ from medialens.media.audio.decode import load_audio
 from medialens.media.audio.samples import SAMPLE_RATE, FloatAudio
 from medialens.media.audio.vad import detect_speech
 from medialens.media.transcript import ChunkTranscript, Transcript, stitch
-from medialens.ml.asr import FasterWhisperRecognizer, available_cpus, select_device
+from medialens.ml.asr import FasterWhisperRecognizer, available_cpus, select_device, speech_batch_size
 from medialens.ml.ocr import RapidOcrRecognizer
 from medialens.ml.onnx import select_providers
 from medialens.ml.store.store import ModelStore, store_for
@@ -372,7 +372,7 @@ def bench_speech(
     chunk_s = settings.speech_chunk_seconds
     chunks = plan_chunks(duration, detect_speech([audio]), ChunkingParams(target_s=chunk_s))
     if len(chunks) > 1:
-        measure(f"pipeline chunks ({chunk_s:g} s)", settings.speech_batch_size, chunks)
+        measure(f"pipeline chunks ({chunk_s:g} s)", speech_batch_size(settings), chunks)
     best = max(rows, key=lambda r: r["x_realtime"])
     results = {
         "audio_s": round(duration, 1),
@@ -616,9 +616,9 @@ def bench_embeddings(
 def _texts_per_run(embedder: OnnxTextEmbedder, texts: list[str], batch_size: int) -> float:
     """Texts per session run: fewer than ``batch_size`` where the embedder's padded-token cap per
     batch (``max_batch_tokens``) splits batches of long passages."""
-    tokenizer = embedder._tokenizer
-    assert tokenizer is not None
-    lengths = [len(encoding.ids) for encoding in tokenizer.encode_batch(texts)]
+    token_ids = embedder._token_ids
+    assert token_ids is not None
+    lengths = [len(ids) for ids in token_ids(texts)]
     runs = sum(1 for _ in embedder._batches(lengths, batch_size))
     return round(len(texts) / runs, 1)
 

@@ -63,6 +63,7 @@ from medialens.ml.asr import (
     FasterWhisperRecognizer,
     SpeechCascade,
     available_cpus,
+    speech_batch_size,
 )
 from medialens.ml.store.store import ModelStore
 from medialens.settings import get_settings
@@ -289,7 +290,7 @@ def cascade_comparison(
     chunking = ChunkingParams(target_s=settings.speech_chunk_seconds, overlap_s=settings.speech_chunk_overlap_seconds)
 
     def recognizer(name: str) -> FasterWhisperRecognizer:
-        model = FasterWhisperRecognizer(store, name, device="cpu", batch_size=settings.speech_batch_size)
+        model = FasterWhisperRecognizer(store, name, device="cpu", batch_size=speech_batch_size(settings))
         model.load()
         model.transcribe(np.zeros(5 * SAMPLE_RATE, dtype=np.float32) + 1e-4, language="en")  # warm-up
         return model
@@ -473,7 +474,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--e2e-model", default="whisper-tiny-en")
     parser.add_argument("--e2e-workers", type=int, default=1, help="chunks transcribed at once")
     parser.add_argument(
-        "--e2e-batch-size", type=int, default=get_settings().speech_batch_size, help="0: one window at a time"
+        "--e2e-batch-size", type=int, default=speech_batch_size(get_settings()), help="0: one window at a time"
     )
     parser.add_argument("--threads", type=int, default=available_cpus())
     parser.add_argument("--models", nargs="+", default=["whisper-tiny-en", "whisper-base"], help="part 1's models")

@@ -29,6 +29,7 @@ from medialens.ml.asr import (
     FasterWhisperRecognizer,
     get_speech_recognizer,
     select_compute_type,
+    speech_batch_size,
 )
 from medialens.ml.base import reset_models
 from medialens.ml.store.catalog import PACKAGED_MODELS, WHISPER_FILES
@@ -306,6 +307,10 @@ def test_get_speech_recognizer_is_cached_per_configuration(
     try:
         first = get_speech_recognizer()
         assert first is get_speech_recognizer() and first.version == "whisper-tiny-en@1+int8"
+        # On CPU one window at a time (beams' memory; side-by-side calls keep the cores busy).
+        assert isinstance(first, FasterWhisperRecognizer) and first.batch_size == 1
+        for chosen in (0, 4):
+            assert speech_batch_size(get_settings().model_copy(update={"speech_batch_size": chosen})) == chosen
         monkeypatch.setenv("MEDIALENS_SPEECH_COMPUTE_TYPE", "float32")
         get_settings.cache_clear()
         other = get_speech_recognizer()

@@ -137,11 +137,15 @@ class Settings(BaseSettings):
     # Speech (medialens.media.audio, medialens.ml.asr). Whisper from the model store, run by
     # CTranslate2: float16 on CUDA when there is a GPU, int8 on CPU (same WER as float32 there,
     # 1.6-2.1x faster; scripts/bench_speech.py). whisper-base is multilingual and detects the
-    # language; whisper-tiny-en is English-only and ~1.6x faster. speech_batch_size > 0 decodes
-    # each chunk's speech in batches (faster-whisper's BatchedInferencePipeline): what fills a GPU;
-    # on 2 CPU cores it took the same CPU time per media minute as one window at a time, finished
-    # an hour ~20% sooner (it keeps both cores busy) in ~140 MB more memory, with WER within two
-    # points either way. Audio is cut into chunks of about speech_chunk_seconds at silences (a Map
+    # language; whisper-tiny-en is English-only and ~1.6x faster. Each chunk's speech is cut by
+    # VAD into windows of up to 30 s (faster-whisper's BatchedInferencePipeline), decoded
+    # speech_batch_size at a time: 8 on CUDA, what fills a GPU; 1 on CPU, where the side-by-side
+    # transcriptions already keep the cores busy and every window in a batch holds its beams'
+    # cross-attention keys and values (~180 MB per window for whisper-base at beam 5): on the
+    # shared real-media set batches of 8 peaked at 2.4 GB and took 56.5 s, batches of 1 1.9 GB and
+    # 52.2 s, the same words (0 decodes one window after another with WhisperModel.transcribe:
+    # on 2 cores the same CPU time, an hour ~20% later when one transcription ran at a time).
+    # Audio is cut into chunks of about speech_chunk_seconds at silences (a Map
     # transcribes them in parallel); cuts through speech overlap by speech_chunk_overlap_seconds
     # on each side, and the stitch keeps the words both chunks heard once.
     speech_model: str = "whisper-base"
@@ -161,8 +165,11 @@ class Settings(BaseSettings):
     # 9.2 % WER, 3 18.0x 9.5 %, 2 19.9x 9.6 %, greedy 22.3x 10.3 %: greedy buys a fifth of the
     # speech time for an eighth more word errors, so beam 5 stays.
     speech_beam_size: int = Field(default=5, ge=1)
-    speech_batch_size: int = Field(
-        default=8, ge=0, description="0: one 30 s window at a time; > 0: batches (BatchedInferencePipeline)."
+    speech_batch_size: int | None = Field(
+        default=None,
+        ge=0,
+        description="Windows decoded at once (BatchedInferencePipeline); None: 8 on CUDA, 1 on CPU; 0: one "
+        "30 s window after another (WhisperModel.transcribe).",
     )
     speech_language: str | None = Field(default=None, description="Force a language (e.g. en); default: detect.")
     # The cascade (medialens.ml.asr.SpeechCascade): a chunk whose decided language is English is

@@ -104,6 +104,17 @@ def speech_workers(settings: Settings) -> int:
     return max(1, min(available_cpus(), MAX_AUTO_SPEECH_WORKERS))
 
 
+# Windows of speech decoded at once by default: what fills a GPU, and one on CPU (see settings.py).
+DEFAULT_SPEECH_BATCH = {"cuda": 8, "cpu": 1}
+
+
+def speech_batch_size(settings: Settings) -> int:
+    """``speech_batch_size``, or by default 8 on CUDA and 1 on CPU."""
+    if settings.speech_batch_size is not None:
+        return settings.speech_batch_size
+    return DEFAULT_SPEECH_BATCH[select_device(settings.speech_device)]
+
+
 def select_device(device: str = "auto") -> str:
     """``cuda`` when asked, or on auto when CTranslate2 sees a CUDA device; else ``cpu``."""
     import ctranslate2  # type: ignore[import-untyped]
@@ -146,9 +157,10 @@ class FasterWhisperRecognizer(SpeechRecognizer):
     sends Whisper into repetition loops, and without it a chunk's words do not depend on where
     the chunk began, so chunked and one-pass transcripts agree.
 
-    ``batch_size`` > 0 (the default, 8) decodes with faster-whisper's BatchedInferencePipeline:
-    the chunk's speech, cut by its VAD into pieces of up to 30 s at pauses, decoded in batches;
-    on a GPU batching is what fills it. On 2 CPU cores (scripts/bench_speech.py) it took the same
+    ``batch_size`` > 0 (8 here; what the settings choose: 8 on CUDA, 1 on CPU, see
+    ``speech_batch_size``) decodes with faster-whisper's BatchedInferencePipeline: the chunk's
+    speech, cut by its VAD into pieces of up to 30 s at pauses, decoded in batches; on a GPU
+    batching is what fills it. On 2 CPU cores (scripts/bench_speech.py) it took the same
     CPU time per media minute as one window at a time but kept both cores busy (an hour of
     tiny.en: 198 s against 252 s), in ~140 MB more memory, with WER within two points either
     way (hour, tiny.en: 12.5% vs 11.9%; 3 min, base: 6.8% vs 10%). Its segments are longer (up
@@ -374,7 +386,7 @@ def get_speech_recognizer(settings: Settings | None = None, model: str | None = 
             cpu_threads=settings.speech_cpu_threads,
             num_workers=speech_workers(settings),
             beam_size=settings.speech_beam_size,
-            batch_size=settings.speech_batch_size,
+            batch_size=speech_batch_size(settings),
         ),
     )
 
