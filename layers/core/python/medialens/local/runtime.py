@@ -145,6 +145,35 @@ def _spare_moto_repeated_work() -> None:
         state_task_service_sqs.boto_client_for = shared_client  # type: ignore[attr-defined]
 
 
+def _keep_answers_that_come_before_the_wait() -> None:
+    """A task answered before moto's interpreter starts waiting for it waits out its heartbeat.
+
+    For a ``.waitForTaskToken`` task with ``HeartbeatSeconds`` the interpreter sends the message,
+    then sets up the heartbeat it waits on. A light step that answers within milliseconds (a
+    reuse check, a finalize) can land between the two when the interpreter's thread is slow to
+    get the GIL back: the answer is stored, the heartbeat it would have signalled does not exist
+    yet, and the new one waits its full 600 s before the step is retried (seen once under a
+    loaded test run: one text file took ten minutes). Here a heartbeat set up after the answer
+    arrived starts signalled, so the interpreter reads the answer at once. AWS's service has no
+    such window; local runtime only, and left alone on versions of moto without this method.
+    """
+    from moto.stepfunctions.parser.asl.eval.callback.callback import CallbackEndpoint
+
+    setup = getattr(CallbackEndpoint, "setup_heartbeat_endpoint", None)
+    if setup is None or getattr(setup, "medialens_early_answers", False):
+        return
+
+    def setup_heartbeat_endpoint(endpoint: Any, heartbeat_seconds: int) -> Any:
+        heartbeat = setup(endpoint, heartbeat_seconds)
+        # An answer that arrives from here on signals this heartbeat itself (notify reads it).
+        if endpoint.get_outcome() is not None:
+            heartbeat.notify()
+        return heartbeat
+
+    setup_heartbeat_endpoint.medialens_early_answers = True  # type: ignore[attr-defined]
+    CallbackEndpoint.setup_heartbeat_endpoint = setup_heartbeat_endpoint  # type: ignore[method-assign,assignment]
+
+
 def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -246,6 +275,7 @@ class LocalRuntime:
         from moto.server import ThreadedMotoServer
 
         _spare_moto_repeated_work()
+        _keep_answers_that_come_before_the_wait()
         port = _free_port()
         # moto's Step Functions interpreter calls SQS on its own server: it must know the port.
         os.environ["MOTO_PORT"] = str(port)

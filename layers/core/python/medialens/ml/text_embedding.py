@@ -35,21 +35,21 @@ def _token_ids_for(artifact: ModelArtifact) -> tuple[TokenIds, int]:
         from medialens.ml.sentencepiece_tokenizer import SentencePieceTokenizer
 
         parsed = SentencePieceSettings.model_validate(settings)
-        return SentencePieceTokenizer.load(
-            artifact.path / SENTENCEPIECE_FILE, parsed, window
-        ).encode_batch, parsed.pad_id
+        tokenizer = SentencePieceTokenizer.load(artifact.path / SENTENCEPIECE_FILE, parsed, window)
+        return tokenizer.encode_batch, parsed.pad_id
     from tokenizers import Tokenizer
 
     vocabulary = Tokenizer.from_file(str(artifact.tokenizer_path))
+    pad_id = int((vocabulary.padding or {}).get("pad_id", 0))
     # The packaged tokenizer.json carries an export's settings (truncate at 128, pad every
     # sequence to 128): use the model's window instead, and no fixed padding.
     vocabulary.enable_truncation(max_length=window)
-    vocabulary.no_padding()  # embed pads each batch itself, to that batch's longest text
+    vocabulary.no_padding()  # embed pads each batch itself (with pad_id), to that batch's longest text
 
     def token_ids(texts: Sequence[str]) -> list[list[int]]:
         return [encoding.ids for encoding in vocabulary.encode_batch(list(texts))]
 
-    return token_ids, int((vocabulary.padding or {}).get("pad_id", 0))
+    return token_ids, pad_id
 
 
 class OnnxTextEmbedder(TextEmbedder):
