@@ -163,6 +163,7 @@ def _keep_answers_that_come_before_the_wait() -> None:
     if setup is None or getattr(setup, "medialens_early_answers", False):
         return
 
+    @functools.wraps(setup)  # __wrapped__: moto's own, for a test to compare with
     def setup_heartbeat_endpoint(endpoint: Any, heartbeat_seconds: int) -> Any:
         heartbeat = setup(endpoint, heartbeat_seconds)
         # An answer that arrives from here on signals this heartbeat itself (notify reads it).
