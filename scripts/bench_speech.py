@@ -22,6 +22,13 @@ and the fallback rate (the share of the audio base re-ran; the segments it repla
     .venv/bin/python scripts/bench_speech.py --quick              # ~4 min on 2 cores
     .venv/bin/python scripts/bench_speech.py --json bench.json    # ~10-15 min on 2 cores
     .venv/bin/python scripts/bench_speech.py --cascade            # ~10 min on 2 cores
+    .venv/bin/python scripts/bench_speech.py --trim               # ~5 min on 2 cores
+
+Part 4 (``--trim``, instead of the others), trimmed windows against 30-s windows: short clips
+(1-4 espeak-ng sentences in English, and a few in Swedish, German, French and Spanish, under
+faint noise) transcribed by whisper-base with each window encoded over its speech
+(``speech_trim_windows``) and over the full 30 s, the language detected (as a one-chunk asset
+is) and told; WER, seconds and the windows decoded again because they looked like a loop.
 
 Timings are wall-clock: on a shared machine, read them with the load average printed first.
 """
@@ -33,6 +40,7 @@ import itertools
 import json
 import os
 import platform
+import random
 import re
 import resource
 import shlex
@@ -67,7 +75,7 @@ from medialens.ml.asr import (
 )
 from medialens.ml.store.store import ModelStore
 from medialens.settings import get_settings
-from sample_audio import Spoken, synthesise_speech  # a sibling script
+from sample_audio import RATE, Spoken, _pool, speak, synthesise_speech  # a sibling script
 
 # --- word error rate against the synthesis script ------------------------------------------------
 
@@ -388,6 +396,113 @@ def print_cascade_table(rows: Sequence[dict[str, Any]]) -> None:
 # --- part 2: end to end ---------------------------------------------------------------------------
 
 
+# --- trimmed windows against 30-s windows (part 4) -------------------------------------------------
+
+# Sentences in the other languages espeak-ng speaks with its own voice for each (language, text).
+_FOREIGN_LINES = (
+    ("sv", "Tåget till Göteborg är försenat med tjugo minuter på grund av ett signalfel."),
+    ("sv", "Vi ses på biblioteket efter lunch, ta med dina anteckningar."),
+    ("sv", "Priset på elektricitet steg kraftigt under den kalla vintern."),
+    ("sv", "Min mormor odlar tomater och gurkor i sitt växthus."),
+    ("de", "Der Zug nach Berlin fährt heute von Gleis sieben ab."),
+    ("de", "Bitte schließen Sie die Fenster, bevor Sie das Büro verlassen."),
+    ("de", "Die Ausstellung im Museum wurde um zwei Wochen verlängert."),
+    ("fr", "Le marché du samedi matin propose des fromages de toute la région."),
+    ("fr", "Nous avons réservé une table pour quatre personnes à vingt heures."),
+    ("es", "El museo abre sus puertas a las diez de la mañana todos los días."),
+    ("es", "Mi hermano trabaja como enfermero en un hospital de Madrid."),
+)
+
+
+def short_clips(english: int, seed: int) -> list[tuple[str, np.ndarray, str]]:
+    """(language, 16 kHz samples, what is said): ``english`` clips of 1-4 random sample
+    sentences, then per other language its sentences one, two, ... at a time."""
+    from scipy.signal import resample_poly
+
+    def samples(text: str, voice: str, speed: int) -> np.ndarray:
+        pcm = np.frombuffer(speak(text, voice, speed), dtype="<i2").astype(np.float32) / 32768
+        return np.asarray(resample_poly(pcm, SAMPLE_RATE, RATE), dtype=np.float32)
+
+    rng = random.Random(seed)
+    noise = np.random.default_rng(seed)
+    pool = _pool()
+    scripts: list[tuple[str, list[tuple[str, str, int]]]] = []
+    for _ in range(english):
+        lines = rng.sample(pool, rng.choice((1, 1, 2, 2, 3, 4)))
+        scripts.append(("en", [(line.text, line.voice, line.speed) for line in lines]))
+    for language in dict.fromkeys(language for language, _ in _FOREIGN_LINES):
+        said = [text for spoken, text in _FOREIGN_LINES if spoken == language]
+        scripts += [(language, [(text, language, 155) for text in said[:n]]) for n in range(1, len(said) + 1)]
+    clips = []
+    for language, lines in scripts:
+        parts = [np.zeros(SAMPLE_RATE // 2, dtype=np.float32)]
+        for text, voice, speed in lines:
+            parts += [samples(text, voice, speed), np.zeros(int(SAMPLE_RATE * rng.uniform(0.3, 1.2)), np.float32)]
+        audio = np.concatenate(parts)
+        audio += noise.normal(0.0, 0.003, len(audio)).astype(np.float32)  # -50 dBFS: no digital silence
+        clips.append((language, audio, " ".join(text for text, _, _ in lines)))
+    return clips
+
+
+def trim_comparison(store: ModelStore, english: int, seed: int) -> list[dict[str, Any]]:
+    """Per (windows, language detected or told): WER over the clips, seconds, multiples of real
+    time and the windows decoded again; English and the other languages apart and together."""
+    settings = get_settings()
+    clips = short_clips(english, seed)
+    rows = []
+    for trim in (False, True):
+        model = FasterWhisperRecognizer(
+            store,
+            settings.speech_model,
+            device="cpu",
+            batch_size=max(1, speech_batch_size(settings)),
+            trim_windows=trim,
+        )
+        model.load()
+        model.transcribe(clips[0][1], language="en")  # warm-up
+        for told in (False, True):
+            tally: dict[str, list[float]] = {}
+            redecoded_before = model.windows_redecoded
+            for language, audio, text in clips:
+                started = time.perf_counter()
+                heard = model.transcribe(audio, language=language if told else None)
+                seconds = time.perf_counter() - started
+                reference = _tokens(text)
+                hypothesis = [t for segment in heard.segments for word in segment.words for t in _tokens(word.text)]
+                for group in ("en" if language == "en" else "other", "all"):
+                    errors, words, spent, media = tally.setdefault(group, [0, 0, 0.0, 0.0])
+                    tally[group] = [
+                        errors + _edits(reference, hypothesis),
+                        words + len(reference),
+                        spent + seconds,
+                        media + len(audio) / SAMPLE_RATE,
+                    ]
+            for group, (errors, words, spent, media) in tally.items():
+                rows.append(
+                    {
+                        "windows": "trimmed" if trim else "30 s",
+                        "language": "told" if told else "detected",
+                        "clips": group,
+                        "wer": round(errors / max(1, words), 4),
+                        "seconds": round(spent, 2),
+                        "x_real_time": round(media / spent, 1),
+                        "media_s": round(media, 1),
+                    }
+                )
+            rows[-1]["redecoded_windows"] = model.windows_redecoded - redecoded_before
+            print(json.dumps(rows[-1]), flush=True)
+    return rows
+
+
+def print_trim_table(rows: Sequence[dict[str, Any]]) -> None:
+    print(f"{'windows':9} {'language':9} {'clips':6} {'WER':>7} {'seconds':>8} {'x real':>7}")
+    for row in rows:
+        print(
+            f"{row['windows']:9} {row['language']:9} {row['clips']:6} {row['wer']:7.1%} "
+            f"{row['seconds']:8.1f} {row['x_real_time']:7.1f}"
+        )
+
+
 def end_to_end_child(
     source: Path, script_path: Path, model: str, workers: int, threads: int, batch_size: int
 ) -> dict[str, Any]:
@@ -498,6 +613,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--cascade-whole-share", type=float, default=WHOLE_CHUNK_SHARE, help="re-run a chunk whole from this share"
     )
+    parser.add_argument("--trim", action="store_true", help="part 4 only: trimmed against 30-s windows")
+    parser.add_argument("--trim-english-clips", type=int, default=24, help="short English clips (default 24)")
     parser.add_argument("--cascade-seed", type=int, default=100, help="the sentences' order (per condition: + n)")
     parser.add_argument(
         "--e2e-child", nargs=4, metavar=("SOURCE", "SCRIPT", "MODEL", "WORKERS"), help=argparse.SUPPRESS
@@ -510,6 +627,16 @@ def main(argv: list[str] | None = None) -> int:
             Path(source), Path(script_path), model, int(workers), args.threads, args.e2e_batch_size
         )
         print(json.dumps(result))
+        return 0
+
+    if args.trim:
+        store = ModelStore(get_settings().models_dir)
+        print(f"load average {os.getloadavg()[0]:.2f}", flush=True)
+        rows = trim_comparison(store, args.trim_english_clips, args.cascade_seed)
+        print_trim_table(rows)
+        if args.json:
+            command = " ".join(shlex.quote(a) for a in [Path(sys.executable).name, *sys.argv])
+            args.json.write_text(json.dumps({"command": command, "trim": rows}, indent=2) + "\n", encoding="utf-8")
         return 0
 
     if args.cascade:

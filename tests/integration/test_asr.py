@@ -296,6 +296,40 @@ def test_unknown_language_costs_no_second_encoder_pass(
     assert word in _tokens(" ".join(w.text for w in identified.words))
 
 
+def test_a_short_window_is_encoded_over_its_speech_with_the_same_words(
+    base: FasterWhisperRecognizer,
+    model_store: ModelStore,
+    audio_samples: ModuleType,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from faster_whisper import WhisperModel  # type: ignore[import-untyped]
+
+    text, word = SPOKEN_LANGUAGES["en"]
+    pcm = np.frombuffer(audio_samples.speak(text, "en-us", 150), dtype="<i2")
+    times = np.arange(0, len(pcm) / audio_samples.RATE, 1 / SAMPLE_RATE)
+    audio = np.interp(times, np.arange(len(pcm)) / audio_samples.RATE, pcm / 32768.0).astype(np.float32)
+    assert len(audio) < 10 * SAMPLE_RATE
+    encoded: list[tuple[int, ...]] = []
+    encode = WhisperModel.encode
+
+    def recorded(model: object, features: np.ndarray) -> object:
+        encoded.append(features.shape)
+        return encode(model, features)
+
+    monkeypatch.setattr(WhisperModel, "encode", recorded)
+    trimmed = base.transcribe(audio, language="en")
+    whole = FasterWhisperRecognizer(model_store, BASE, device="cpu", cpu_threads=2, trim_windows=False)
+    untrimmed = whole.transcribe(audio, language="en")
+    assert encoded == [(1, 80, 1500), (1, 80, 3000)], "15 s (the minimum) by default, all 30 s when told not to"
+    heard, reference = _tokens(" ".join(w.text for w in trimmed.words)), _tokens(text)
+    assert word in heard
+    assert _wer(reference, heard) <= _wer(reference, _tokens(" ".join(w.text for w in untrimmed.words))) + 0.1
+    # Word times come from the same alignment: each word where the full window puts it.
+    for short, full in zip(trimmed.words, untrimmed.words, strict=False):
+        if short.text == full.text:
+            assert short.start == pytest.approx(full.start, abs=0.3)
+
+
 def test_get_speech_recognizer_is_cached_per_configuration(
     model_store: ModelStore, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -171,6 +171,12 @@ class Settings(BaseSettings):
         description="Windows decoded at once (BatchedInferencePipeline); None: 8 on CUDA, 1 on CPU; 0: one "
         "30 s window after another (WhisperModel.transcribe).",
     )
+    speech_trim_windows: bool = Field(
+        default=True,
+        description="Encode a window shorter than 30 s over its speech (plus 3 s, at least 15 s), not over the "
+        "padding to 30 s; a window whose words look like a loop is decoded again from all 30 s "
+        "(medialens.ml.asr._TrimmedWindows).",
+    )
     speech_language: str | None = Field(default=None, description="Force a language (e.g. en); default: detect.")
     # The cascade (medialens.ml.asr.SpeechCascade): a chunk whose decided language is English is
     # transcribed by speech_fast_model first, and only the segments whose mean word probability is

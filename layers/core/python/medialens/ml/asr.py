@@ -182,6 +182,7 @@ class FasterWhisperRecognizer(SpeechRecognizer):
         beam_size: int = 5,
         batch_size: int = 8,
         vad_filter: bool = True,
+        trim_windows: bool = True,
     ) -> None:
         spec = store.spec(name)
         if spec.format != "ctranslate2":
@@ -201,6 +202,9 @@ class FasterWhisperRecognizer(SpeechRecognizer):
         self.beam_size = beam_size
         self.batch_size = batch_size
         self.vad_filter = vad_filter
+        self.trim_windows = trim_windows
+        # Trimmed windows decoded again from their full 30 s because they looked like a loop.
+        self.windows_redecoded = 0
         self._model: Any = None
 
     @property
@@ -256,11 +260,15 @@ class FasterWhisperRecognizer(SpeechRecognizer):
             from faster_whisper import BatchedInferencePipeline
 
             # A pipeline per call: it keeps per-transcription state, the model it wraps does not.
-            model = self._model if language else _OneEncoderPass(self._model, self.batch_size)
+            trimmed = _TrimmedWindows(self._model) if self.trim_windows else None
+            model = trimmed or self._model
+            model = model if language else _OneEncoderPass(model, self.batch_size)
             segments, info = BatchedInferencePipeline(model).transcribe(samples, batch_size=self.batch_size, **options)
         else:
+            trimmed = None
             segments, info = self._model.transcribe(samples, **options)
         converted = [_segment(segment, offset_s) for segment in segments]  # decoding happens here
+        self.windows_redecoded += trimmed.redecoded if trimmed else 0
         words = sum(len(segment.words) for segment in converted)
         return ChunkTranscript(
             offset_s=offset_s,
@@ -271,6 +279,102 @@ class FasterWhisperRecognizer(SpeechRecognizer):
             segments=converted,
             model_version=self.version,
         )
+
+
+# A window is encoded over its speech and this much after it (frames of 10 ms), at least
+# _TRIM_MIN_FRAMES; see _TrimmedWindows.
+_TRIM_MARGIN_FRAMES = 300
+_TRIM_MIN_FRAMES = 1500
+# Below this probability a language read from a trimmed window is read again from all 30 s. Real
+# speech (the shared real-media set, 13 recordings) read 0.93-1.0 from trimmed and full windows
+# alike; espeak-ng's voices in other languages 0.15-0.98, where the two readings can differ.
+_SURE_LANGUAGE = 0.8
+# Whisper's own test for a decoding stuck in a loop (faster-whisper's compression_ratio_threshold).
+_LOOP_COMPRESSION_RATIO = 2.4
+
+
+class _TrimmedWindows:
+    """The WhisperModel a batched transcription sees when windows are trimmed: a window shorter
+    than 30 s is encoded over its speech plus 3 s (at least 15 s), not over the zeros that pad
+    it to 30 s. CTranslate2's encoder takes any length up to 30 s and its cost grows faster
+    than the length: whisper-base int8 on one core encodes 30 s in 0.57 s, 20 s in 0.18 s, 10 s
+    in 0.06 s, and the decoder attends to fewer frames. A 12-s clip took 0.91 s instead of 1.72 s.
+
+    Whisper was trained on 30-s windows only. Measured on espeak-ng clips of 3-20 s (24 English,
+    11 in four other languages) the words were as good (scripts/bench_speech.py --trim); but a
+    decoding that had already gone wrong (a misidentified language) fell into a repetition loop
+    more readily. So a window whose words look like a loop (Whisper's own test: text that
+    compresses more than 2.4 times, or a decoding that ran to the token limit) is decoded again
+    from its full 30-s encoding, and keeps what that gives.
+
+    Everything else is the model's. Windows are found from the padding: faster-whisper pads each
+    window's features to 30 s with zeros (log-mel frames of audio are never all zero)."""
+
+    def __init__(self, model: Any) -> None:
+        self._model = model
+        self.model = _LoopGuard(model, self)
+        self._padded: np.ndarray | None = None
+        self.redecoded = 0
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._model, name)
+
+    def encode(self, features: np.ndarray) -> Any:
+        self._padded = features
+        return self._model.encode(trimmed(features))
+
+    def encode_full(self, index: int) -> Any:
+        """The 30-s encoding of window ``index`` of the batch last encoded."""
+        if self._padded is None:
+            raise RuntimeError("no batch was encoded")
+        return self._model.encode(self._padded[index : index + 1])
+
+    def encode_untrimmed(self, features: np.ndarray) -> Any:
+        return self._model.encode(features)
+
+
+def trimmed(features: np.ndarray) -> np.ndarray:
+    """A batch of padded windows' features cut after the longest window's speech plus the margin
+    (whole seconds, at least the minimum); unchanged when the speech fills the window."""
+    frames = features.shape[-1]
+    spoken = np.flatnonzero(np.any(features != 0, axis=tuple(range(features.ndim - 1))))
+    speech = int(spoken[-1]) + 1 if len(spoken) else 0
+    keep = max(_TRIM_MIN_FRAMES, -(-(speech + _TRIM_MARGIN_FRAMES) // 100) * 100)
+    return features if keep >= frames else np.ascontiguousarray(features[..., :keep])
+
+
+class _LoopGuard:
+    """The CTranslate2 model behind a _TrimmedWindows: its decodings that look like a loop are
+    done again from the window's full encoding."""
+
+    def __init__(self, model: Any, windows: _TrimmedWindows) -> None:
+        self._ct2 = model.model
+        self._windows = windows
+        self._tokenizer = model.hf_tokenizer
+        self._end_of_text = int(self._tokenizer.token_to_id("<|endoftext|>"))  # ids from here on are not text
+        self._max_length = int(model.max_length)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._ct2, name)
+
+    def generate(self, encoder_output: Any, prompts: list[list[int]], **options: Any) -> list[Any]:
+        results = list(self._ct2.generate(encoder_output, prompts, **options))
+        for index, result in enumerate(results):
+            if self._looks_like_a_loop(result.sequences_ids[0], len(prompts[index]), options):
+                full = self._windows.encode_full(index)
+                results[index] = self._ct2.generate(full, [prompts[index]], **options)[0]
+                self._windows.redecoded += 1
+                log.info("window %d of a trimmed batch looked like a loop: decoded again at 30 s", index)
+        return results
+
+    def _looks_like_a_loop(self, tokens: list[int], prompt_length: int, options: Mapping[str, Any]) -> bool:
+        from faster_whisper.transcribe import get_compression_ratio  # type: ignore[import-untyped]
+
+        limit = int(options.get("max_length", self._max_length)) - prompt_length
+        if len(tokens) >= limit - 1:
+            return True
+        text = self._tokenizer.decode([token for token in tokens if token < self._end_of_text])
+        return bool(text.strip()) and get_compression_ratio(text) > _LOOP_COMPRESSION_RATIO
 
 
 class _RecordedFeatures:
@@ -319,10 +423,18 @@ class _OneEncoderPass:
         # frame, padded to 30 s, the first batch_size of them.
         batch = np.stack([pad_or_trim(features[..., :-1]) for features in computed[: self._batch_size]])
         encoded = self._model.encode(batch)
-        first_window = self._model.model.detect_language(encoded)[0]
-        every = [(str(token)[2:-2], float(probability)) for token, probability in first_window]
+        every = self._languages(encoded)
+        if every[0][1] < _SURE_LANGUAGE and isinstance(self._model, _TrimmedWindows):
+            # Unsure from the trimmed window: read the language as Whisper was trained to, from
+            # all 30 s (and still decode from the trimmed encoding).
+            every = self._languages(self._model.encode_untrimmed(batch))
         self._first_batch, self._first_encoded = batch, encoded
         return every[0][0], every[0][1], every
+
+    def _languages(self, encoded: Any) -> list[tuple[str, float]]:
+        """The first window's languages, most probable first."""
+        first_window = self._model.model.detect_language(encoded)[0]
+        return [(str(token)[2:-2], float(probability)) for token, probability in first_window]
 
     def encode(self, features: np.ndarray) -> Any:
         batch, encoded = self._first_batch, self._first_encoded
@@ -372,6 +484,7 @@ def get_speech_recognizer(settings: Settings | None = None, model: str | None = 
         settings.speech_num_workers,
         settings.speech_beam_size,
         settings.speech_batch_size,
+        settings.speech_trim_windows,
         settings.models_dir.resolve(),
         settings.model_store_uri,
     )
@@ -387,6 +500,7 @@ def get_speech_recognizer(settings: Settings | None = None, model: str | None = 
             num_workers=speech_workers(settings),
             beam_size=settings.speech_beam_size,
             batch_size=speech_batch_size(settings),
+            trim_windows=settings.speech_trim_windows,
         ),
     )
 
