@@ -495,11 +495,12 @@ def trim_comparison(store: ModelStore, english: int, seed: int) -> list[dict[str
 
 
 def print_trim_table(rows: Sequence[dict[str, Any]]) -> None:
-    print(f"{'windows':9} {'language':9} {'clips':6} {'WER':>7} {'seconds':>8} {'x real':>7}")
+    print(f"{'windows':9} {'language':9} {'clips':6} {'WER':>7} {'seconds':>8} {'x real':>7} {'again':>6}")
     for row in rows:
+        again = row.get("redecoded_windows", "")  # on each (windows, language) pair's last row
         print(
             f"{row['windows']:9} {row['language']:9} {row['clips']:6} {row['wer']:7.1%} "
-            f"{row['seconds']:8.1f} {row['x_real_time']:7.1f}"
+            f"{row['seconds']:8.1f} {row['x_real_time']:7.1f} {again!s:>6}"
         )
 
 
