@@ -249,16 +249,38 @@ SPOKEN_LANGUAGES = {
 }
 
 
+def _spoken(audio_samples: ModuleType, language: str) -> tuple[np.ndarray, str, str]:
+    """SPOKEN_LANGUAGES[language] in espeak-ng's voice for it, as 16 kHz samples (espeak's 22.05 kHz
+    by interpolation: plenty for recognition); with the text and the word to find."""
+    text, word = SPOKEN_LANGUAGES[language]
+    pcm = np.frombuffer(audio_samples.speak(text, "en-us" if language == "en" else language, 150), dtype="<i2")
+    times = np.arange(0, len(pcm) / audio_samples.RATE, 1 / SAMPLE_RATE)
+    audio = np.interp(times, np.arange(len(pcm)) / audio_samples.RATE, pcm / 32768.0).astype(np.float32)
+    return audio, text, word
+
+
+@pytest.fixture
+def encoder_inputs(monkeypatch: pytest.MonkeyPatch) -> list[tuple[int, ...]]:
+    """The shape of every batch of features faster-whisper's WhisperModel encodes from now on."""
+    from faster_whisper import WhisperModel  # type: ignore[import-untyped]
+
+    shapes: list[tuple[int, ...]] = []
+    encode = WhisperModel.encode
+
+    def recorded(model: object, features: np.ndarray) -> object:
+        shapes.append(features.shape)
+        return encode(model, features)
+
+    monkeypatch.setattr(WhisperModel, "encode", recorded)
+    return shapes
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("language", sorted(SPOKEN_LANGUAGES))
 def test_whisper_base_identifies_the_language(
     base: FasterWhisperRecognizer, audio_samples: ModuleType, language: str
 ) -> None:
-    text, word = SPOKEN_LANGUAGES[language]
-    pcm = np.frombuffer(audio_samples.speak(text, "en-us" if language == "en" else language, 150), dtype="<i2")
-    # espeak's 22.05 kHz to 16 kHz by interpolation: plenty for recognition.
-    times = np.arange(0, len(pcm) / audio_samples.RATE, 1 / SAMPLE_RATE)
-    audio = np.interp(times, np.arange(len(pcm)) / audio_samples.RATE, pcm / 32768.0).astype(np.float32)
+    audio, _, word = _spoken(audio_samples, language)
     assert base.multilingual and base.version == "whisper-base@1+int8"
     detected, probability = base.detect_language(audio)
     assert detected == language and probability > 0.5
@@ -269,27 +291,20 @@ def test_whisper_base_identifies_the_language(
     assert word in _tokens(" ".join(w.text for w in result.words))
 
 
-def test_unknown_language_costs_no_second_encoder_pass(
-    base: FasterWhisperRecognizer, audio_samples: ModuleType, monkeypatch: pytest.MonkeyPatch
+def test_unknown_language_is_read_from_the_batch_own_encoding(
+    base: FasterWhisperRecognizer, audio_samples: ModuleType, encoder_inputs: list[tuple[int, ...]]
 ) -> None:
-    from faster_whisper import WhisperModel  # type: ignore[import-untyped]
-
-    text, word = SPOKEN_LANGUAGES["es"]
-    pcm = np.frombuffer(audio_samples.speak(text, "es", 150), dtype="<i2")
-    times = np.arange(0, len(pcm) / audio_samples.RATE, 1 / SAMPLE_RATE)
-    audio = np.interp(times, np.arange(len(pcm)) / audio_samples.RATE, pcm / 32768.0).astype(np.float32)
-    passes: list[tuple[int, ...]] = []
-    encode = WhisperModel.encode
-
-    def counted(model: object, features: np.ndarray) -> object:
-        passes.append(features.shape)
-        return encode(model, features)
-
-    monkeypatch.setattr(WhisperModel, "encode", counted)
+    """English is read from, and decoded from, its trimmed window: one encoder pass. Another
+    language is read again and decoded from all 30 s: the same words as when told it."""
+    english, _, _ = _spoken(audio_samples, "en")
+    assert base.transcribe(english).language == "en"
+    assert encoder_inputs == [(1, 80, 1500)], "the language is read from the batch's own encoder output"
+    encoder_inputs.clear()
+    audio, _, word = _spoken(audio_samples, "es")
     identified = base.transcribe(audio)
-    assert len(passes) == 1, "the language is read from the batch's own encoder output"
+    assert encoder_inputs == [(1, 80, 1500), (1, 80, 3000)]
     told = base.transcribe(audio, language="es")
-    assert len(passes) == 2
+    assert encoder_inputs[2:] == [(1, 80, 3000)], "told a language other than English: all 30 s at once"
     assert identified.language == "es" and identified.language_probability is not None
     assert identified.language_probability > 0.5
     assert [(w.text, w.start, w.end) for w in identified.words] == [(w.text, w.start, w.end) for w in told.words]
@@ -300,23 +315,11 @@ def test_a_short_window_is_encoded_over_its_speech_with_the_same_words(
     base: FasterWhisperRecognizer,
     model_store: ModelStore,
     audio_samples: ModuleType,
-    monkeypatch: pytest.MonkeyPatch,
+    encoder_inputs: list[tuple[int, ...]],
 ) -> None:
-    from faster_whisper import WhisperModel  # type: ignore[import-untyped]
-
-    text, word = SPOKEN_LANGUAGES["en"]
-    pcm = np.frombuffer(audio_samples.speak(text, "en-us", 150), dtype="<i2")
-    times = np.arange(0, len(pcm) / audio_samples.RATE, 1 / SAMPLE_RATE)
-    audio = np.interp(times, np.arange(len(pcm)) / audio_samples.RATE, pcm / 32768.0).astype(np.float32)
+    audio, text, word = _spoken(audio_samples, "en")
     assert len(audio) < 10 * SAMPLE_RATE
-    encoded: list[tuple[int, ...]] = []
-    encode = WhisperModel.encode
-
-    def recorded(model: object, features: np.ndarray) -> object:
-        encoded.append(features.shape)
-        return encode(model, features)
-
-    monkeypatch.setattr(WhisperModel, "encode", recorded)
+    encoded = encoder_inputs
     trimmed = base.transcribe(audio, language="en")
     whole = FasterWhisperRecognizer(model_store, BASE, device="cpu", cpu_threads=2, trim_windows=False)
     untrimmed = whole.transcribe(audio, language="en")

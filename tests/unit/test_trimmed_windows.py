@@ -81,6 +81,7 @@ class Ctranslate2Model:
 
     looping: int | None = None
     generated: list[tuple[int, int]] = field(default_factory=list)  # (windows, frames) per call
+    trimmed_reading: list[tuple[str, float]] = field(default_factory=lambda: [("<|sv|>", 0.5), ("<|no|>", 0.4)])
 
     def generate(self, encoder_output: np.ndarray, prompts: list[list[int]], **_: Any) -> list[Result]:
         self.generated.append((encoder_output.shape[0], encoder_output.shape[-1]))
@@ -92,8 +93,8 @@ class Ctranslate2Model:
         return results
 
     def detect_language(self, encoder_output: np.ndarray) -> list[list[tuple[str, float]]]:
-        unsure = encoder_output.shape[-1] < FULL
-        reading = [("<|sv|>", 0.5), ("<|no|>", 0.4)] if unsure else [("<|no|>", 0.9), ("<|sv|>", 0.1)]
+        trimmed = encoder_output.shape[-1] < FULL
+        reading = self.trimmed_reading if trimmed else [("<|no|>", 0.9), ("<|sv|>", 0.1)]
         return [reading for _ in range(encoder_output.shape[0])]
 
 
@@ -136,15 +137,36 @@ def test_a_decoding_that_runs_to_the_token_limit_is_decoded_again() -> None:
     assert windows.redecoded == 0
 
 
-def test_an_unsure_language_is_read_again_from_the_whole_window_and_decoded_trimmed() -> None:
-    model = WhisperModel(Ctranslate2Model())
+def _identified(model: WhisperModel) -> tuple[_OneEncoderPass, str, float]:
+    """A one-window transcription of unknown language, trimmed, once its language is read."""
     one_pass = _OneEncoderPass(_TrimmedWindows(model), batch_size=1)
     features = np.zeros((80, 701), dtype=np.float32)
     features[:, :700] = 0.25
     one_pass.feature_extractor(features)  # what the pipeline computes for its one window
     language, probability, _ = one_pass.detect_language(features=features)
+    return one_pass, language, probability
+
+
+def test_english_read_from_a_trimmed_window_is_decoded_from_that_encoding() -> None:
+    model = WhisperModel(Ctranslate2Model(trimmed_reading=[("<|en|>", 0.95), ("<|cy|>", 0.02)]))
+    one_pass, language, probability = _identified(model)
+    assert (language, probability) == ("en", 0.95)
+    assert one_pass.encode(padded(700)).shape[-1] == 1500, "the reading's own encoding, not a second pass"
+    assert model.encoded == [(1, 80, 1500)]
+
+
+def test_a_language_not_surely_english_is_read_and_decoded_from_the_whole_window() -> None:
+    model = WhisperModel(Ctranslate2Model())
+    one_pass, language, probability = _identified(model)
     assert (language, probability) == ("no", 0.9), "read from all 30 s when the trimmed reading was unsure"
     assert model.encoded == [(1, 80, 1500), (1, 80, FULL)]
-    batch = padded(700)
-    assert one_pass.encode(batch).shape[-1] == 1500, "the batch's trimmed encoding, not a third pass"
-    assert len(model.encoded) == 2
+    assert one_pass.encode(padded(700)).shape[-1] == FULL, "the full encoding, not a third pass"
+    assert one_pass.encode(padded(900, 900)).shape[-1] == FULL, "and the transcription's next batches whole"
+    assert len(model.encoded) == 3
+
+
+def test_a_sure_language_other_than_english_is_decoded_from_the_whole_window() -> None:
+    model = WhisperModel(Ctranslate2Model(trimmed_reading=[("<|de|>", 0.97)]))
+    one_pass, language, _ = _identified(model)
+    assert language == "no", "read again over all 30 s"
+    assert one_pass.encode(padded(700)).shape[-1] == FULL

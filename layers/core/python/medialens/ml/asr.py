@@ -260,7 +260,10 @@ class FasterWhisperRecognizer(SpeechRecognizer):
             from faster_whisper import BatchedInferencePipeline
 
             # A pipeline per call: it keeps per-transcription state, the model it wraps does not.
-            trimmed = _TrimmedWindows(self._model) if self.trim_windows else None
+            # Trimmed only where it was measured to cost no words: English, or a language the
+            # first window will tell (_OneEncoderPass goes back to 30 s for any other).
+            trim = self.trim_windows and (language is None or language in _TRIMMED_LANGUAGES or not self.multilingual)
+            trimmed = _TrimmedWindows(self._model) if trim else None
             model = trimmed or self._model
             model = model if language else _OneEncoderPass(model, self.batch_size)
             segments, info = BatchedInferencePipeline(model).transcribe(samples, batch_size=self.batch_size, **options)
@@ -285,9 +288,14 @@ class FasterWhisperRecognizer(SpeechRecognizer):
 # _TRIM_MIN_FRAMES; see _TrimmedWindows.
 _TRIM_MARGIN_FRAMES = 300
 _TRIM_MIN_FRAMES = 1500
-# Below this probability a language read from a trimmed window is read again from all 30 s. Real
-# speech (the shared real-media set, 13 recordings) read 0.93-1.0 from trimmed and full windows
-# alike; espeak-ng's voices in other languages 0.15-0.98, where the two readings can differ.
+# The languages whose windows are trimmed (see _TrimmedWindows): English was measured better
+# trimmed; the others within a few words either way on 11 clips, but single clips lost a word
+# (German "Roboter" read "Hoboter" at 15 s and at 20 s), so they keep Whisper's 30 s.
+_TRIMMED_LANGUAGES = frozenset({"en"})
+# A language read from a trimmed window with less than this probability is read again, and the
+# speech decoded, from all 30 s. Real speech (the shared real-media set, 13 recordings) read
+# 0.93-1.0 from trimmed and full windows alike; espeak-ng's voices in other languages
+# 0.15-0.98, where the two readings can differ.
 _SURE_LANGUAGE = 0.8
 # Whisper's own test for a decoding stuck in a loop (faster-whisper's compression_ratio_threshold).
 _LOOP_COMPRESSION_RATIO = 2.4
@@ -302,13 +310,14 @@ class _TrimmedWindows:
     0.74 s; the first 40 s of 13 real recordings 18.3 s instead of 21.8 s.
 
     Whisper was trained on 30-s windows only. On espeak-ng clips of 3-20 s
-    (scripts/bench_speech.py --trim) English came out better (WER 11.9 % -> 10.8 %), the other
-    languages about the same; but a decoding that had already gone wrong (a misread language)
-    fell into a repetition loop more readily. So a window whose words look like a loop
-    (Whisper's own test: text that compresses more than 2.4 times, or a decoding that ran to the
-    token limit) is decoded again from its full 30-s encoding, and keeps what that gives; and a
-    language read with less than _SURE_LANGUAGE from the trimmed window is read again from the
-    full one (_OneEncoderPass).
+    (scripts/bench_speech.py --trim) English came out as good or better (WER 12.4 % -> 11.9 %),
+    the other languages within a few words either way but with single words lost; so only
+    English is trimmed (_TRIMMED_LANGUAGES): speech told another language, or whose first
+    window reads as another or unsure (_OneEncoderPass), is encoded over all 30 s. And a
+    decoding that had already gone wrong fell into a repetition loop more readily trimmed, so a
+    window whose words look like a loop (Whisper's own test: text that compresses more than 2.4
+    times, or a decoding that ran to the token limit) is decoded again from its full 30-s
+    encoding, and keeps what that gives.
 
     Everything else is the model's. Windows are found from the padding: faster-whisper pads each
     window's features to 30 s with zeros; a frame of audio is all zero only if each of its 80
@@ -319,22 +328,20 @@ class _TrimmedWindows:
         self.model = _LoopGuard(model, self)
         self._padded: np.ndarray | None = None
         self.redecoded = 0
+        self.trimming = True  # off once the speech turns out not to be in a trimmed language
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._model, name)
 
     def encode(self, features: np.ndarray) -> Any:
         self._padded = features
-        return self._model.encode(trimmed(features))
+        return self._model.encode(trimmed(features) if self.trimming else features)
 
     def encode_full(self, index: int) -> Any:
         """The 30-s encoding of window ``index`` of the batch last encoded."""
         if self._padded is None:
             raise RuntimeError("no batch was encoded")
         return self._model.encode(self._padded[index : index + 1])
-
-    def encode_untrimmed(self, features: np.ndarray) -> Any:
-        return self._model.encode(features)
 
 
 def trimmed(features: np.ndarray) -> np.ndarray:
@@ -363,6 +370,8 @@ class _LoopGuard:
 
     def generate(self, encoder_output: Any, prompts: list[list[int]], **options: Any) -> list[Any]:
         results = list(self._ct2.generate(encoder_output, prompts, **options))
+        if not self._windows.trimming:
+            return results  # encoded over all 30 s already
         for index, result in enumerate(results):
             if self._looks_like_a_loop(result.sequences_ids[0], len(prompts[index]), options):
                 full = self._windows.encode_full(index)
@@ -428,10 +437,15 @@ class _OneEncoderPass:
         batch = np.stack([pad_or_trim(features[..., :-1]) for features in computed[: self._batch_size]])
         encoded = self._model.encode(batch)
         every = self._languages(encoded)
-        if every[0][1] < _SURE_LANGUAGE and isinstance(self._model, _TrimmedWindows):
-            # Unsure from the trimmed window: read the language as Whisper was trained to, from
-            # all 30 s (and still decode from the trimmed encoding).
-            every = self._languages(self._model.encode_untrimmed(batch))
+        language, probability = every[0]
+        if isinstance(self._model, _TrimmedWindows) and (
+            language not in _TRIMMED_LANGUAGES or probability < _SURE_LANGUAGE
+        ):
+            # Not surely a trimmed language: read the language, and decode the speech, as Whisper
+            # was trained to, from all 30 s.
+            self._model.trimming = False
+            encoded = self._model.encode(batch)
+            every = self._languages(encoded)
         self._first_batch, self._first_encoded = batch, encoded
         return every[0][0], every[0][1], every
 
