@@ -28,6 +28,9 @@ def isolated_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Ite
             monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("MEDIALENS_HOME", str(tmp_path / "home"))
     monkeypatch.setenv("MEDIALENS_MODEL_CACHE", str(MODEL_CACHE))
+    # A `medialens search` run by a test starts no background search server (the test that
+    # checks that one turns it back on).
+    monkeypatch.setenv("MEDIALENS_SEARCH_SERVER_IDLE_S", "0")
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
     monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")

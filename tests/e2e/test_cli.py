@@ -6,11 +6,14 @@ import json
 import os
 import subprocess
 import sys
+import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from medialens.local.announce import running_server
 from medialens.local.server import LocalServer
 from medialens.settings import get_settings
 
@@ -19,8 +22,18 @@ pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 CLI = str(Path(sys.executable).with_name("medialens"))
 
 
-def medialens(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([CLI, *args], capture_output=True, text=True, env=dict(os.environ), timeout=300, check=False)
+def medialens(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
+    environment = dict(os.environ) | env
+    return subprocess.run([CLI, *args], capture_output=True, text=True, env=environment, timeout=300, check=False)
+
+
+def _eventually(check: Callable[[], bool], within_s: float) -> bool:
+    deadline = time.monotonic() + within_s
+    while not check():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.2)
+    return True
 
 
 def test_ingest_then_search_then_status_in_separate_processes(
@@ -70,6 +83,20 @@ def test_ingest_then_search_then_status_in_separate_processes(
         assert json.loads(served.stdout)["hits"] == hits
     alone = medialens("search", "how many vacation days do employees get", "-k", "3", "--json")
     assert json.loads(alone.stdout)["answered_by"] == "this process" and json.loads(alone.stdout)["hits"] == hits
+
+    # With search_server_idle_s on (the default outside tests), the search answers itself and
+    # starts a server in the background; the next search asks it; idle, it stops by itself.
+    home = get_settings().home
+    first = medialens("search", "vacation days", "-k", "3", "--json", MEDIALENS_SEARCH_SERVER_IDLE_S="4")
+    assert json.loads(first.stdout)["answered_by"] == "this process"
+    assert "started a search server" in first.stderr
+    assert _eventually(lambda: running_server(home) is not None, 120), (home / "logs/search-server.out").read_text()
+    url = running_server(home)
+    again = medialens("search", "how many vacation days do employees get", "-k", "3", "--json")
+    assert json.loads(again.stdout)["answered_by"] == url and json.loads(again.stdout)["hits"] == hits
+    assert "started a search server" not in again.stderr
+    assert _eventually(lambda: running_server(home) is None, 60), "an idle search server stops by itself"
+    assert "no request for 4 s: stopping" in (home / "logs/search-server.out").read_text()
 
     status = medialens("status", "--json")
     report = json.loads(status.stdout)

@@ -8,11 +8,23 @@ import os
 import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
 
-from medialens.local.announce import ServerUnavailableError, announce, announcement_path, ask, running_server, withdraw
+from medialens.local.announce import (
+    STARTING,
+    STARTING_STALE_S,
+    ServerUnavailableError,
+    announce,
+    announcement_path,
+    ask,
+    claim_server_start,
+    running_server,
+    server_started,
+    withdraw,
+)
 
 pytestmark = pytest.mark.unit
 
@@ -46,3 +58,15 @@ def test_a_server_that_is_gone_is_unavailable() -> None:
         port = sock.getsockname()[1]  # nothing listens here once closed
     with pytest.raises(ServerUnavailableError):
         ask(f"http://127.0.0.1:{port}/", "/api/search", {"query": "x"})
+
+
+def test_one_search_at_a_time_starts_a_server_and_a_failed_start_goes_stale(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    assert claim_server_start(home), "the first search starts one"
+    assert not claim_server_start(home), "searches while it starts start none"
+    server_started(home)
+    assert claim_server_start(home), "once it has announced itself (or gave up), the next may"
+    stale = time.time() - STARTING_STALE_S - 1
+    os.utime(home / STARTING, (stale, stale))
+    assert claim_server_start(home), "a start that never announced itself is taken for dead"
+    assert not claim_server_start(home)

@@ -87,6 +87,11 @@ class Settings(BaseSettings):
     search_image_weight: float = Field(default=0.6, ge=0.0, le=1.0)
     # Question vectors kept per process (per model): a question asked again skips the encoder.
     search_query_cache_size: int = Field(default=1024, ge=0)
+    # Embedded: a `medialens search` with no server running for its home starts one in the
+    # background (`medialens serve --no-pipeline`, index open and query models loaded), which
+    # answers the next searches from fresh processes in well under a second and stops after this
+    # many seconds without a request. 0: never start one.
+    search_server_idle_s: float = Field(default=600.0, ge=0)
 
     # Document analysis.
     passage_words: int = 120

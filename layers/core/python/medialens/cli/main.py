@@ -118,6 +118,27 @@ def _spawn_background_runner(settings: Settings) -> None:
         )
 
 
+def _spawn_search_server(settings: Settings) -> bool:
+    """Starts ``medialens serve --no-pipeline`` for the home in the background (see
+    ``search_server_idle_s``) unless one is starting already; True when this call started it."""
+    from medialens.local.announce import claim_server_start
+
+    if not claim_server_start(settings.home):
+        return False
+    logs = settings.home / "logs"
+    logs.mkdir(parents=True, exist_ok=True)
+    idle = f"{settings.search_server_idle_s:g}"
+    with (logs / "search-server.out").open("ab") as out:
+        subprocess.Popen(
+            [sys.executable, "-m", "medialens.cli.main", "serve", "--no-pipeline", "--port", "0", "--idle-exit", idle],
+            stdout=out,
+            stderr=out,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+    return True
+
+
 @app.command()
 def ingest(
     paths: Annotated[list[Path], typer.Argument(help="Files or folders to upload to the drop bucket.")],
@@ -459,6 +480,12 @@ def _search(settings: Settings, request: SearchQuery) -> tuple[list[PrintedHit],
             pass  # gone, or not a medialens answer: search here
     response = local_services(settings).search.search(request)
     hits = [PrintedHit.model_validate({f: getattr(hit, f) for f in fields}) for hit in response.hits]
+    if settings.profile is Profile.EMBEDDED and settings.search_server_idle_s > 0 and _spawn_search_server(settings):
+        err_console.print(
+            f"[dim]started a search server for {settings.home} in the background: the next searches ask it "
+            f"(it stops after {settings.search_server_idle_s:g} s without one; "
+            "MEDIALENS_SEARCH_SERVER_IDLE_S=0 starts none)[/]"
+        )
     return hits, response.took_ms, IN_PROCESS
 
 
@@ -767,20 +794,27 @@ def serve(
     web_dir: Annotated[
         Path | None, typer.Option(help="The web page's folder (default: web/ of this checkout).")
     ] = None,
+    idle_exit: Annotated[
+        float, typer.Option(min=0, help="Stop after this many seconds without a request (0: never).")
+    ] = 0.0,
 ) -> None:
     """Serve the search API (the Lambda's resolver), the web page and the media on localhost."""
     import signal
     import threading
 
+    from medialens.local.announce import server_started
     from medialens.local.server import LocalServer
 
     settings = _settings()
-    server = LocalServer(settings, host=host, port=port, web_dir=web_dir, run_pipeline=pipeline)
+    # Warm: the index open and the query models loaded before the server is announced.
+    server = LocalServer(settings, host=host, port=port, web_dir=web_dir, run_pipeline=pipeline, warm_search=True)
     try:
         server.start()
     except (FileNotFoundError, OSError) as error:
         err_console.print(f"[red]{error}[/]")
         raise typer.Exit(2) from error
+    finally:
+        server_started(settings.home)
     err_console.print(
         f"medialens on [bold]{server.url}[/]  (API at {server.url}api/, {server.pipeline_note}); Ctrl-C stops"
     )
@@ -789,7 +823,9 @@ def serve(
     signal.signal(signal.SIGTERM, lambda *_: stopping.set())
     try:
         while not stopping.wait(1.0):
-            pass
+            if idle_exit and server.idle_s > idle_exit:
+                err_console.print(f"no request for {idle_exit:g} s: stopping")
+                break
     except KeyboardInterrupt:
         pass
     finally:

@@ -9,12 +9,17 @@ from __future__ import annotations
 
 import json
 import os
+import time
 import urllib.error
 import urllib.request
 from pathlib import Path
 from typing import Any
 
 ANNOUNCEMENT = "serve.json"
+# Left by a search that started a server until that server announces itself, so searches in the
+# meantime start no second one; older than STARTING_STALE_S, it is taken for a start that failed.
+STARTING = "serve.starting"
+STARTING_STALE_S = 120.0
 # A semantic query's first answer loads the server's query models: seconds, not milliseconds.
 ANSWER_TIMEOUT_S = 30.0
 
@@ -44,6 +49,29 @@ def withdraw(home: Path) -> None:
             path.unlink()
     except (OSError, ValueError):
         pass
+
+
+def claim_server_start(home: Path) -> bool:
+    """True for the one caller that may start a server for ``home`` now: none is starting (or
+    the last start is stale)."""
+    marker = home / STARTING
+    try:
+        if time.time() - marker.stat().st_mtime < STARTING_STALE_S:
+            return False
+        marker.unlink(missing_ok=True)
+    except FileNotFoundError:
+        pass
+    home.mkdir(parents=True, exist_ok=True)
+    try:
+        os.close(os.open(marker, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644))
+    except FileExistsError:
+        return False
+    return True
+
+
+def server_started(home: Path) -> None:
+    """The started server announced itself (or gave up): the next search may start another."""
+    (home / STARTING).unlink(missing_ok=True)
 
 
 def _alive(pid: int) -> bool:

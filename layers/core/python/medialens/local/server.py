@@ -22,6 +22,7 @@ import mimetypes
 import re
 import tempfile
 import threading
+import time
 from datetime import timedelta
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -114,8 +115,11 @@ class LocalServer:
         port: int = 8765,
         web_dir: Path | None = None,
         run_pipeline: bool = True,
+        warm_search: bool = False,
     ) -> None:
         self.settings = settings
+        self.warm_search = warm_search
+        self.last_request_at = time.monotonic()
         self.host = host
         self.requested_port = port
         self.web_dir = (web_dir or default_web_dir()).resolve()
@@ -160,12 +164,33 @@ class LocalServer:
             # Without a runtime, the API's own metrics (latency per route) still go to the store.
             self._metrics = MetricStore(metric_store_path(self.settings))
             set_local_sink(self._metrics)
+        if self.warm_search:
+            self._warm_search()
         self._httpd = ThreadingHTTPServer((self.host, self.requested_port), self._handler_class())
         self._httpd.daemon_threads = True
         self._thread = threading.Thread(target=self._httpd.serve_forever, name="medialens-serve", daemon=True)
         self._thread.start()
         announce(self.settings.home, self.url)  # `medialens search` in another process asks here
+        self.last_request_at = time.monotonic()
         return self
+
+    @property
+    def idle_s(self) -> float:
+        """Seconds since the last request (or since the server started)."""
+        return time.monotonic() - self.last_request_at
+
+    def _warm_search(self) -> None:
+        """One hybrid search before the server is announced: the index opened and the query
+        models loaded, so the first question a client asks is answered warm."""
+        from medialens.domain.search import SearchMode, SearchQuery
+
+        assert self.services is not None
+        started = time.perf_counter()
+        try:
+            self.services.search.search(SearchQuery(text="warm up", mode=SearchMode.HYBRID, k=1))
+        except Exception:  # an empty or missing index: the first real question finds out
+            log.info("search warm-up failed", exc_info=True)
+        log.info("search warmed in %.2f s", time.perf_counter() - started)
 
     def stop(self) -> None:
         withdraw(self.settings.home)
@@ -289,6 +314,7 @@ class _RequestHandler(BaseHTTPRequestHandler):
     # --- dispatch ------------------------------------------------------------------------
 
     def _dispatch(self) -> None:
+        self.owner.last_request_at = time.monotonic()
         try:
             if not self.owner.host_allowed(self.headers.get("Host", "")):
                 self._error(HTTPStatus.MISDIRECTED_REQUEST, "unknown_host", "this server answers to its own name only")

@@ -306,8 +306,8 @@ class _TrimmedWindows:
     than 30 s is encoded over its speech plus 3 s (at least 15 s), not over the zeros that pad
     it to 30 s. CTranslate2's encoder takes any length up to 30 s and its cost grows faster
     than the length: whisper-base int8 on one core encodes 30 s in 0.57 s, 20 s in 0.18 s, 10 s
-    in 0.06 s, and the decoder attends to fewer frames. An 11-s recording took 0.48 s instead of
-    0.74 s; the first 40 s of 13 real recordings 18.3 s instead of 21.8 s.
+    in 0.06 s, and the decoder attends to fewer frames. An 11-s English recording took 0.48 s
+    instead of 0.74 s.
 
     Whisper was trained on 30-s windows only. On espeak-ng clips of 3-20 s
     (scripts/bench_speech.py --trim) English came out as good or better (WER 12.4 % -> 11.9 %),
