@@ -18,7 +18,7 @@ from collections import Counter
 from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from pydantic import BaseModel, ValidationError
@@ -29,10 +29,11 @@ from medialens.domain.assets import Asset, AssetStatus, MediaType, UploadOptions
 from medialens.domain.moments import Modality
 from medialens.domain.search import SearchFilters, SearchMode, SearchQuery
 from medialens.errors import ConfigurationError, InvalidMediaError
-from medialens.local.wiring import drop_outbox, local_services, runner_active
-from medialens.reporting import asset_row, summary
-from medialens.services import Services
 from medialens.settings import Profile, Settings, get_settings
+
+if TYPE_CHECKING:
+    from medialens.local.notifications import DropNotifications
+    from medialens.services import Services
 
 app = typer.Typer(help="medialens: find the moment where X is said or shown.", no_args_is_help=True)
 models_app = typer.Typer(help="The model store: build models from packaged weights, list them.")
@@ -44,6 +45,39 @@ console = Console()
 err_console = Console(stderr=True)
 
 STATUS_STYLE = {"SUCCEEDED": "green", "FAILED": "red", "RUNNING": "yellow", "QUEUED": "cyan"}
+
+
+# The local wiring (services, registry, index, numpy with them) and the reports are imported by
+# the commands that use them: a search a running server answers needs none of it, and importing
+# it was half of that search's time.
+def local_services(settings: Settings) -> Services:
+    from medialens.local.wiring import local_services as wire
+
+    return wire(settings)
+
+
+def drop_outbox(settings: Settings) -> DropNotifications:
+    from medialens.local.wiring import drop_outbox as outbox
+
+    return outbox(settings)
+
+
+def runner_active(settings: Settings) -> bool:
+    from medialens.local.wiring import runner_active as active
+
+    return active(settings)
+
+
+def asset_row(asset: Asset) -> dict[str, Any]:
+    from medialens.reporting import asset_row as row
+
+    return row(asset)
+
+
+def summary(assets: list[Asset]) -> dict[str, Any]:
+    from medialens.reporting import summary as summarise
+
+    return summarise(assets)
 
 
 def _settings() -> Settings:
