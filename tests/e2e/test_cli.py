@@ -95,6 +95,7 @@ def test_ingest_then_search_then_status_in_separate_processes(
     again = medialens("search", "how many vacation days do employees get", "-k", "3", "--json")
     assert json.loads(again.stdout)["answered_by"] == url and json.loads(again.stdout)["hits"] == hits
     assert "started a search server" not in again.stderr
+    assert json.loads(medialens("status", "--json").stdout)["summary"]["search_server"] == url
     assert _eventually(lambda: running_server(home) is None, 60), "an idle search server stops by itself"
     assert "no request for 4 s: stopping" in (home / "logs/search-server.out").read_text()
 

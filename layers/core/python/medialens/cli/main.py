@@ -618,6 +618,7 @@ def status(
     as_json: Annotated[bool, typer.Option("--json", help="Print as JSON.")] = False,
 ) -> None:
     """Every asset with its source, media type, status, error reason and timings."""
+    from medialens.local.announce import running_server
     from medialens.operations import stall_reason
 
     settings = _settings()
@@ -641,8 +642,10 @@ def status(
     # Embedded, work only moves while a runner holds the lock: say so when none does.
     alive = runner_active(settings) if embedded and (waiting or unadmitted) else None
     stalled = alive is False
+    server = running_server(settings.home) if embedded else None
     if as_json:
         report = summary(assets) | {
+            "search_server": server,
             "uploads_not_admitted": unadmitted,
             "waiting_without_runner": len(waiting) + unadmitted if stalled else 0,
             "stale_assets": sum(a.status.terminal and a.pipeline_version != settings.pipeline_version for a in assets),
@@ -671,6 +674,8 @@ def status(
     console.print(table)
     if unadmitted:
         err_console.print(f"{unadmitted} uploads are not admitted yet")
+    if server:
+        err_console.print(f"[dim]medialens serve answers searches for this home at {server}[/]")
     if stalled:
         err_console.print(
             f"[yellow]{len(waiting) + unadmitted} uploads and assets are waiting and no runner is processing "
