@@ -139,17 +139,23 @@ def _poll_registry(services: Services) -> WaitFunction:
     return functools.partial(services.registry.wait_until_finished, poll_s=0.5)
 
 
-def _spawn_background_runner(settings: Settings) -> None:
+def _spawn_detached(settings: Settings, arguments: list[str], log_name: str) -> None:
+    """Runs ``medialens <arguments>`` in a session of its own (it outlives this command), its
+    output appended to ``MEDIALENS_HOME/logs/<log_name>``."""
     logs = settings.home / "logs"
     logs.mkdir(parents=True, exist_ok=True)
-    with (logs / "runner.out").open("ab") as out:
+    with (logs / log_name).open("ab") as out:
         subprocess.Popen(
-            [sys.executable, "-m", "medialens.cli.main", "worker", "--until-idle"],
+            [sys.executable, "-m", "medialens.cli.main", *arguments],
             stdout=out,
             stderr=out,
             stdin=subprocess.DEVNULL,
             start_new_session=True,
         )
+
+
+def _spawn_background_runner(settings: Settings) -> None:
+    _spawn_detached(settings, ["worker", "--until-idle"], "runner.out")
 
 
 def _spawn_search_server(settings: Settings) -> bool:
@@ -159,17 +165,8 @@ def _spawn_search_server(settings: Settings) -> bool:
 
     if not claim_server_start(settings.home):
         return False
-    logs = settings.home / "logs"
-    logs.mkdir(parents=True, exist_ok=True)
     idle = f"{settings.search_server_idle_s:g}"
-    with (logs / "search-server.out").open("ab") as out:
-        subprocess.Popen(
-            [sys.executable, "-m", "medialens.cli.main", "serve", "--no-pipeline", "--port", "0", "--idle-exit", idle],
-            stdout=out,
-            stderr=out,
-            stdin=subprocess.DEVNULL,
-            start_new_session=True,
-        )
+    _spawn_detached(settings, ["serve", "--no-pipeline", "--port", "0", "--idle-exit", idle], "search-server.out")
     return True
 
 
