@@ -31,8 +31,9 @@ models: $(STAMP)
 demo: models
 	$(BIN)/python scripts/demo.py
 
+# One process per core, at most four (each holds its own models); a file's tests share a process.
 test: models test-photos
-	$(BIN)/pytest
+	$(BIN)/pytest -n auto --maxprocesses 4 --dist loadfile
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

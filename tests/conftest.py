@@ -21,6 +21,21 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 MODEL_CACHE = Path(os.environ.get("MEDIALENS_MODEL_CACHE", REPO_ROOT / ".medialens" / "models"))
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Every test gets an id of its own: `make test` spreads tests over processes by id
+    (pytest-xdist), and items sharing one run once. Schemathesis names each API operation's item
+    but, under pytest 9's structured ids, leaves them all the function's id: the operation becomes
+    the id's parameters here (the check below fails the run if that ever stops working)."""
+    for item in items:
+        label = getattr(item, "operation_label", None)
+        if label is not None and item.id.params is None:
+            item._id = item.id.with_params(label)
+    seen: set[str] = set()
+    duplicates = sorted({item.nodeid for item in items if item.nodeid in seen or seen.add(item.nodeid)})
+    if duplicates:
+        raise pytest.UsageError(f"tests share an id, so a parallel run would skip some: {duplicates}")
+
+
 @pytest.fixture(autouse=True)
 def isolated_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[None]:
     for name in list(os.environ):

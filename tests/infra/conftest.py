@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import os
 import sys
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -40,7 +39,6 @@ class Synthesized:
     data: Template
     pipeline: Template
     outdir: Path
-    seconds: float
 
     def resources(self, resource_type: str, stack: str = "pipeline") -> dict[str, Any]:
         template = self.data if stack == "data" else self.pipeline
@@ -63,7 +61,6 @@ def synthesized(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, 
             patch.delenv(name, raising=False)
         for env in ENVIRONMENTS:
             outdir = tmp_path_factory.mktemp(f"cdk-{env}")
-            started = time.perf_counter()
             app = synth_app(outdir, {"env": env, BUNDLING_STACKS: []})
             assembly = app.synth()  # raises ValidationFailed on an unacknowledged cdk-nag finding
             config = load_environment(app)
@@ -73,7 +70,6 @@ def synthesized(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, 
                 data=Template.from_json(assembly.get_stack_by_name(f"{config.prefix}-data").template),
                 pipeline=Template.from_json(assembly.get_stack_by_name(f"{config.prefix}-pipeline").template),
                 outdir=outdir,
-                seconds=time.perf_counter() - started,
             )
     yield results
 

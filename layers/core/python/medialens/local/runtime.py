@@ -193,7 +193,9 @@ class LocalRuntime:
         self.base_settings = settings
         self.settings = settings
         self.light_workers = light_workers
-        self.heavy_config = heavy_config
+        # The pollers' one-second long poll: stopping waits for the receive in flight, and a
+        # local queue costs nothing to ask again.
+        self.heavy_config = heavy_config or HeavyWorkerConfig(wait_time_s=1)
         self.run_heavy_worker = run_heavy_worker
         self.state_machine_overrides = state_machine_overrides
         self.embedded = settings.profile is Profile.EMBEDDED
