@@ -201,9 +201,45 @@ def test_a_step_whose_model_serves_two_at_once_runs_two_messages_side_by_side(
         assert [t.shared_by for t in stored.timings if t.stage == "transcribe_chunk"] == [2]
 
 
+def test_side_by_side_the_longest_chunks_start_first(services: Services, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Longest processing time first: a group whose longest chunk started last would end on that
+    chunk alone, one core busy and the other idle."""
+    started: list[float] = []
+    lock = threading.Lock()
+    first_two = threading.Barrier(2, timeout=20)  # neither returns before both have started
+
+    def transcribe(_: Services, asset: AssetRef, request: TranscribeChunkInput) -> TranscribeResult:
+        with lock:
+            started.append(request.chunk.end - request.chunk.start)
+            first = len(started) <= 2
+        if first:
+            first_two.wait()
+        return TranscribeResult(index=request.chunk.index, uri=f"s3://x/{asset.asset_id}.json", words=1, model="m")
+
+    spec = dataclasses.replace(CATALOG[StepName.TRANSCRIBE_CHUNK], run=transcribe, concurrency=lambda _: 2)
+    monkeypatch.setitem(CATALOG, StepName.TRANSCRIBE_CHUNK, spec)
+    lengths = [5.0, 90.0, 12.0, 60.0]
+    messages = [
+        _message(
+            _asset(services, f"incoming/{n}.wav"),
+            StepName.TRANSCRIBE_CHUNK,
+            {"chunk": {"index": 0, "uri": f"s3://x/{n}.wav", "start": 30.0, "end": 30.0 + length}},
+        )
+        for n, length in enumerate(lengths)
+    ]
+    runner = TaskRunner(services)
+    runner.answer.success = lambda token, outcome: None  # type: ignore[method-assign]
+    runner.run_heavy(messages)
+    # The two longest start together; the others wait for one of them to end.
+    assert sorted(started[:2]) == [60.0, 90.0] and sorted(started[2:]) == [5.0, 12.0]
+    assert CATALOG[StepName.ANALYZE_IMAGE].work is None  # steps without an estimate keep arrival order
+
+
 def test_only_per_message_heavy_steps_run_side_by_side() -> None:
     batching = CATALOG[StepName.EMBED_TEXT]
     with pytest.raises(ValueError, match="side by side"):
         dataclasses.replace(batching, concurrency=lambda _: 2)
     assert CATALOG[StepName.TRANSCRIBE_CHUNK].concurrency is not None
     assert CATALOG[StepName.ANALYZE_IMAGE].side_by_side(Settings()) == 1
+    with pytest.raises(ValueError, match="order them by work"):
+        dataclasses.replace(CATALOG[StepName.ANALYZE_IMAGE], work=lambda _: 1.0)

@@ -99,6 +99,10 @@ class OnnxTextEmbedder(TextEmbedder):
             providers=self._requested_providers,
             intra_op_threads=self._intra_op_threads,
             inter_op_threads=1,  # the graph is one chain: no parallel branches to run
+            # Batches run from one short query to 1,024 tokens of passages: an arena would keep the
+            # longest batch's buffers for good. Measured (e5-small int8, 320 passages of 20-380
+            # words, 2 cores): +212 MB kept with the arena, +47 MB without, 8 % more time.
+            memory_arena=False,
         )
         self._input_names = {node.name for node in session.get_inputs()}
         self._query_prefix = str(artifact.manifest.extra.get("query_prefix", ""))

@@ -169,6 +169,11 @@ def _record_chunk_language(services: Services, asset_id: str, transcripts: list[
     _tell_language(services, asset_id, spoken)
 
 
+def chunk_seconds(request: TranscribeChunkInput) -> float:
+    """A transcription's work, for ordering the chunks a worker runs side by side."""
+    return request.chunk.end - request.chunk.start
+
+
 def transcribe_chunk(services: Services, asset: AssetRef, request: TranscribeChunkInput) -> TranscribeResult:
     """One chunk in the asset's language: English through the cascade when one is configured (the
     fast model, and the full model over what it was unsure of), any other language and an

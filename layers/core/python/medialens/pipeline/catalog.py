@@ -124,6 +124,9 @@ class StepSpec(Generic[Input, Output]):
     # A per-message heavy step whose model serves several calls at once: the worker runs up to
     # this many of the messages it collected side by side (None: one after another).
     concurrency: Callable[[Settings], int] | None = None
+    # Such a step's estimate of one call's work (seconds of audio, say): the largest start first,
+    # so a group does not end on one long call with the other cores idle (longest first).
+    work: Callable[[Input], float] | None = None
 
     def __post_init__(self) -> None:
         if (self.run is None) == (self.run_batch is None):
@@ -132,6 +135,8 @@ class StepSpec(Generic[Input, Output]):
             raise ValueError(f"step {self.name}: only heavy workers collect messages to batch")
         if self.concurrency is not None and (self.run is None or self.worker is not WorkerClass.HEAVY):
             raise ValueError(f"step {self.name}: only per-message heavy steps run messages side by side")
+        if self.work is not None and self.concurrency is None:
+            raise ValueError(f"step {self.name}: only steps that run messages side by side order them by work")
 
     def side_by_side(self, settings: Settings) -> int:
         """How many of a collected group's messages the worker runs at once."""
@@ -215,6 +220,7 @@ CATALOG: dict[StepName, StepSpec[Any, Any]] = {
             HEAVY,
             run=audio.transcribe_chunk,
             concurrency=speech_workers,
+            work=audio.chunk_seconds,
         ),
         StepSpec(
             StepName.BUILD_SPEECH_SEGMENTS, BuildSpeechInput, SegmentsResult, LIGHT, run=audio.build_speech_segments

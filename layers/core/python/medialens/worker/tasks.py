@@ -194,8 +194,8 @@ class TaskRunner:
         """Heavy messages grouped by step. A batching step's group is one call of its batch
         function (a model serves every message and asset at once); a per-message step's
         messages run, are timed and are answered one after another, or as many side by side as
-        its model serves at once (``StepSpec.concurrency``), while the group's remaining tasks
-        keep heartbeating."""
+        its model serves at once (``StepSpec.concurrency``, the most work first where the step
+        estimates it), while the group's remaining tasks keep heartbeating."""
         groups: dict[StepSpec[Any, Any], list[StepMessage]] = {}
         for message in messages:
             spec = self._spec(message, WorkerClass.HEAVY)
@@ -207,6 +207,9 @@ class TaskRunner:
                 if spec.run_batch is not None:
                     self._run_calls(spec, calls)
                     continue
+                if spec.work is not None:
+                    work = spec.work
+                    calls.sort(key=lambda item: work(item[1].input), reverse=True)
                 at_once = min(len(calls), spec.side_by_side(self.services.settings))
                 if at_once <= 1:
                     for call in calls:
