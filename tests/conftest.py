@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import shutil
 import sys
+from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
@@ -30,8 +31,7 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         label = getattr(item, "operation_label", None)
         if label is not None and item.id.params is None:
             item._id = item.id.with_params(label)
-    seen: set[str] = set()
-    duplicates = sorted({item.nodeid for item in items if item.nodeid in seen or seen.add(item.nodeid)})
+    duplicates = sorted(nodeid for nodeid, count in Counter(item.nodeid for item in items).items() if count > 1)
     if duplicates:
         raise pytest.UsageError(f"tests share an id, so a parallel run would skip some: {duplicates}")
 
